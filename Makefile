@@ -1,0 +1,43 @@
+# amazon-cls: `make help` lists the targets. Everything runs inside .venv, created on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the project with its dev tools
+
+train: install ## Train on the embedded default data set (extra Hydra overrides: make train ARGS="model=densenet121")
+	$(PY) -m amazon_cls.train $(ARGS)
+
+test: install ## Run the fast tests (the default suite)
+	$(PY) -m pytest -m "not slow" $(ARGS)
+
+test-all: install ## Run every test, slow ones included
+	$(PY) -m pytest $(ARGS)
+
+lint: install ## Check style with ruff
+	$(VENV)/bin/ruff check amazon_cls tests
+	$(VENV)/bin/ruff format --check amazon_cls tests
+
+format: install ## Format the code with ruff
+	$(VENV)/bin/ruff check --fix amazon_cls tests
+	$(VENV)/bin/ruff format amazon_cls tests
+
+tensorboard: install ## Show every run under outputs/ in TensorBoard
+	$(VENV)/bin/tensorboard --logdir outputs
+
+clean: ## Remove run outputs (keeps .venv and generated data)
+	rm -rf outputs
+
+.PHONY: help install train test test-all lint format tensorboard clean

@@ -1,0 +1,106 @@
+"""Lightning callbacks: threshold fitting on the whole validation fold, and its run-folder files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from lightning.pytorch.trainer.states import TrainerFn
+
+from amazon_cls.io import write_csv, write_json
+from amazon_cls.labels import LABEL_INDEX, LABELS
+from amazon_cls.metrics import START_THRESHOLD, binarize, chip_f2, fit_thresholds, per_label_report
+
+
+@dataclass
+class ValidationResult:
+    """Every validation chip exactly once, with its probabilities, targets and the fitted thresholds."""
+
+    index: np.ndarray
+    probs: np.ndarray
+    targets: np.ndarray
+    thresholds: np.ndarray
+
+    def scores(self) -> dict[str, float]:
+        clear_primary = np.zeros_like(self.targets, dtype=bool)
+        clear_primary[:, [LABEL_INDEX["clear"], LABEL_INDEX["primary"]]] = True
+        return {
+            "val/f2@0.5": chip_f2(self.targets, binarize(self.probs, 0.5)),
+            "val/f2@0.2": chip_f2(self.targets, binarize(self.probs, START_THRESHOLD)),
+            "val/f2": chip_f2(self.targets, binarize(self.probs, self.thresholds)),
+            "val/f2_clear_primary": chip_f2(self.targets, clear_primary),
+        }
+
+    def report(self) -> pd.DataFrame:
+        return per_label_report(self.targets, binarize(self.probs, self.thresholds), self.thresholds)
+
+
+def gather_unique(pl_module: L.LightningModule, index: torch.Tensor, *values: torch.Tensor) -> list[np.ndarray]:
+    """Gather tensors from all ranks and keep each chip once.
+
+    The distributed sampler pads the last ranks by repeating chips so every rank has equal work;
+    de-duplicating on the data set index counts each chip exactly once.
+    """
+    local_count = torch.tensor([len(index)], device=pl_module.device)
+    counts = pl_module.all_gather(local_count).reshape(-1)
+    longest = int(counts.max())
+    gathered = []
+    for tensor in (index, *values):
+        padded = torch.zeros((longest, *tensor.shape[1:]), dtype=tensor.dtype, device=pl_module.device)
+        padded[: len(tensor)] = tensor
+        stacked = pl_module.all_gather(padded).reshape(-1, longest, *tensor.shape[1:])
+        gathered.append(torch.cat([stacked[rank, : int(n)] for rank, n in enumerate(counts)]).cpu().numpy())
+    _, first = np.unique(gathered[0], return_index=True)
+    return [array[first] for array in gathered]
+
+
+class ThresholdOptimizer(L.Callback):
+    """Fits per-label thresholds on each validation epoch's full fold and logs F2 before and after.
+
+    In a `trainer.validate` run (the entry point validates the best checkpoint after fitting) it
+    also writes `thresholds.json`, `val_report.csv` and the validation probabilities file.
+    """
+
+    def __init__(self, output_dir: str | Path, probs_file: str = "val_probs.csv") -> None:
+        self.output_dir = Path(output_dir)
+        self.probs_file = probs_file
+        self._batches: list[dict[str, torch.Tensor]] = []
+        self.result: ValidationResult | None = None
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._batches = []
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._batches.append({key: outputs[key].detach() for key in ("probs", "targets", "index")})
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not self._batches:
+            return
+        index, probs, targets = gather_unique(
+            pl_module, *(torch.cat([b[key] for b in self._batches]) for key in ("index", "probs", "targets"))
+        )
+        self._batches = []
+        thresholds = fit_thresholds(probs, targets)
+        self.result = ValidationResult(index, probs, targets, thresholds)
+        pl_module.thresholds.copy_(torch.as_tensor(thresholds, dtype=pl_module.thresholds.dtype))
+        # Every rank computed the same numbers from the same gathered data: no further sync needed.
+        pl_module.log_dict(self.result.scores(), prog_bar=False)
+        report = self.result.report()
+        pl_module.log_dict({f"val_label_f2/{row.label}": row.f2 for row in report.itertuples()})
+        pl_module.log_dict({f"val_threshold/{row.label}": row.threshold for row in report.itertuples()})
+        if trainer.state.fn == TrainerFn.VALIDATING and trainer.is_global_zero:
+            self.write_outputs(trainer)
+
+    def write_outputs(self, trainer: L.Trainer) -> None:
+        result = self.result
+        write_json(self.output_dir / "thresholds.json", dict(zip(LABELS, result.thresholds.tolist(), strict=True)))
+        write_csv(self.output_dir / "val_report.csv", result.report())
+        val_set = trainer.datamodule.val_set
+        probs = pd.DataFrame(result.probs, columns=[f"p_{label}" for label in LABELS])
+        targets = pd.DataFrame(result.targets.astype(np.int8), columns=[f"t_{label}" for label in LABELS])
+        ids = pd.DataFrame({"image_name": [val_set.names[i] for i in result.index], "fold": trainer.datamodule.hparams.fold})
+        write_csv(self.output_dir / self.probs_file, pd.concat([ids, probs, targets], axis=1))

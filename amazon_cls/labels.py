@@ -1,0 +1,59 @@
+"""The 17 Planet labels, defined once, and conversions between tag strings and vectors.
+
+Order (fixed, used for every vector, column and threshold in the project):
+the 4 weather labels, then the common land labels, then the rare ones (each under ~2% of chips).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+WEATHER: tuple[str, ...] = ("clear", "partly_cloudy", "haze", "cloudy")
+COMMON: tuple[str, ...] = (
+    "primary",
+    "agriculture",
+    "road",
+    "water",
+    "cultivation",
+    "habitation",
+    "bare_ground",
+)
+RARE: tuple[str, ...] = (
+    "artisinal_mine",
+    "blooming",
+    "blow_down",
+    "conventional_mine",
+    "selective_logging",
+    "slash_burn",
+)
+LABELS: tuple[str, ...] = WEATHER + COMMON + RARE
+NUM_LABELS = len(LABELS)
+LABEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
+
+
+class UnknownTagError(ValueError):
+    """A tag outside the 17-label vocabulary."""
+
+
+def parse_tags(tags: str | float | None) -> set[str]:
+    """Split a space-separated tag string into a set (the real CSV repeats some tokens)."""
+    if not isinstance(tags, str):
+        return set()
+    return set(tags.split())
+
+
+def tags_to_vector(tags: Iterable[str], where: str = "") -> np.ndarray:
+    """Multi-hot float32 vector in LABELS order; `where` names the row in the error."""
+    vector = np.zeros(NUM_LABELS, dtype=np.float32)
+    for tag in tags:
+        if tag not in LABEL_INDEX:
+            raise UnknownTagError(f"{where}: unknown tag {tag!r} (known: {', '.join(LABELS)})")
+        vector[LABEL_INDEX[tag]] = 1.0
+    return vector
+
+
+def vector_to_tags(vector: Iterable[float | bool | int]) -> str:
+    """Space-separated tags (in LABELS order) of the non-zero entries of a 0/1 vector."""
+    return " ".join(name for name, on in zip(LABELS, vector, strict=True) if on)

@@ -1,0 +1,135 @@
+"""The LightningModule: a timm backbone with 17 sigmoid outputs, BCE loss and fitted thresholds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import timm
+import torch
+from timm.optim import create_optimizer_v2
+from torch import nn
+
+from amazon_cls.labels import LABELS, NUM_LABELS
+from amazon_cls.metrics import START_THRESHOLD
+
+SCHEDULERS = ("cosine", "onecycle", "step", "constant")
+
+
+class LabelVocabularyError(ValueError):
+    """A checkpoint trained on another label list than this project's."""
+
+
+class ChipClassifier(L.LightningModule):
+    """Multi-label chip classifier.
+
+    Batches arrive as uint8; `on_after_batch_transfer` normalises them on the device with the
+    mean/std of the backbone's timm data config, so nothing in the data pipeline hard-codes them.
+    The per-label decision thresholds live in a buffer, so they travel inside every checkpoint.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "resnet18",
+        pretrained: bool = True,
+        drop_rate: float = 0.0,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        scheduler: str = "cosine",
+        warmup_pct: float = 0.1,
+        pos_weight: Sequence[float] | None = None,
+        channels_last: bool = True,
+        in_chans: int = 3,
+        image_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"model.scheduler={scheduler!r}; choose one of {SCHEDULERS}")
+        self.save_hyperparameters()
+        self.net = timm.create_model(
+            backbone, pretrained=pretrained, num_classes=NUM_LABELS, drop_rate=drop_rate, in_chans=in_chans
+        )
+        data_config = timm.data.resolve_model_data_config(self.net)
+        mean = torch.tensor(data_config["mean"]).view(1, -1, 1, 1) * 255
+        std = torch.tensor(data_config["std"]).view(1, -1, 1, 1) * 255
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
+        self.register_buffer("thresholds", torch.full((NUM_LABELS,), START_THRESHOLD))
+        weight = torch.as_tensor(pos_weight, dtype=torch.float32) if pos_weight is not None else None
+        self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=weight)
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, 17) of normalised images."""
+        return self.net(images)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 (B, C, H, W) -> float, normalised with the backbone's statistics."""
+        images = (images.float() - self.mean) / self.std
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
+        if batch["image"].dtype == torch.uint8:
+            batch["image"] = self.normalize(batch["image"])
+        return batch
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        loss = self.loss_fn(self(batch["image"]).float(), batch["target"])
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["target"]))
+        return loss
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        logits = self(batch["image"]).float()
+        loss = self.loss_fn(logits, batch["target"])
+        self.log("val/loss", loss, on_epoch=True, sync_dist=True, prog_bar=True, batch_size=len(batch["target"]))
+        return {"probs": torch.sigmoid(logits), "targets": batch["target"], "index": batch["index"]}
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        return {"probs": torch.sigmoid(self(batch["image"]).float()), "index": batch["index"]}
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        optimizer = create_optimizer_v2(self.net, opt=hp.optimizer, lr=hp.lr, weight_decay=hp.weight_decay)
+        scheduler = self._scheduler(optimizer, total_steps=max(1, int(self.trainer.estimated_stepping_batches)))
+        if scheduler is None:
+            return {"optimizer": optimizer}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+        """cosine: linear warm-up then cosine decay; onecycle: the same plus momentum cycling;
+        step: divide by 10 at 1/3 and 2/3 of training (the original Kaggle recipe)."""
+        hp = self.hparams
+        if hp.scheduler in ("cosine", "onecycle"):
+            return torch.optim.lr_scheduler.OneCycleLR(
+                optimizer,
+                max_lr=hp.lr,
+                total_steps=total_steps,
+                pct_start=hp.warmup_pct,
+                anneal_strategy="cos",
+                cycle_momentum=hp.scheduler == "onecycle",
+            )
+        if hp.scheduler == "step":
+            milestones = [max(1, total_steps // 3), max(2, 2 * total_steps // 3)]
+            return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=0.1)
+        return None
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Store the vocabulary and thresholds as plain data, readable with weights_only=True."""
+        checkpoint["labels"] = list(LABELS)
+        checkpoint["thresholds"] = dict(zip(LABELS, self.thresholds.tolist(), strict=True))
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_label_vocabulary(checkpoint.get("labels"), source="checkpoint")
+
+
+def check_label_vocabulary(labels: Sequence[str] | None, source: str) -> None:
+    """Refuse predictions whose columns would mean other labels than ours."""
+    if labels is not None and list(labels) != list(LABELS):
+        raise LabelVocabularyError(
+            f"{source}: its label list {list(labels)} differs from this project's {list(LABELS)}"
+        )

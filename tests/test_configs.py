@@ -1,0 +1,41 @@
+"""Every option of every config group composes, and the objects it names can be built."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from tests.conftest import CONF_DIR, compose_train
+
+GROUP_OPTIONS = [
+    (group, path.stem)
+    for group in ("data", "model", "trainer", "callbacks", "logger", "debug", "experiment", "hparams_search")
+    for path in sorted((Path(CONF_DIR) / group).glob("*.yaml"))
+]
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
+def test_every_config_composes(group: str, option: str, tmp_path: Path) -> None:
+    overrides = [f"{group}={option}"]
+    if group == "experiment":
+        overrides.append("data.root=/some/kaggle/data")
+    cfg = compose_train(overrides, tmp_path)
+    assert cfg.data.image_size == cfg.model.image_size > 0
+    assert cfg.trainer.precision in ("32", 32, "16-mixed", "bf16-mixed")
+
+
+def test_default_config_builds_data_model_and_trainer(tmp_path: Path, tiny_root: Path) -> None:
+    cfg = compose_train(["model=tiny", f"data.root={tiny_root}"], tmp_path)
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values()]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False)
+    assert datamodule.hparams.fold == 0 and model.hparams.backbone == "test_resnet"
+    assert trainer.checkpoint_callback.monitor == "val/f2"
+
+
+@pytest.mark.parametrize(("model", "size"), [("resnet50", 224), ("densenet121", 224), ("inception_v3", 299)])
+def test_model_input_size_comes_from_timm(model: str, size: int, tmp_path: Path) -> None:
+    cfg = compose_train([f"model={model}"], tmp_path)
+    assert cfg.data.image_size == size
+    assert compose_train([f"model={model}", "data.image_size=128"], tmp_path).data.image_size == 128
