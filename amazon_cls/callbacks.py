@@ -102,5 +102,7 @@ class ThresholdOptimizer(L.Callback):
         val_set = trainer.datamodule.val_set
         probs = pd.DataFrame(result.probs, columns=[f"p_{label}" for label in LABELS])
         targets = pd.DataFrame(result.targets.astype(np.int8), columns=[f"t_{label}" for label in LABELS])
-        ids = pd.DataFrame({"image_name": [val_set.names[i] for i in result.index], "fold": trainer.datamodule.hparams.fold})
+        ids = pd.DataFrame(
+            {"image_name": [val_set.names[i] for i in result.index], "fold": trainer.datamodule.hparams.fold}
+        )
         write_csv(self.output_dir / self.probs_file, pd.concat([ids, probs, targets], axis=1))

@@ -100,7 +100,9 @@ class ChipClassifier(L.LightningModule):
             return {"optimizer": optimizer}
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
-    def _scheduler(self, optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    def _scheduler(
+        self, optimizer: torch.optim.Optimizer, total_steps: int
+    ) -> torch.optim.lr_scheduler.LRScheduler | None:
         """cosine: linear warm-up then cosine decay; onecycle: the same plus momentum cycling;
         step: divide by 10 at 1/3 and 2/3 of training (the original Kaggle recipe)."""
         hp = self.hparams

@@ -36,7 +36,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.data, _convert_="all")  # plain containers keep checkpoints weights_only-loadable
     model = instantiate(cfg.model, _convert_="all")
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.get("callbacks")), logger=instantiate_dict(cfg.get("logger")) or False)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=instantiate_dict(cfg.get("callbacks")),
+        logger=instantiate_dict(cfg.get("logger")) or False,
+    )
     trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir))
     metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key in SCORES}
     if cfg.get("validate_best"):

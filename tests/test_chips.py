@@ -45,9 +45,9 @@ def test_png_with_jpg_name_is_decoded(tmp_path: Path) -> None:
 def test_empty_and_garbage_files_name_the_file(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
-    with pytest.raises(ChipDecodeError, match="empty.jpg: empty file"):
+    with pytest.raises(ChipDecodeError, match=r"empty\.jpg: empty file"):
         read_chip(empty)
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"not an image at all")
-    with pytest.raises(ChipDecodeError, match="garbage.jpg: cannot decode"):
+    with pytest.raises(ChipDecodeError, match=r"garbage\.jpg: cannot decode"):
         read_chip(garbage)

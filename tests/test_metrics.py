@@ -58,13 +58,15 @@ def test_fitted_thresholds_never_lower_f2(seed: int) -> None:
 
 
 def test_threshold_fitting_finds_known_optimum() -> None:
-    """Label 0 is positive exactly when p > 0.63; label 1 when p > 0.27; the rest never occur."""
+    """Label 0 is positive exactly when p > 0.63, label 1 when p > 0.27, label 2 always; the rest never."""
     rng = np.random.default_rng(0)
     probs = rng.uniform(0, 1, (2000, NUM_LABELS)).round(3)
-    probs[:, 2:] = rng.uniform(0, 0.15, (2000, NUM_LABELS - 2))
+    probs[:, 2] = rng.uniform(0.5, 1, 2000)
+    probs[:, 3:] = rng.uniform(0, 0.15, (2000, NUM_LABELS - 3))
     y_true = np.zeros_like(probs, dtype=bool)
-    y_true[:, 0] = probs[:, 0] > 0.635
-    y_true[:, 1] = probs[:, 1] > 0.275
+    y_true[:, 2] = True
+    y_true[:, 0] = probs[:, 0] > 0.63
+    y_true[:, 1] = probs[:, 1] > 0.27
     thresholds = fit_thresholds(probs, y_true)
     assert thresholds[0] == pytest.approx(0.63)
     assert thresholds[1] == pytest.approx(0.27)
