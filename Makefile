@@ -2,6 +2,19 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+# make ensemble: data root, test folders (space-separated), sample submission, model configs, folds, ...
+DATA ?=
+TEST ?=
+ORDER ?=
+MODELS ?= resnet50,densenet121,inception_v3
+FOLDS ?= 0,1,2,3,4
+EPOCHS ?= 10
+SIZE ?=
+OUT ?= outputs/ensemble/sweep
+METHOD ?= mean
+empty :=
+space := $(empty) $(empty)
+comma := ,
 
 .DEFAULT_GOAL := help
 
@@ -26,6 +39,13 @@ test: install ## Run the fast tests (the default suite)
 test-all: install ## Run every test, slow ones included
 	$(PY) -m pytest $(ARGS)
 
+ensemble: install ## Train every member (MODELS x FOLDS) and combine them into OUT/ensemble/submission.csv
+	$(PY) -m amazon_cls.train -m experiment=ensemble model=$(MODELS) data.fold=$(FOLDS) \
+		trainer.max_epochs=$(EPOCHS) hydra.sweep.dir=$(OUT) $(if $(DATA),data.root=$(DATA)) \
+		$(if $(TEST),"data.predict_dirs=[$(subst $(space),$(comma),$(strip $(TEST)))]") \
+		$(if $(SIZE),data.image_size=$(SIZE)) $(ARGS)
+	$(PY) -m amazon_cls.ensemble sweep_dir=$(OUT) method=$(METHOD) $(if $(ORDER),order=$(ORDER))
+
 lint: install ## Check style with ruff
 	$(VENV)/bin/ruff check amazon_cls tests
 	$(VENV)/bin/ruff format --check amazon_cls tests
@@ -40,4 +60,4 @@ tensorboard: install ## Show every run under outputs/ in TensorBoard
 clean: ## Remove run outputs (keeps .venv and generated data)
 	rm -rf outputs
 
-.PHONY: help install train test test-all lint format tensorboard clean
+.PHONY: help install train test test-all ensemble lint format tensorboard clean

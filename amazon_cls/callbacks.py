@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
-from amazon_cls.io import write_csv, write_json
-from amazon_cls.labels import LABEL_INDEX, LABELS
+from amazon_cls.io import write_atomic, write_csv, write_json
+from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.metrics import START_THRESHOLD, binarize, chip_f2, fit_thresholds, per_label_report
 
 
@@ -21,7 +21,8 @@ class ValidationResult:
     """Every validation chip exactly once, with its probabilities, targets and the fitted thresholds."""
 
     index: np.ndarray
-    probs: np.ndarray
+    probs: np.ndarray  # averaged over the TTA views when TTA is on
+    probs_plain: np.ndarray  # the plain view alone
     targets: np.ndarray
     thresholds: np.ndarray
 
@@ -65,9 +66,12 @@ class ThresholdOptimizer(L.Callback):
     also writes `thresholds.json`, `val_report.csv` and the validation probabilities file.
     """
 
-    def __init__(self, output_dir: str | Path, probs_file: str = "val_probs.csv") -> None:
+    def __init__(
+        self, output_dir: str | Path, probs_file: str = "val_probs.csv", plain_probs_file: str = "val_probs_notta.csv"
+    ) -> None:
         self.output_dir = Path(output_dir)
         self.probs_file = probs_file
+        self.plain_probs_file = plain_probs_file
         self._batches: list[dict[str, torch.Tensor]] = []
         self.result: ValidationResult | None = None
 
@@ -75,17 +79,18 @@ class ThresholdOptimizer(L.Callback):
         self._batches = []
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
-        self._batches.append({key: outputs[key].detach() for key in ("probs", "targets", "index")})
+        self._batches.append({key: outputs[key].detach() for key in ("index", "probs", "probs_plain", "targets")})
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not self._batches:
             return
-        index, probs, targets = gather_unique(
-            pl_module, *(torch.cat([b[key] for b in self._batches]) for key in ("index", "probs", "targets"))
+        index, probs, probs_plain, targets = gather_unique(
+            pl_module,
+            *(torch.cat([b[key] for b in self._batches]) for key in ("index", "probs", "probs_plain", "targets")),
         )
         self._batches = []
         thresholds = fit_thresholds(probs, targets)
-        self.result = ValidationResult(index, probs, targets, thresholds)
+        self.result = ValidationResult(index, probs, probs_plain, targets, thresholds)
         pl_module.thresholds.copy_(torch.as_tensor(thresholds, dtype=pl_module.thresholds.dtype))
         # Every rank computed the same numbers from the same gathered data: no further sync needed.
         pl_module.log_dict(self.result.scores(), prog_bar=False)
@@ -93,16 +98,39 @@ class ThresholdOptimizer(L.Callback):
         pl_module.log_dict({f"val_label_f2/{row.label}": row.f2 for row in report.itertuples()})
         pl_module.log_dict({f"val_threshold/{row.label}": row.threshold for row in report.itertuples()})
         if trainer.state.fn == TrainerFn.VALIDATING and trainer.is_global_zero:
-            self.write_outputs(trainer)
+            self.write_outputs(trainer, tta=getattr(pl_module, "tta", "none"))
 
-    def write_outputs(self, trainer: L.Trainer) -> None:
+    def write_outputs(self, trainer: L.Trainer, tta: str) -> None:
+        """thresholds.json, val_report.csv and the probabilities (with and without TTA when it is on)."""
         result = self.result
         write_json(self.output_dir / "thresholds.json", dict(zip(LABELS, result.thresholds.tolist(), strict=True)))
         write_csv(self.output_dir / "val_report.csv", result.report())
-        val_set = trainer.datamodule.val_set
-        probs = pd.DataFrame(result.probs, columns=[f"p_{label}" for label in LABELS])
-        targets = pd.DataFrame(result.targets.astype(np.int8), columns=[f"t_{label}" for label in LABELS])
-        ids = pd.DataFrame(
-            {"image_name": [val_set.names[i] for i in result.index], "fold": trainer.datamodule.hparams.fold}
-        )
-        write_csv(self.output_dir / self.probs_file, pd.concat([ids, probs, targets], axis=1))
+        names = [trainer.datamodule.val_set.names[i] for i in result.index]
+        fold = trainer.datamodule.hparams.fold
+        write_csv(self.output_dir / self.probs_file, validation_frame(names, fold, result.probs, result.targets))
+        if tta != "none":
+            frame = validation_frame(names, fold, result.probs_plain, result.targets)
+            write_csv(self.output_dir / self.plain_probs_file, frame)
+        if trainer.ckpt_path:
+            store_thresholds(trainer.ckpt_path, result.thresholds, tta)
+
+
+def store_thresholds(ckpt_path: str | Path, thresholds: np.ndarray, tta: str) -> None:
+    """Put thresholds fitted on the validated checkpoint's predictions (made with `tta`) into it."""
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    checkpoint["state_dict"]["thresholds"] = torch.as_tensor(thresholds, dtype=torch.float32)
+    checkpoint["thresholds"] = dict(zip(LABELS, thresholds.tolist(), strict=True))
+    checkpoint["thresholds_tta"] = tta
+    write_atomic(ckpt_path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def validation_frame(names: list[str], fold: int, probs: np.ndarray, targets: np.ndarray) -> pd.DataFrame:
+    """The out-of-fold table an ensemble reads: image_name, fold, p_<label> x17, t_<label> x17."""
+    return pd.concat(
+        [
+            pd.DataFrame({"image_name": names, "fold": fold}),
+            pd.DataFrame(probs, columns=PROB_COLUMNS),
+            pd.DataFrame(targets.astype(np.int8), columns=TARGET_COLUMNS),
+        ],
+        axis=1,
+    )

@@ -57,3 +57,8 @@ def tags_to_vector(tags: Iterable[str], where: str = "") -> np.ndarray:
 def vector_to_tags(vector: Iterable[float | bool | int]) -> str:
     """Space-separated tags (in LABELS order) of the non-zero entries of a 0/1 vector."""
     return " ".join(name for name, on in zip(LABELS, vector, strict=True) if on)
+
+
+# Column names of every probability / target table the project writes (val, test, ensemble).
+PROB_COLUMNS: list[str] = [f"p_{name}" for name in LABELS]
+TARGET_COLUMNS: list[str] = [f"t_{name}" for name in LABELS]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from amazon_cls.labels import LABELS
+from amazon_cls.labels import LABEL_INDEX, LABELS, WEATHER
 
 BETA2 = 4.0  # beta squared, beta = 2: recall weighs four times as much as precision
 THRESHOLD_GRID = np.round(np.arange(1, 101) / 100, 2)  # 0.01 ... 1.00; a label is on when p > t
@@ -43,6 +43,24 @@ def chip_f2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def binarize(probs: np.ndarray, thresholds: np.ndarray | float) -> np.ndarray:
     """Labels on where the probability is strictly above its label's threshold."""
     return np.asarray(probs) > np.asarray(thresholds)
+
+
+def apply_weather_rules(probs: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Exactly one weather label per chip (the most probable), and nothing else on a cloudy chip."""
+    weather = [LABEL_INDEX[name] for name in WEATHER]
+    y_pred = np.array(y_pred, dtype=bool, copy=True)
+    chosen = np.asarray(weather)[np.argmax(np.asarray(probs)[:, weather], axis=1)]
+    y_pred[:, weather] = False
+    y_pred[np.arange(len(y_pred)), chosen] = True
+    y_pred[chosen == LABEL_INDEX["cloudy"]] = False
+    y_pred[chosen == LABEL_INDEX["cloudy"], LABEL_INDEX["cloudy"]] = True
+    return y_pred
+
+
+def predict_labels(probs: np.ndarray, thresholds: np.ndarray | float, weather_rules: bool = False) -> np.ndarray:
+    """0/1 predictions: thresholds, then (optionally) the weather rules."""
+    y_pred = binarize(probs, thresholds)
+    return apply_weather_rules(probs, y_pred) if weather_rules else y_pred
 
 
 def _grid_scores_for_label(probs: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, label: int) -> np.ndarray:

@@ -15,6 +15,13 @@ from amazon_cls.labels import LABELS, NUM_LABELS
 from amazon_cls.metrics import START_THRESHOLD
 
 SCHEDULERS = ("cosine", "onecycle", "step", "constant")
+TTA_MODES = ("none", "d4")
+
+
+def d4_views(images: torch.Tensor) -> torch.Tensor:
+    """The 8 dihedral views (4 rotations of the chip and of its mirror image), stacked on the batch axis."""
+    mirrored = images.flip(-1)
+    return torch.cat([torch.rot90(view, k, dims=(-2, -1)) for view in (images, mirrored) for k in range(4)])
 
 
 class LabelVocabularyError(ValueError):
@@ -61,6 +68,14 @@ class ChipClassifier(L.LightningModule):
         self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=weight)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        self.tta = "none"  # set to "d4" for evaluation and prediction with the 8 dihedral views
+
+    def view_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits (views, batch, 17): one view without TTA, the 8 dihedral views with tta="d4"."""
+        if self.tta not in TTA_MODES:
+            raise ValueError(f"tta={self.tta!r}; choose one of {TTA_MODES}")
+        views = d4_views(images) if self.tta == "d4" else images
+        return self(views).float().view(-1, len(images), NUM_LABELS)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (batch, 17) of normalised images."""
@@ -84,13 +99,15 @@ class ChipClassifier(L.LightningModule):
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
-        logits = self(batch["image"]).float()
-        loss = self.loss_fn(logits, batch["target"])
+        """Probabilities (averaged over the TTA views) and, apart, those of the plain view."""
+        logits = self.view_logits(batch["image"])
+        loss = self.loss_fn(logits[0], batch["target"])
         self.log("val/loss", loss, on_epoch=True, sync_dist=True, prog_bar=True, batch_size=len(batch["target"]))
-        return {"probs": torch.sigmoid(logits), "targets": batch["target"], "index": batch["index"]}
+        probs = torch.sigmoid(logits)
+        return {"probs": probs.mean(0), "probs_plain": probs[0], "targets": batch["target"], "index": batch["index"]}
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
-        return {"probs": torch.sigmoid(self(batch["image"]).float()), "index": batch["index"]}
+        return {"probs": torch.sigmoid(self.view_logits(batch["image"])).mean(0), "index": batch["index"]}
 
     def configure_optimizers(self) -> dict[str, Any]:
         hp = self.hparams
@@ -106,12 +123,12 @@ class ChipClassifier(L.LightningModule):
         """cosine: linear warm-up then cosine decay; onecycle: the same plus momentum cycling;
         step: divide by 10 at 1/3 and 2/3 of training (the original Kaggle recipe)."""
         hp = self.hparams
-        if hp.scheduler in ("cosine", "onecycle"):
+        if hp.scheduler in ("cosine", "onecycle") and total_steps >= 4:
             return torch.optim.lr_scheduler.OneCycleLR(
                 optimizer,
                 max_lr=hp.lr,
                 total_steps=total_steps,
-                pct_start=hp.warmup_pct,
+                pct_start=min(max(hp.warmup_pct, 2 / total_steps), 0.5),  # at least 2 warm-up steps
                 anneal_strategy="cos",
                 cycle_momentum=hp.scheduler == "onecycle",
             )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +13,14 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from amazon_cls.io import write_json
+from amazon_cls.data.datamodule import list_chips
+from amazon_cls.io import write_csv, write_json
+from amazon_cls.predict import predict_chips, probability_frame
 
 log = logging.getLogger(__name__)
 SCORES = ("val/f2@0.5", "val/f2@0.2", "val/f2", "val/f2_clear_primary")
+# The model, not the data module, normalises batches: it knows its backbone's mean and std.
+warnings.filterwarnings("ignore", message=r".*overridden `on_after_batch_transfer`.*")
 
 
 def instantiate_dict(group: DictConfig | None) -> list[Any]:
@@ -30,29 +36,64 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return ckpt_path
 
 
-def run(cfg: DictConfig) -> dict[str, float]:
-    """Fit, then validate the best checkpoint (fitting its thresholds); returns its scores."""
-    L.seed_everything(cfg.seed, workers=True)
+def finished_metrics(output_dir: Path) -> dict[str, Any] | None:
+    """The scores of a run that finished (metrics.json is written last, and lists its outputs)."""
+    try:
+        metrics = json.loads((output_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    outputs = [output_dir / name for name in metrics.get("outputs", [])] + [Path(metrics.get("best_checkpoint", ""))]
+    return metrics if all(path.is_file() for path in outputs) else None
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Fit, validate the best checkpoint (fitting its thresholds), predict the test folders."""
     output_dir = Path(cfg.paths.output_dir)
+    if cfg.get("skip_finished") and (done := finished_metrics(output_dir)):
+        log.info("Skipping %s: finished before (val/f2 %.4f)", output_dir, done.get("val/f2", float("nan")))
+        return done
+    L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data, _convert_="all")  # plain containers keep checkpoints weights_only-loadable
-    model = instantiate(cfg.model, _convert_="all")
+    model = instantiate(cfg.model, _convert_="all", image_size=cfg.data.image_size)  # stored for predict
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         callbacks=instantiate_dict(cfg.get("callbacks")),
         logger=instantiate_dict(cfg.get("logger")) or False,
     )
     trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir))
-    metrics = {key: float(value) for key, value in trainer.callback_metrics.items() if key in SCORES}
+    metrics: dict[str, Any] = {key: float(value) for key, value in trainer.callback_metrics.items() if key in SCORES}
+    outputs = []
     if cfg.get("validate_best"):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        model.tta = cfg.get("tta", "none")  # out-of-fold predictions made like the test predictions
         (results,) = trainer.validate(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
         metrics = {key: float(results[key]) for key in SCORES if key in results}
-        metrics["best_checkpoint"] = best
+        metrics.update(best_checkpoint=best, tta=model.tta)
+        outputs = ["thresholds.json", "val_report.csv", "val_probs.csv"]
     if trainer.is_global_zero:
-        write_json(output_dir / "metrics.json", metrics)
+        if cfg.data.predict_dirs:
+            outputs.append(predict_test(cfg, model, trainer, output_dir))
+        write_json(output_dir / "metrics.json", {**metrics, "outputs": outputs})
         log.info("Scores of the best checkpoint on validation fold %s:\n%s", cfg.data.fold, format_scores(metrics))
         log.info("Run folder: %s", output_dir)
     return metrics
+
+
+def predict_test(cfg: DictConfig, model: L.LightningModule, trainer: L.Trainer, output_dir: Path) -> str:
+    """Probabilities of every chip in data.predict_dirs, with the same TTA as the out-of-fold ones."""
+    paths = list_chips(cfg.data.predict_dirs)
+    model.to(trainer.strategy.root_device)
+    probs = predict_chips(
+        model,
+        paths,
+        tta=cfg.get("tta", "none"),
+        batch_size=cfg.data.batch_size,
+        num_workers=cfg.data.num_workers,
+        precision=str(cfg.trainer.precision),
+        image_size=cfg.data.image_size,
+    )
+    write_csv(output_dir / "test_probs.csv", probability_frame([p.stem for p in paths], probs))
+    return "test_probs.csv"
 
 
 def format_scores(metrics: dict[str, Any]) -> str:

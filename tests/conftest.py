@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,8 @@ from omegaconf import DictConfig, open_dict
 
 from amazon_cls.data.synthetic import write_dataset
 
-CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = str(ROOT / "conf")
 TINY_DATA = {"num_train": 240, "num_test": 20, "size": 32, "seed": 3}
 
 
@@ -20,6 +24,26 @@ TINY_DATA = {"num_train": 240, "num_test": 20, "size": 32, "seed": 3}
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """240 labelled + 20 test synthetic chips at 32 px, in the Kaggle layout."""
     return write_dataset(tmp_path_factory.mktemp("data") / "tiny", **TINY_DATA)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_root: Path) -> Path:
+    """A finished 2-epoch run of the tiny model on the tiny data set (its run folder)."""
+    from amazon_cls.train import run
+
+    output_dir = tmp_path_factory.mktemp("train") / "run"
+    run(compose_train([*tiny_overrides(tiny_root), f"data.predict_dirs=[{tiny_root / 'test-jpg'}]"], output_dir))
+    return output_dir
+
+
+def run_module(module: str, *overrides: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run `python -m <module> <overrides>` as a user would; fails the test with its stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", module, *overrides], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
 
 
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:

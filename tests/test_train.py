@@ -9,7 +9,7 @@ import torch
 
 from amazon_cls.labels import LABELS
 from amazon_cls.train import run
-from tests.conftest import compose_train, tiny_overrides
+from tests.conftest import compose_train, run_module, tiny_overrides
 
 
 def test_fast_dev_run(tmp_path: Path, tiny_root: Path) -> None:
@@ -17,16 +17,10 @@ def test_fast_dev_run(tmp_path: Path, tiny_root: Path) -> None:
     run(cfg)
 
 
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_root: Path) -> Path:
-    output_dir = tmp_path_factory.mktemp("train") / "run"
-    run(compose_train(tiny_overrides(tiny_root), output_dir))
-    return output_dir
-
-
 def test_run_folder_holds_every_output(trained_run: Path) -> None:
     names = {p.name for p in trained_run.iterdir()}
-    assert {"thresholds.json", "val_report.csv", "val_probs.csv", "metrics.json", "checkpoints", "tensorboard"} <= names
+    expected = {"thresholds.json", "val_report.csv", "val_probs.csv", "val_probs_notta.csv", "test_probs.csv"}
+    assert expected | {"metrics.json", "checkpoints", "tensorboard"} <= names
     checkpoints = {p.name for p in (trained_run / "checkpoints").iterdir()}
     assert "last.ckpt" in checkpoints and any(n.startswith("best-") for n in checkpoints)
     assert list((trained_run / "tensorboard").glob("events.out.tfevents.*"))
@@ -49,3 +43,13 @@ def test_outputs_agree_with_each_other(trained_run: Path) -> None:
     assert checkpoint["labels"] == list(LABELS)
     assert checkpoint["thresholds"] == pytest.approx(thresholds)
     assert torch.allclose(checkpoint["state_dict"]["thresholds"], torch.tensor(list(thresholds.values())))
+
+
+def test_multirun_gives_each_job_its_own_folder(tmp_path: Path, tiny_root: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    run_module(
+        "amazon_cls.train", "-m", *tiny_overrides(tiny_root), "data.fold=0,1", "trainer.max_epochs=1",
+        f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={sweep_dir}",
+    )  # fmt: skip
+    folds = [pd.read_csv(sweep_dir / job / "val_probs.csv")["fold"].unique().tolist() for job in ("0", "1")]
+    assert folds == [[0], [1]]

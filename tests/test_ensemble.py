@@ -1,0 +1,119 @@
+"""Combining members: mean, vote and stack on constructed predictions; resuming a sweep."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+
+from amazon_cls.ensemble import combine, find_members, model_tables, run_ensemble
+from amazon_cls.labels import NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
+from amazon_cls.metrics import chip_f2, fit_thresholds
+from tests.conftest import run_module, tiny_overrides
+
+CHIPS, TEST_CHIPS, FOLDS = 240, 30, 3
+
+
+def make_member(root: Path, model: str, fold: int, probs: np.ndarray, targets: np.ndarray, test: np.ndarray) -> Path:
+    """A finished run folder as train.py leaves it, with the given out-of-fold and test probabilities."""
+    run_dir = root / f"{model}_fold{fold}"
+    (run_dir / ".hydra").mkdir(parents=True)
+    config = {"model": {"backbone": model, "image_size": 32}, "data": {"fold": fold}, "seed": 0}
+    OmegaConf.save(OmegaConf.create(config), run_dir / ".hydra" / "config.yaml")
+    rows = np.arange(CHIPS) % FOLDS == fold
+    val = pd.DataFrame(probs[rows], columns=PROB_COLUMNS)
+    val = pd.concat([pd.DataFrame({"image_name": [f"c{i}" for i in np.flatnonzero(rows)], "fold": fold}), val], axis=1)
+    val[TARGET_COLUMNS] = targets[rows].astype(int)
+    val.to_csv(run_dir / "val_probs.csv", index=False)
+    test_frame = pd.DataFrame(test, columns=PROB_COLUMNS)
+    test_frame.insert(0, "image_name", [f"t{i}" for i in range(TEST_CHIPS)])
+    test_frame.to_csv(run_dir / "test_probs.csv", index=False)
+    (run_dir / "best.ckpt").write_bytes(b"")
+    outputs = ["val_probs.csv", "test_probs.csv"]
+    metrics = {"val/f2": 0.5, "best_checkpoint": str(run_dir / "best.ckpt"), "outputs": outputs}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir
+
+
+@pytest.fixture()
+def members(tmp_path: Path) -> tuple[list[Path], dict[str, np.ndarray], np.ndarray]:
+    """Model 'good' predicts the truth with some noise; model 'noise' predicts noise."""
+    rng = np.random.default_rng(0)
+    targets = rng.random((CHIPS, NUM_LABELS)) < 0.3
+    probs = {
+        "good": np.clip(0.6 * targets + 0.4 * rng.random((CHIPS, NUM_LABELS)), 0, 1),
+        "noise": rng.random((CHIPS, NUM_LABELS)),
+    }
+    tests = {name: rng.random((TEST_CHIPS, NUM_LABELS)) for name in probs}
+    run_dirs = [
+        make_member(tmp_path, name, fold, p, targets, tests[name]) for name, p in probs.items() for fold in range(FOLDS)
+    ]
+    return run_dirs, {**probs, **{f"test_{k}": v for k, v in tests.items()}}, targets
+
+
+def test_mean_and_vote(members: tuple) -> None:
+    run_dirs, probs, targets = members
+    found = find_members(run_dirs)
+    oof, test = model_tables(found, "oof"), model_tables(found, "test")
+    order = np.argsort([f"c{i}" for i in range(CHIPS)])  # tables are sorted by chip name
+    mean_oof, mean_test = combine(oof, test, "mean")
+    np.testing.assert_allclose(mean_oof, (probs["good"] + probs["noise"])[order] / 2, atol=1e-5)
+    test_order = np.argsort([f"t{i}" for i in range(TEST_CHIPS)])
+    np.testing.assert_allclose(mean_test, (probs["test_good"] + probs["test_noise"])[test_order] / 2, atol=1e-5)
+    vote_oof, _ = combine(oof, test, "vote")
+    expected = np.mean(
+        [probs[m][order] > fit_thresholds(probs[m][order], targets[order]) for m in ("good", "noise")], axis=0
+    )
+    np.testing.assert_allclose(vote_oof, expected, atol=1e-6)
+
+
+def test_stack_learns_to_trust_the_good_model(members: tuple) -> None:
+    run_dirs, _, _ = members
+    found = find_members(run_dirs)
+    oof = model_tables(found, "oof")
+    truth = oof["good@32px"][TARGET_COLUMNS].to_numpy()
+    scores = {}
+    for method in ("mean", "stack"):
+        combined, _ = combine(oof, model_tables(found, "test"), method)
+        scores[method] = chip_f2(truth, combined > fit_thresholds(combined, truth))
+    assert scores["stack"] > scores["mean"]
+
+
+def test_run_ensemble_writes_report_and_ordered_submission(members: tuple, tmp_path: Path) -> None:
+    run_dirs, _, _ = members
+    order = tmp_path / "sample.csv"
+    pd.DataFrame({"image_name": [f"t{i}" for i in reversed(range(TEST_CHIPS))], "tags": ""}).to_csv(order, index=False)
+    result = run_ensemble(run_dirs, tmp_path / "out", method="stack", weather=True, order=str(order))
+    submission = pd.read_csv(result["submission"])
+    assert submission["image_name"].tolist() == [f"t{i}" for i in reversed(range(TEST_CHIPS))]
+    report = pd.read_csv(tmp_path / "out" / "ensemble_report.csv")
+    assert report["level"].tolist() == ["member"] * 6 + ["model"] * 2 + ["ensemble"]
+    assert {"f2", "f2_weather", "f2@0.2"} <= set(report.columns)
+    assert (tmp_path / "out" / "ensemble_report.md").read_text().startswith("# Ensemble report")
+    assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_unfinished_members_are_left_out(members: tuple) -> None:
+    run_dirs, _, _ = members
+    (run_dirs[0] / "metrics.json").unlink()
+    assert len(find_members(run_dirs)) == len(run_dirs) - 1
+
+
+def test_sweep_resumes_only_missing_work(tmp_path: Path, tiny_root: Path) -> None:
+    sweep = tmp_path / "sweep"
+    args = [
+        "-m", "experiment=ensemble", *tiny_overrides(tiny_root), "data.fold=0,1", "data.num_folds=3",
+        "trainer.max_epochs=2", f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    run_module("amazon_cls.train", *args)
+    finished, unfinished = sorted(sweep.glob("test_resnet_*"))
+    finished_mtime = (finished / "metrics.json").stat().st_mtime_ns
+    (unfinished / "metrics.json").unlink()  # as if killed after its last checkpoint
+    again = run_module("amazon_cls.train", *args)
+    log = again.stdout + again.stderr
+    assert (finished / "metrics.json").stat().st_mtime_ns == finished_mtime
+    assert f"Skipping {finished}" in log
+    assert f"Restoring states from the checkpoint path at {unfinished / 'checkpoints' / 'last.ckpt'}" in log
+    assert (unfinished / "metrics.json").is_file()
