@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from omegaconf import OmegaConf
 
 
@@ -15,6 +17,12 @@ def timm_input_size(backbone: str) -> int:
     return int(config.input_size[-1])
 
 
+def cpu_workers(limit: int = 8) -> int:
+    """Data loader workers: one per CPU core this process may use, at most `limit`."""
+    return max(1, min(limit, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
 def register_resolvers() -> None:
-    if not OmegaConf.has_resolver("timm_input_size"):
-        OmegaConf.register_new_resolver("timm_input_size", timm_input_size)
+    for name, resolver in (("timm_input_size", timm_input_size), ("cpu_workers", cpu_workers)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)

@@ -82,8 +82,11 @@ class ChipClassifier(L.LightningModule):
         return self.net(images)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, C, H, W) -> float, normalised with the backbone's statistics."""
-        images = (images.float() - self.mean) / self.std
+        """uint8 (B, H, W, C) -> float (B, C, H, W), normalised with the backbone's statistics.
+
+        The permuted NHWC batch already has channels_last strides, so no copy is needed for it.
+        """
+        images = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images

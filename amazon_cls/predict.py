@@ -24,7 +24,6 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from amazon_cls.data.datamodule import ChipDataset, list_chips
-from amazon_cls.data.transforms import eval_transform
 from amazon_cls.io import write_csv
 from amazon_cls.labels import LABELS, PROB_COLUMNS, vector_to_tags
 from amazon_cls.metrics import predict_labels
@@ -60,9 +59,7 @@ def predict_chips(
 ) -> np.ndarray:
     """Probabilities (chips x 17) of the chips at `paths`, in that order."""
     image_size = image_size or model.hparams.image_size
-    loader = DataLoader(
-        ChipDataset(paths, None, eval_transform(image_size)), batch_size=batch_size, num_workers=num_workers
-    )
+    loader = DataLoader(ChipDataset(paths, None, image_size), batch_size=batch_size, num_workers=num_workers)
     device = next(model.parameters()).device
     dtype = AUTOCAST_DTYPES.get(str(precision))
     model.eval()  # a Trainer may hand the model back in training mode (batch-norm statistics would drift)

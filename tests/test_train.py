@@ -12,9 +12,11 @@ from amazon_cls.train import run
 from tests.conftest import compose_train, run_module, tiny_overrides
 
 
-def test_fast_dev_run(tmp_path: Path, tiny_root: Path) -> None:
-    cfg = compose_train([*tiny_overrides(tiny_root), "debug=fdr"], tmp_path / "run")
+@pytest.mark.parametrize("cache", [False, True])
+def test_fast_dev_run(tmp_path: Path, tiny_root: Path, cache: bool) -> None:
+    cfg = compose_train([*tiny_overrides(tiny_root), "debug=fdr", f"data.cache={cache}"], tmp_path / "run")
     run(cfg)
+    assert bool(list((tmp_path / "logs" / "cache").glob("*.npy"))) == cache
 
 
 def test_run_folder_holds_every_output(trained_run: Path) -> None:

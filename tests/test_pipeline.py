@@ -1,0 +1,73 @@
+"""The fast input pipeline gives the reference pixels: reduced-scale decoding, D4, the cache."""
+
+import os
+from pathlib import Path
+
+import albumentations as A
+import numpy as np
+import pytest
+from PIL import Image
+
+from amazon_cls.data.cache import cache_file, load_or_build_cache
+from amazon_cls.data.chips import encode_cmyk_jpeg, load_chip, read_chip, resize
+from amazon_cls.data.datamodule import ChipDataset
+from amazon_cls.data.transforms import FastD4
+from tests.test_chips import smooth_rgb
+
+GROUP = ["e", "r90", "r180", "r270", "v", "hvt", "h", "t"]
+
+
+@pytest.fixture()
+def chips(tmp_path: Path) -> list[Path]:
+    paths = []
+    for i in range(6):
+        path = tmp_path / f"chip_{i}.jpg"
+        path.write_bytes(encode_cmyk_jpeg(smooth_rgb(i, size=128)))
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("element", GROUP)
+def test_fast_d4_gives_albumentations_pixels(element: str) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(FastD4(p=1).apply(image, element), A.D4(p=1).apply(image, element))
+
+
+def test_full_size_fast_decode_is_the_reference_decode(chips: list[Path]) -> None:
+    for path in chips:
+        with Image.open(path) as image:
+            reference = np.asarray(image.convert("RGB")).astype(int)
+        assert np.abs(load_chip(path, 128).astype(int) - reference).max() <= 1
+
+
+def test_reduced_scale_decode_matches_decode_then_shrink(chips: list[Path]) -> None:
+    for path in chips:
+        fast = load_chip(path, 64).astype(int)
+        reference = resize(read_chip(path), 64).astype(int)
+        assert fast.shape == (64, 64, 3)
+        assert np.abs(fast - reference).mean() < 2.0
+
+
+def test_cache_holds_the_decoded_chips_and_is_rebuilt_when_a_source_changes(chips: list[Path], tmp_path: Path) -> None:
+    cache = load_or_build_cache(tmp_path / "cache", "chips", chips, 64)
+    dataset = ChipDataset(chips, None, 64)
+    for i in range(len(chips)):
+        np.testing.assert_array_equal(cache[i], dataset[i]["image"].numpy())
+    first_file = cache_file(tmp_path / "cache", "chips", chips, 64)
+    assert load_or_build_cache(tmp_path / "cache", "chips", chips, 64).filename == cache.filename  # reused
+
+    chips[2].write_bytes(encode_cmyk_jpeg(smooth_rgb(99, size=128)))
+    os.utime(chips[2], ns=(1, 1))  # a different modification time, whatever the clock's resolution
+    rebuilt = load_or_build_cache(tmp_path / "cache", "chips", chips, 64)
+    assert Path(rebuilt.filename) != first_file
+    np.testing.assert_array_equal(rebuilt[2], load_chip(chips[2], 64))
+    assert not np.array_equal(rebuilt[2], cache[2])
+
+
+def test_cached_and_decoded_datasets_serve_the_same_chips(chips: list[Path], tmp_path: Path) -> None:
+    cache = load_or_build_cache(tmp_path / "cache", "chips", chips, 32)
+    rows = np.array([4, 1, 3])
+    cached = ChipDataset([chips[r] for r in rows], None, 32, cache=cache, cache_rows=rows)
+    decoded = ChipDataset([chips[r] for r in rows], None, 32)
+    for i in range(len(rows)):
+        np.testing.assert_array_equal(cached[i]["image"].numpy(), decoded[i]["image"].numpy())
