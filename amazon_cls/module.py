@@ -98,8 +98,26 @@ class ChipClassifier(L.LightningModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         loss = self.loss_fn(self(batch["image"]).float(), batch["target"])
+        self.stop_if_not_finite(loss, batch, batch_idx)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["target"]))
         return loss
+
+    def stop_if_not_finite(self, loss: torch.Tensor, batch: dict[str, Any], batch_idx: int) -> None:
+        """Stop before a NaN/inf loss reaches the weights; every rank stops together under DDP.
+
+        The checkpoints on disk are from the last good validation, so the run can resume from them.
+        """
+        bad = not bool(torch.isfinite(loss))
+        if self.trainer is None or not self.trainer.strategy.reduce_boolean_decision(bad, all=False):
+            return
+        names = getattr(getattr(self.trainer.datamodule, "train_set", None), "names", None)
+        chips = [names[i] for i in batch["index"].tolist()] if names and bad else []
+        raise FloatingPointError(
+            f"non-finite training loss ({loss.item() if bad else 'on another rank'}) at global step "
+            f"{self.global_step} (epoch {self.current_epoch}, batch {batch_idx})"
+            + (f", chips {', '.join(chips[:8])}{' ...' if len(chips) > 8 else ''}" if chips else "")
+            + "; the last good checkpoint is checkpoints/last.ckpt of the run folder"
+        )
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         """Probabilities (averaged over the TTA views) and, apart, those of the plain view."""

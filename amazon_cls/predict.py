@@ -34,9 +34,16 @@ AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16, "bf1
 
 
 def load_model(ckpt_path: str | Path, device: str | torch.device = "cpu") -> ChipClassifier:
-    """A checkpoint's model in eval mode, read with weights_only=True (no code from the file runs)."""
-    model = ChipClassifier.load_from_checkpoint(ckpt_path, map_location=device, weights_only=True)
-    return model.eval()
+    """A checkpoint's model in eval mode.
+
+    Read with weights_only=True, so no code stored in the file runs; its label list must be ours.
+    The backbone is built with pretrained=False: the checkpoint's weights replace any download.
+    """
+    checkpoint = torch.load(ckpt_path, map_location=device, weights_only=True)
+    check_label_vocabulary(checkpoint.get("labels"), source=str(ckpt_path))
+    model = ChipClassifier(**{**checkpoint["hyper_parameters"], "pretrained": False})
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.to(device).eval()
 
 
 def load_thresholds(path: str | Path) -> np.ndarray:

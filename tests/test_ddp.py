@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def odd_fold(tiny_root: Path, folds_dir: Path, num_folds: int) -> tuple[int, set[str]]:
     """A fold with an odd number of chips, so the distributed sampler must pad one rank."""
     names, targets = read_labels(tiny_root / "train_v2.csv")
-    path = fold_file(folds_dir, tiny_root / "train_v2.csv", num_folds, seed=42)
+    path = fold_file(folds_dir, "train_v2", names, targets, num_folds, seed=42)
     folds = load_or_create_folds(names, targets, path, num_folds, seed=42)
     fold = next(f for f in range(num_folds) if (folds == f).sum() % 2 == 1)
     return fold, set(np.asarray(names)[folds == fold])

@@ -25,7 +25,7 @@ def test_assignment_is_seeded() -> None:
 
 def test_fold_file_is_written_once_and_reused(tiny_root: Path, tmp_path: Path) -> None:
     names, targets = read_labels(tiny_root / "train_v2.csv")
-    path = fold_file(tmp_path, tiny_root / "train_v2.csv", num_folds=5, seed=42)
+    path = fold_file(tmp_path, "train_v2", names, targets, num_folds=5, seed=42)
     assert "k5_seed42" in path.name
     first = load_or_create_folds(names, targets, path, 5, 42)
     written = path.read_text()
