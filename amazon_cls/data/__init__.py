@@ -1,0 +1,1 @@
+"""Chips on disk -> uint8 batches: decoding, folds, transforms, the LightningDataModule."""

@@ -1,0 +1,63 @@
+"""The decoded-chip cache: every chip decoded and resized once, kept as one uint8 array on disk.
+
+Decoding is the costliest step of the input pipeline; with `data.cache=true` each epoch after the
+first reads chips from a memory-mapped `.npy` (served from the OS page cache when it fits in RAM,
+from disk when it does not). The file name carries a fingerprint of the source files' names,
+sizes and modification times and of the chip size, so a changed source builds a new cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from amazon_cls.data.chips import load_chip
+from amazon_cls.io import atomic_path
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = 1  # bump when the decoding or resizing changes
+
+
+def fingerprint(paths: Sequence[Path], size: int) -> str:
+    """Hash of every source file's name, size and modification time, and of the chip size."""
+    digest = hashlib.sha1(f"v{CACHE_VERSION}:{size}".encode())
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        except FileNotFoundError:
+            digest.update(f"{path}:missing\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def cache_file(cache_dir: str | Path, name: str, paths: Sequence[Path], size: int) -> Path:
+    return Path(cache_dir) / f"{name}-{size}px-{len(paths)}chips-{fingerprint(paths, size)}.npy"
+
+
+def build_cache(target: Path, paths: Sequence[Path], size: int, threads: int = 0) -> None:
+    """Decode every chip into `target` (written under a temporary name, renamed when complete)."""
+    threads = threads or (os.cpu_count() or 1)
+    with atomic_path(target) as tmp:
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
+        with ThreadPoolExecutor(threads) as pool:  # libjpeg releases the GIL while it decodes
+            chips = pool.map(lambda path: load_chip(path, size), paths, chunksize=64)
+            for i, chip in enumerate(tqdm(chips, total=len(paths), desc=f"caching {target.name}", mininterval=2)):
+                array[i] = chip
+        array.flush()
+        del array
+
+
+def load_or_build_cache(cache_dir: str | Path, name: str, paths: Sequence[Path], size: int) -> np.ndarray:
+    """The cache of `paths` at `size` px as a read-only memory map, built first if missing or stale."""
+    target = cache_file(cache_dir, name, paths, size)
+    if not target.is_file():
+        log.info("Building the decoded-chip cache %s (%d chips)", target, len(paths))
+        build_cache(target, paths, size)
+    return np.load(target, mmap_mode="r")

@@ -1,0 +1,185 @@
+"""Checks of a data set before any training: every problem named with its file or CSV row.
+
+Fatal problems stop the run (or, with `data.on_bad_chip=skip`, leave the bad chips out, with a
+warning and a count); notes are reported and counted. The result is cached beside the decoded
+chips, keyed by the source files' fingerprint, so an unchanged data set is checked once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import simplejpeg
+from PIL import Image
+
+from amazon_cls.data.cache import fingerprint
+from amazon_cls.data.chips import ChipDecodeError, read_chip
+from amazon_cls.io import write_json
+from amazon_cls.labels import LABELS, NUM_LABELS, WEATHER, UnknownTagError, parse_tags, tags_to_vector
+
+log = logging.getLogger(__name__)
+EXAMPLES = 5
+
+
+class DataError(ValueError):
+    """The data set has problems that would spoil training; the message lists them."""
+
+
+@dataclass
+class Problems:
+    """Problems found, by kind: (file or row, message) pairs."""
+
+    fatal: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    def summary(self) -> str:
+        lines = []
+        for severity, kinds in (("error", self.fatal), ("note", self.notes)):
+            for kind, messages in kinds.items():
+                lines.append(f"{severity}: {kind}: {len(messages)} {'case' if len(messages) == 1 else 'cases'}")
+                lines += [f"    {message}" for message in messages[:EXAMPLES]]
+                if len(messages) > EXAMPLES:
+                    lines.append(f"    ... and {len(messages) - EXAMPLES} more")
+        return "\n".join(lines)
+
+
+def read_labels_csv(labels_csv: Path) -> pd.DataFrame:
+    """The `image_name,tags` table; a clear error for a missing file, wrong encoding or columns."""
+    if not labels_csv.is_file():
+        raise DataError(f"{labels_csv}: labels file not found (set data.root / data.labels_csv)")
+    try:
+        table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(f"{labels_csv}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8") from error
+    except pd.errors.ParserError as error:
+        raise DataError(f"{labels_csv}: not a CSV table ({error})") from error
+    missing = {"image_name", "tags"} - set(table.columns)
+    if missing:
+        raise DataError(f"{labels_csv}: missing column(s) {sorted(missing)}; found {list(table.columns)}")
+    return table
+
+
+def check_rows(labels_csv: Path, table: pd.DataFrame, problems: Problems) -> tuple[np.ndarray, set[int]]:
+    """Targets of every row and the bad rows: unknown tags and repeated names (fatal); rows
+    without tags or without a weather tag are notes (the competition data has none)."""
+    targets = np.zeros((len(table), NUM_LABELS), np.float32)
+    bad: set[int] = set()
+    first_row: dict[str, int] = {}
+    for row, (name, tags) in enumerate(zip(table["image_name"], table["tags"], strict=True)):
+        where = f"{labels_csv} row {row + 2} ({name})"  # +2: header line, 1-based
+        if name in first_row:
+            problems.fatal["duplicate image name"].append(f"{where}: also on row {first_row[name] + 2}")
+            bad.add(row)
+        first_row.setdefault(name, row)
+        tag_set = parse_tags(tags)
+        try:
+            targets[row] = tags_to_vector(tag_set, where)
+        except UnknownTagError as error:
+            problems.fatal["unknown tag"].append(str(error).split(" (known:")[0])
+            bad.add(row)
+        if not tag_set:
+            problems.notes["row without tags"].append(where)
+        elif not tag_set & set(WEATHER):
+            problems.notes["row without a weather tag"].append(f"{where}: {' '.join(sorted(tag_set))}")
+    return targets, bad
+
+
+def describe_chip(path: Path) -> tuple[str, tuple[int, int] | None, str | None]:
+    """(format note or "", (height, width) or None, fatal problem or None) of one chip file."""
+    try:
+        data = path.read_bytes()
+        image = read_chip(path)
+    except ChipDecodeError as error:
+        return "", None, str(error)
+    if simplejpeg.is_jpeg(data):
+        colorspace = simplejpeg.decode_jpeg_header(data)[2]
+        note = "" if colorspace in ("CMYK", "YCbCr", "RGB") else f"{path}: {colorspace} JPEG, converted to RGB"
+    else:
+        with Image.open(path) as opened:
+            note = f"{path}: a {opened.format} image ({opened.mode}) named {path.suffix}; decoded and converted to RGB"
+    return note, image.shape[:2], None
+
+
+def check_chips(paths: Sequence[Path], problems: Problems, expected_size: int | None) -> set[int]:
+    """Decode every chip; returns the positions of the bad ones (unreadable or of another size)."""
+    bad: set[int] = set()
+    with ThreadPoolExecutor() as pool:
+        described = list(pool.map(describe_chip, paths, chunksize=64))
+    sizes = Counter(shape for _, shape, _ in described if shape)
+    common = (expected_size, expected_size) if expected_size else (sizes.most_common(1)[0][0] if sizes else None)
+    for i, (note, shape, fatal) in enumerate(described):
+        if fatal:
+            kind = "missing image file" if "cannot read file" in fatal else "unreadable chip"
+            problems.fatal[kind].append(fatal)
+            bad.add(i)
+            continue
+        if note:
+            problems.notes["image of another kind"].append(note)
+        if shape != common:
+            problems.fatal["chip of another size"].append(
+                f"{paths[i]}: {shape[0]}x{shape[1]} px, the others are {common[0]}x{common[1]}"
+            )
+            bad.add(i)
+    return bad
+
+
+def check_dataset(
+    root: Path, labels_csv: str, image_dir: str, image_ext: str, expected_size: int | None = None
+) -> tuple[pd.DataFrame, np.ndarray, Problems, set[int]]:
+    """Check the labels file and every chip; returns the table, targets, problems and bad rows."""
+    labels_path = root / labels_csv
+    table = read_labels_csv(labels_path)
+    problems = Problems()
+    targets, bad_rows = check_rows(labels_path, table, problems)
+    paths = [root / image_dir / f"{name}{image_ext}" for name in table["image_name"]]
+    for i in range(len(paths)):
+        if i not in bad_rows and not paths[i].is_file():
+            problems.fatal["missing image file"].append(f"{labels_path} row {i + 2}: {paths[i]} does not exist")
+            bad_rows.add(i)
+    present = [i for i in range(len(paths)) if i not in bad_rows]
+    bad_rows |= {present[j] for j in check_chips([paths[i] for i in present], problems, expected_size)}
+    listed = {path.name for path in paths}
+    unlisted = sorted(p.name for p in (root / image_dir).glob(f"*{image_ext}") if p.name not in listed)
+    if unlisted:
+        problems.notes["image without a CSV row (ignored)"] += [str(root / image_dir / n) for n in unlisted]
+    return table, targets, problems, bad_rows
+
+
+def label_counts(targets: np.ndarray) -> dict[str, int]:
+    return dict(zip(LABELS, targets.sum(axis=0).astype(int).tolist(), strict=True))
+
+
+def bad_rows_of(
+    root: Path, labels_csv: str, image_dir: str, image_ext: str, result_dir: Path, on_bad_chip: str = "fail"
+) -> list[int]:
+    """CSV rows (0-based) to leave out. Raises DataError on problems unless `on_bad_chip` is "skip".
+
+    The result is stored under `result_dir`, keyed by the fingerprint of the labels file and of
+    every chip file, so an unchanged data set is checked only once.
+    """
+    if on_bad_chip not in ("fail", "skip"):
+        raise ValueError(f"data.on_bad_chip={on_bad_chip!r}; choose fail or skip")
+    labels_path = root / labels_csv
+    names = read_labels_csv(labels_path)["image_name"]
+    sources = [labels_path, *(root / image_dir / f"{name}{image_ext}" for name in names)]
+    result_file = Path(result_dir) / f"check-{labels_path.stem}-{len(names)}chips-{fingerprint(sources, 0)}.json"
+    if result_file.is_file():
+        return json.loads(result_file.read_text())["bad_rows"]
+    table, targets, problems, bad_rows = check_dataset(root, labels_csv, image_dir, image_ext)
+    message = f"Data check of {root}: {len(table)} chips\n{problems.summary()}"
+    if problems.fatal and on_bad_chip != "skip":
+        raise DataError(message + "\n(set data.on_bad_chip=skip to train without the bad chips)")
+    if problems.fatal or problems.notes:
+        log.warning(message + (f"\nSkipping {len(bad_rows)} bad chips." if bad_rows else ""))
+    bad = sorted(bad_rows)
+    summary = {"chips": len(table), "bad_rows": bad, "labels": label_counts(targets), "problems": problems.summary()}
+    write_json(result_file, summary)
+    return bad

@@ -1,0 +1,232 @@
+"""The LightningDataModule: Kaggle-layout chips -> uint8 batches for one fold.
+
+Workers ship uint8 NHWC batches (4x smaller than float, and NHWC is channels_last for free); the
+model normalises the whole batch on its device with its backbone's mean/std
+(see `ChipClassifier.on_after_batch_transfer`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Iterator, Sequence
+from pathlib import Path
+
+import albumentations as A
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from amazon_cls.data import synthetic
+from amazon_cls.data.cache import load_or_build_cache
+from amazon_cls.data.check import bad_rows_of, read_labels_csv
+from amazon_cls.data.chips import load_chip
+from amazon_cls.data.folds import fold_file, load_or_create_folds
+from amazon_cls.data.transforms import train_transform
+from amazon_cls.labels import NUM_LABELS, parse_tags, tags_to_vector
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+class EpochSampler(Sampler):
+    """Yields (epoch, index) keys: this rank's share of a permutation seeded by (seed, epoch).
+
+    Order and augmentation become functions of (seed, epoch, index) alone (the dataset seeds each
+    chip's augmentation from its key), so a run resumed from a checkpoint sees exactly the batches
+    of an uninterrupted one, whatever the workers did. Under DDP each rank takes every
+    world_size-th key; the last ones wrap around so ranks have equal work (the validation gather
+    removes the repeats).
+    """
+
+    def __init__(self, size: int, seed: int, shuffle: bool) -> None:
+        self.size, self.seed, self.shuffle = size, seed, shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning at the start of every epoch."""
+        self.epoch = epoch
+
+    @staticmethod
+    def _rank_and_world() -> tuple[int, int]:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    def __len__(self) -> int:
+        return -(-self.size // self._rank_and_world()[1])
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        rank, world = self._rank_and_world()
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size) if self.shuffle else np.arange(self.size)
+        padded = np.resize(order, len(self) * world)  # repeats the first keys to fill the last ranks
+        for index in padded[rank::world]:
+            yield self.epoch, int(index)
+
+
+class ChipDataset(Dataset):
+    """Chips (and, when known, their 17-label targets) as dicts of uint8 HWC image, target and index.
+
+    `cache`, when given, holds decoded chips and replaces decoding: `paths[i]` is `cache[cache_rows[i]]`.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        targets: np.ndarray | None,
+        image_size: int,
+        transform: A.Compose | None = None,
+        cache: np.ndarray | None = None,
+        cache_rows: np.ndarray | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.paths = list(paths)
+        self.names = [path.stem for path in self.paths]
+        self.targets = targets if targets is not None else np.zeros((len(self.paths), NUM_LABELS), np.float32)
+        self.image_size = image_size
+        self.transform = transform
+        self.cache = cache
+        self.cache_rows = cache_rows if cache_rows is not None else np.arange(len(self.paths))
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor | int]:
+        """`key` is an index, or (epoch, index) from `EpochSampler` to make augmentation reproducible."""
+        epoch, index = key if isinstance(key, tuple) else (None, key)
+        if self.cache is not None:
+            image = np.array(self.cache[self.cache_rows[index]])  # a writable copy of the memory-mapped row
+        else:
+            image = load_chip(self.paths[index], self.image_size)
+        if self.transform is not None:
+            if epoch is not None:
+                self.transform.set_random_seed(int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0]))
+            image = self.transform(image=image)["image"]
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(image)),
+            "target": torch.from_numpy(self.targets[index]),
+            "index": index,
+        }
+
+
+def read_labels(labels_csv: Path, skip_rows: Collection[int] = ()) -> tuple[list[str], np.ndarray]:
+    """Chip names and multi-hot targets of an `image_name,tags` CSV, without the rows in `skip_rows`."""
+    table = read_labels_csv(labels_csv)
+    keep = np.setdiff1d(np.arange(len(table)), np.asarray(list(skip_rows), dtype=int))
+    names = table["image_name"].iloc[keep].tolist()
+    targets = np.zeros((len(keep), NUM_LABELS), np.float32)
+    for i, (row, tags) in enumerate(zip(keep, table["tags"].iloc[keep], strict=True)):
+        targets[i] = tags_to_vector(parse_tags(tags), where=f"{labels_csv} row {row + 2} ({names[i]})")
+    return names, targets
+
+
+def list_chips(folders: Sequence[str | os.PathLike]) -> list[Path]:
+    """Every image file in `folders`, sorted by name within each folder (for prediction)."""
+    paths: list[Path] = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: not a folder of chips")
+        paths += sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return paths
+
+
+class PlanetDataModule(L.LightningDataModule):
+    """One fold of a Kaggle-layout data set (or the embedded synthetic one when `root` is None)."""
+
+    def __init__(
+        self,
+        root: str | None = None,
+        labels_csv: str = "train_v2.csv",
+        image_dir: str = "train-jpg",
+        image_ext: str = ".jpg",
+        synthetic_dir: str = "data/synthetic-planet",
+        synthetic: dict | None = None,
+        folds_dir: str = "outputs/folds",
+        cache: bool = False,
+        cache_dir: str = "outputs/cache",
+        check: bool = True,
+        on_bad_chip: str = "fail",
+        image_size: int = 64,
+        fold: int = 0,
+        num_folds: int = 5,
+        fold_seed: int = 42,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = True,
+        predict_dirs: Sequence[str] = (),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if not 0 <= fold < num_folds:
+            raise ValueError(f"data.fold={fold} must be in [0, {num_folds - 1}] for data.num_folds={num_folds}")
+        self.save_hyperparameters(logger=False)
+        self.root = Path(root) if root else Path(synthetic_dir)
+        self.synthetic = dict(synthetic or {})
+        self.train_set: ChipDataset | None = None
+        self.val_set: ChipDataset | None = None
+        self.predict_set: ChipDataset | None = None
+
+    @property
+    def labels_path(self) -> Path:
+        return self.root / self.hparams.labels_csv
+
+    def labelled_chips(self) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Names, targets and folds of the chips to use (all, or those that passed the data check)."""
+        hp = self.hparams
+        skip = bad_rows_of(self.root, hp.labels_csv, hp.image_dir, hp.image_ext, hp.cache_dir, hp.on_bad_chip) if hp.check else ()
+        names, targets = read_labels(self.labels_path, skip)
+        path = fold_file(hp.folds_dir, self.labels_path.stem, names, targets, hp.num_folds, hp.fold_seed)
+        return names, targets, load_or_create_folds(names, targets, path, hp.num_folds, hp.fold_seed)
+
+    def prepare_data(self) -> None:
+        """Once per node: generate the embedded data if it is the source, check it, write folds and cache."""
+        if not self.hparams.root:
+            synthetic.ensure_dataset(self.root, **self.synthetic)
+        names, _, _ = self.labelled_chips()
+        if self.hparams.cache:
+            self._cache(self.chip_paths(names))
+
+    def chip_paths(self, names: Sequence[str]) -> np.ndarray:
+        hp = self.hparams
+        return np.array([self.root / hp.image_dir / f"{name}{hp.image_ext}" for name in names], dtype=object)
+
+    def _cache(self, paths: Sequence[Path]) -> np.ndarray:
+        """One cache for every labelled chip: all folds and models of this image size share it."""
+        hp = self.hparams
+        return load_or_build_cache(hp.cache_dir, Path(hp.labels_csv).stem, paths, hp.image_size)
+
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        if stage == "predict":
+            self.predict_set = ChipDataset(list_chips(hp.predict_dirs), None, hp.image_size)
+            return
+        names, targets, folds = self.labelled_chips()
+        paths = self.chip_paths(names)
+        cache = self._cache(paths) if hp.cache else None
+        train, val = np.flatnonzero(folds != hp.fold), np.flatnonzero(folds == hp.fold)
+        self.train_set = ChipDataset(paths[train], targets[train], hp.image_size, train_transform(), cache, train, hp.seed)
+        self.val_set = ChipDataset(paths[val], targets[val], hp.image_size, None, cache, val)
+        self.val_folds = folds[val]
+
+    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        hp = self.hparams
+        return DataLoader(
+            dataset,
+            batch_size=hp.batch_size,
+            sampler=EpochSampler(len(dataset), hp.seed, shuffle),
+            drop_last=shuffle and len(dataset) > hp.batch_size,
+            num_workers=hp.num_workers,
+            pin_memory=torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,
+            persistent_workers=hp.persistent_workers and hp.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.predict_set, shuffle=False)
