@@ -8,6 +8,8 @@ A chip with no true and no predicted label scores 0, as in sklearn's default.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -63,64 +65,80 @@ def predict_labels(probs: np.ndarray, thresholds: np.ndarray | float, weather_ru
     return apply_weather_rules(probs, y_pred) if weather_rules else y_pred
 
 
-def _grid_scores_for_label(probs: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, label: int) -> np.ndarray:
-    """Summed chip F2 for every grid threshold of one label, the other labels' predictions fixed.
-
-    Each chip's F2 takes one of two values (label on / off), so the score at threshold t is
-    sum(f_off) + sum of (f_on - f_off) over chips with p > t: one sort and one cumulative sum
-    score the whole grid, instead of one full F2 evaluation per candidate.
-    """
-    truth = y_true[:, label]
-    others_true = np.delete(y_true, label, axis=1)
-    others_pred = np.delete(y_pred, label, axis=1)
-    tp = (others_true & others_pred).sum(axis=1).astype(np.float64)
-    fp = (~others_true & others_pred).sum(axis=1).astype(np.float64)
-    fn = (others_true & ~others_pred).sum(axis=1).astype(np.float64)
-    f_on = _f2_from_counts(tp + truth, fp + ~truth, fn)
-    f_off = _f2_from_counts(tp, fp, fn + truth)
-
-    order = np.argsort(probs[:, label], kind="stable")
-    sorted_probs = probs[order, label]
-    gain_above = np.concatenate([np.cumsum((f_on - f_off)[order][::-1])[::-1], [0.0]])
-    first_above = np.searchsorted(sorted_probs, THRESHOLD_GRID, side="right")
-    return f_off.sum() + gain_above[first_above]
-
-
 def fit_thresholds(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20) -> np.ndarray:
     """Per-label thresholds maximising chip-averaged F2 by coordinate ascent.
 
     Starts every label at 0.2 and, label by label, moves it to the best point of the 0.01 grid
     with the others fixed; passes repeat until no label improves. Never lowers the F2 of the start.
+
+    With the other labels fixed, a chip's F2 takes one of two values (label on / off), so the
+    score at grid point k is sum(f_off) + the sum of (f_on - f_off) over chips whose probability
+    is above it: one weighted histogram over grid cells scores the whole grid at once. Gives the
+    thresholds of `fit_thresholds_reference`, thousands of times faster.
     """
     probs = np.asarray(probs, dtype=np.float64)
-    y_true = np.asarray(y_true, dtype=bool)
+    truth = np.asarray(y_true, dtype=bool)
     thresholds = np.full(probs.shape[1], START_THRESHOLD)
     y_pred = binarize(probs, thresholds)
-    current = chip_f2_scores(y_true, y_pred).sum()
+    tp = (truth & y_pred).sum(axis=1).astype(np.float64)
+    fp = (~truth & y_pred).sum(axis=1).astype(np.float64)
+    fn = (truth & ~y_pred).sum(axis=1).astype(np.float64)
+    current = _f2_from_counts(tp, fp, fn).sum()
+    # one row per label (contiguous), as 0/1 floats
+    cells = _grid_cells(probs).T.copy()  # label on at grid point k <=> k < cell
+    positives = truth.T.astype(np.float64)
+    predicted = y_pred.T.astype(np.float64)
     for _ in range(max_passes):
         improved = False
         for label in range(probs.shape[1]):
-            scores = _grid_scores_for_label(probs, y_true, y_pred, label)
+            positive, negative, on = positives[label], 1.0 - positives[label], predicted[label]
+            tp -= positive * on  # leaves the other labels' counts
+            fp -= negative * on
+            fn -= positive * (1.0 - on)
+            f_on = _f2_from_counts(tp + positive, fp + negative, fn)
+            f_off = _f2_from_counts(tp, fp, fn + positive)
+            gain = np.bincount(cells[label], weights=f_on - f_off, minlength=len(THRESHOLD_GRID) + 1)
+            scores = f_off.sum() + np.cumsum(gain[::-1])[::-1][1:]  # scores[k]: chips with cell > k are on
             best = int(np.flatnonzero(scores >= scores.max() - _TIE)[0])
             if scores[best] > current + _TIE:
                 thresholds[label] = THRESHOLD_GRID[best]
-                y_pred[:, label] = probs[:, label] > thresholds[label]
+                predicted[label] = cells[label] > best
                 current = scores[best]
                 improved = True
+            on = predicted[label]
+            tp += positive * on
+            fp += negative * on
+            fn += positive * (1.0 - on)
         if not improved:
             break
     return thresholds
 
 
-def fit_thresholds_reference(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20) -> np.ndarray:
-    """The same coordinate ascent, scoring each candidate with a full F2 evaluation.
+def _grid_cells(probs: np.ndarray) -> np.ndarray:
+    """For every probability, how many grid thresholds lie strictly below it (0..100).
+
+    Arithmetic first guess, then one exact correction against the grid's float values (a binary
+    search per value would cost more than the whole threshold fit).
+    """
+    grid = np.concatenate([THRESHOLD_GRID, [np.inf]])
+    cells = np.clip(np.ceil(probs * 100).astype(np.int64) - 1, 0, len(THRESHOLD_GRID))
+    cells += grid[cells] < probs
+    cells -= (cells > 0) & (grid[np.maximum(cells - 1, 0)] >= probs)
+    return cells
+
+
+def fit_thresholds_reference(
+    probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20, score: Callable[..., float] = chip_f2
+) -> np.ndarray:
+    """The same coordinate ascent, scoring each candidate with a full F2 evaluation `score(y, y_hat)`.
 
     Slow (one F2 per candidate and label); kept as the definition that tests and `make bench`
-    check `fit_thresholds` against.
+    check `fit_thresholds` against (the bench passes sklearn's F2, the way it is usually written).
     """
     probs = np.asarray(probs, dtype=np.float64)
+    chips = len(probs)
     thresholds = np.full(probs.shape[1], START_THRESHOLD)
-    current = chip_f2_scores(y_true, binarize(probs, thresholds)).sum()
+    current = score(y_true, binarize(probs, thresholds)) * chips
     for _ in range(max_passes):
         improved = False
         for label in range(probs.shape[1]):
@@ -128,7 +146,7 @@ def fit_thresholds_reference(probs: np.ndarray, y_true: np.ndarray, max_passes: 
             for candidate in THRESHOLD_GRID:
                 trial = thresholds.copy()
                 trial[label] = candidate
-                scores.append(chip_f2_scores(y_true, binarize(probs, trial)).sum())
+                scores.append(score(y_true, binarize(probs, trial)) * chips)
             scores = np.asarray(scores)
             best = int(np.flatnonzero(scores >= scores.max() - _TIE)[0])
             if scores[best] > current + _TIE:

@@ -58,7 +58,9 @@ def read_labels_csv(labels_csv: Path) -> pd.DataFrame:
     try:
         table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise DataError(f"{labels_csv}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8") from error
+        raise DataError(
+            f"{labels_csv}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8"
+        ) from error
     except pd.errors.ParserError as error:
         raise DataError(f"{labels_csv}: not a CSV table ({error})") from error
     missing = {"image_name", "tags"} - set(table.columns)

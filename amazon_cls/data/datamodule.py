@@ -57,7 +57,11 @@ class EpochSampler(Sampler):
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         rank, world = self._rank_and_world()
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.size) if self.shuffle else np.arange(self.size)
+        order = (
+            np.random.default_rng([self.seed, self.epoch]).permutation(self.size)
+            if self.shuffle
+            else np.arange(self.size)
+        )
         padded = np.resize(order, len(self) * world)  # repeats the first keys to fill the last ranks
         for index in padded[rank::world]:
             yield self.epoch, int(index)
@@ -100,7 +104,9 @@ class ChipDataset(Dataset):
             image = load_chip(self.paths[index], self.image_size)
         if self.transform is not None:
             if epoch is not None:
-                self.transform.set_random_seed(int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0]))
+                self.transform.set_random_seed(
+                    int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
+                )
             image = self.transform(image=image)["image"]
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image)),
@@ -175,7 +181,11 @@ class PlanetDataModule(L.LightningDataModule):
     def labelled_chips(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Names, targets and folds of the chips to use (all, or those that passed the data check)."""
         hp = self.hparams
-        skip = bad_rows_of(self.root, hp.labels_csv, hp.image_dir, hp.image_ext, hp.cache_dir, hp.on_bad_chip) if hp.check else ()
+        skip = (
+            bad_rows_of(self.root, hp.labels_csv, hp.image_dir, hp.image_ext, hp.cache_dir, hp.on_bad_chip)
+            if hp.check
+            else ()
+        )
         names, targets = read_labels(self.labels_path, skip)
         path = fold_file(hp.folds_dir, self.labels_path.stem, names, targets, hp.num_folds, hp.fold_seed)
         return names, targets, load_or_create_folds(names, targets, path, hp.num_folds, hp.fold_seed)
@@ -206,7 +216,9 @@ class PlanetDataModule(L.LightningDataModule):
         paths = self.chip_paths(names)
         cache = self._cache(paths) if hp.cache else None
         train, val = np.flatnonzero(folds != hp.fold), np.flatnonzero(folds == hp.fold)
-        self.train_set = ChipDataset(paths[train], targets[train], hp.image_size, train_transform(), cache, train, hp.seed)
+        self.train_set = ChipDataset(
+            paths[train], targets[train], hp.image_size, train_transform(), cache, train, hp.seed
+        )
         self.val_set = ChipDataset(paths[val], targets[val], hp.image_size, None, cache, val)
         self.val_folds = folds[val]
 

@@ -46,5 +46,8 @@ def load_or_create_folds(
     table = pd.read_csv(path, dtype={"image_name": str, "fold": np.int64}).set_index("image_name")
     missing = set(names) - set(table.index)
     if missing:
-        raise ValueError(f"{path}: fold file lacks {len(missing)} chips of the labels file (e.g. {sorted(missing)[0]}); delete it to recompute")
+        raise ValueError(
+            f"{path}: fold file lacks {len(missing)} chips of the labels file "
+            f"(e.g. {sorted(missing)[0]}); delete it to recompute"
+        )
     return table.loc[names, "fold"].to_numpy()

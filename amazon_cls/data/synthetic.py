@@ -187,7 +187,9 @@ def _tag_string(tags: set[str]) -> str:
     return " ".join(label for label in LABELS if label in tags)
 
 
-def write_dataset(target: str | os.PathLike, num_train: int = 4000, num_test: int = 400, size: int = 64, seed: int = 0) -> Path:
+def write_dataset(
+    target: str | os.PathLike, num_train: int = 4000, num_test: int = 400, size: int = 64, seed: int = 0
+) -> Path:
     """Write the data set (Kaggle layout) to `target`; the folder appears whole or not at all."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,298 @@
+"""`make bench`: each fast path against its plain alternative, measured in one run, as ratios.
+
+    python -m amazon_cls.bench [--data DIR] [--backbone resnet18] [--image-size 64] [--quick]
+
+Chips come from ../shared/data/planet-dev when present (real 256 px CMYK JPEGs), otherwise from
+the synthetic generator at 256 px. Every ratio compares two measurements taken here, now, on the
+same chips, batch size and workers; absolute numbers depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from PIL import Image
+from sklearn.metrics import fbeta_score
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms as T
+
+from amazon_cls.data.cache import load_or_build_cache
+from amazon_cls.data.datamodule import ChipDataset, EpochSampler, list_chips
+from amazon_cls.data.synthetic import write_dataset
+from amazon_cls.data.transforms import train_transform
+from amazon_cls.labels import NUM_LABELS
+from amazon_cls.metrics import fit_thresholds, fit_thresholds_reference
+from amazon_cls.module import ChipClassifier
+
+PLANET_DEV = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "planet-dev" / "images"
+
+
+class NaiveDataset(Dataset):
+    """The textbook loader: PIL decode, torchvision transforms on float tensors per image."""
+
+    def __init__(self, paths: list[Path], size: int) -> None:
+        self.paths = paths
+        rotations = [T.RandomRotation((angle, angle)) for angle in (0, 90, 180, 270)]
+        self.transform = T.Compose(
+            [
+                T.Resize(size),
+                T.RandomHorizontalFlip(),
+                T.RandomVerticalFlip(),
+                T.RandomChoice(rotations),
+                T.ToTensor(),
+                T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+            ]
+        )
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        with Image.open(self.paths[index]) as image:
+            return self.transform(image.convert("RGB")), torch.zeros(NUM_LABELS)
+
+
+def images_per_second(batches: Iterable, consume: Callable, warmup: int, count: int) -> float:
+    """Throughput over `count` batches after `warmup` untimed ones (workers started, caches warm)."""
+    iterator = iter(batches)
+    for _ in range(warmup):
+        consume(next(iterator))
+    images, start = 0, time.perf_counter()
+    for _ in range(count):
+        images += consume(next(iterator))
+    return images / (time.perf_counter() - start)
+
+
+def endless(loader: DataLoader) -> Iterable:
+    epoch = 0
+    while True:
+        if isinstance(loader.sampler, EpochSampler):
+            loader.sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def our_loader(paths: list[Path], size: int, batch: int, workers: int, cache: np.ndarray | None = None) -> DataLoader:
+    dataset = ChipDataset(paths, None, size, train_transform(), cache=cache)
+    return DataLoader(dataset, batch_size=batch, sampler=EpochSampler(len(paths), 0, True), num_workers=workers,
+                      persistent_workers=workers > 0, drop_last=True)  # fmt: skip
+
+
+def normalised_count(model: ChipClassifier) -> Callable:
+    """Consume one of our batches the way training does: normalise on the device."""
+    return lambda b: len(model.normalize(b["image"]))
+
+
+def bench_loaders(paths: list[Path], args: argparse.Namespace, model: ChipClassifier, cache_dir: Path) -> list[tuple]:
+    rows, count = [], args.batches
+    consume = normalised_count(model)
+    for size in (256, 128):
+        naive = DataLoader(NaiveDataset(paths, size), batch_size=args.batch_size, shuffle=True,
+                           num_workers=args.workers, persistent_workers=args.workers > 0, drop_last=True)  # fmt: skip
+        naive_rate = images_per_second(endless(naive), lambda b: len(b[0]), 2, count)
+        ours_rate = images_per_second(
+            endless(our_loader(paths, size, args.batch_size, args.workers)), consume, 2, count
+        )
+        rows.append((f"loader at {size} px: ours vs PIL + torchvision", ours_rate, naive_rate, ">= 2"))
+    cache = load_or_build_cache(cache_dir, "bench", paths, 256)
+    epochs = max(count, 2 * len(paths) // args.batch_size)  # past the first epoch: what the cache serves
+    decoded = images_per_second(endless(our_loader(paths, 256, args.batch_size, args.workers)), consume, 2, epochs)
+    cached = images_per_second(
+        endless(our_loader(paths, 256, args.batch_size, args.workers, cache)), consume, 2, epochs
+    )
+    rows.append(("epochs 2+ at 256 px: decoded-chip cache vs decoding", cached, decoded, ">= 2"))
+    return rows
+
+
+class StepTimer(L.Callback):
+    """Times training steps after a warm-up, the same steps the bare loop times."""
+
+    def __init__(self, warmup: int) -> None:
+        self.warmup, self.images, self.start, self.seconds = warmup, 0, 0.0, 0.0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step == self.warmup:
+            self.start = time.perf_counter()
+        if trainer.global_step >= self.warmup:
+            self.images += len(batch["image"])
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def bench_framework(paths: list[Path], args: argparse.Namespace, cache_dir: Path) -> tuple:
+    """Lightning `fit` vs a bare PyTorch loop: same model, batches, optimiser, schedule and precision."""
+    cache = load_or_build_cache(cache_dir, "bench", paths, args.image_size)
+    warmup, steps = 3, args.steps
+
+    def fresh() -> tuple[ChipClassifier, DataLoader]:
+        torch.manual_seed(0)
+        model = ChipClassifier(backbone=args.backbone, pretrained=False, lr=1e-3)
+        return model, our_loader(paths, args.image_size, args.batch_size, args.workers, cache)
+
+    model, loader = fresh()
+    timer = StepTimer(warmup)
+    trainer = L.Trainer(accelerator="cpu", devices=1, precision="bf16-mixed", max_steps=warmup + steps,
+                        limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, callbacks=[timer], use_distributed_sampler=False)  # fmt: skip
+    trainer.fit(model, train_dataloaders=loader)
+    lightning_rate = timer.images / timer.seconds
+
+    model, loader = fresh()
+    optimizer = torch.optim.AdamW(model.net.parameters(), lr=1e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 1e-3, total_steps=warmup + steps, pct_start=0.1)
+    model.train()
+
+    def step(batch: dict) -> int:
+        images = model.normalize(batch["image"])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model.loss_fn(model(images).float(), batch["target"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        return len(images)
+
+    bare_rate = images_per_second(endless(loader), step, warmup, steps)
+    return (
+        f"Lightning fit vs bare loop ({args.backbone}, {args.image_size} px, bf16)",
+        lightning_rate,
+        bare_rate,
+        ">= 0.9",
+    )
+
+
+def sklearn_f2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return fbeta_score(y_true, y_pred, beta=2, average="samples", zero_division=0)
+
+
+def bench_thresholds(chips: int = 40_000) -> tuple:
+    """Our fit vs the grid search as usually written: sklearn's F2 for every candidate of every label."""
+    rng = np.random.default_rng(0)
+    targets = rng.random((chips, NUM_LABELS)) < rng.uniform(0.003, 0.7, NUM_LABELS)
+    probs = np.clip(0.5 * targets + 0.6 * rng.random(targets.shape) - 0.05, 0, 1).round(4)
+    start = time.perf_counter()
+    fast = fit_thresholds(probs, targets)
+    fast_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    reference = fit_thresholds_reference(probs, targets, score=sklearn_f2)
+    reference_seconds = time.perf_counter() - start
+    same = "same thresholds" if np.array_equal(fast, reference) else "DIFFERENT THRESHOLDS"
+    name = (
+        f"thresholds {chips:,}x17: ours {fast_seconds:.3f} s vs sklearn grid search {reference_seconds:.0f} s, {same}"
+    )
+    return name, 1 / fast_seconds, 1 / reference_seconds, ">= 500"
+
+
+def model_step_rate(backbone: str, size: int, batch: int, steps: int, fast: bool) -> float:
+    """Training images/s of one configuration on a random batch (no data loading)."""
+    torch.manual_seed(0)
+    model = ChipClassifier(backbone=backbone, pretrained=False, channels_last=fast)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    images = model.normalize(torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8))
+    if not fast:
+        images = images.contiguous()
+    targets = (torch.rand(batch, NUM_LABELS) < 0.2).float()
+
+    def step(_: object) -> int:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+            loss = model.loss_fn(model(images).float(), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return batch
+
+    return images_per_second(iter(range(steps + 2)), step, 2, steps)
+
+
+def bench_precision(args: argparse.Namespace) -> tuple:
+    fast = model_step_rate(args.backbone, args.image_size, 32, args.steps, fast=True)
+    plain = model_step_rate(args.backbone, args.image_size, 32, args.steps, fast=False)
+    return f"bf16 + channels_last vs fp32 ({args.backbone}, {args.image_size} px, batch 32)", fast, plain, "> 1"
+
+
+def tcmalloc_path() -> str | None:
+    for candidate in (
+        "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+        "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
+    ):
+        if Path(candidate).is_file():
+            return candidate
+    return None
+
+
+def bench_tcmalloc(args: argparse.Namespace) -> tuple | None:
+    """fp32 training steps in two fresh processes: with tcmalloc preloaded, and with glibc malloc."""
+    library = tcmalloc_path()
+    if library is None:
+        return None
+    code = (f"from amazon_cls.bench import model_step_rate; "
+            f"print(model_step_rate({args.backbone!r}, {args.image_size}, 32, {args.steps}, fast=False))")  # fmt: skip
+
+    def rate(preload: str) -> float:
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"} | ({"LD_PRELOAD": preload} if preload else {})
+        output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        return float(output.stdout.strip().splitlines()[-1])
+
+    return f"tcmalloc vs glibc malloc (fp32 {args.backbone}, {args.image_size} px)", rate(library), rate(""), "> 1"
+
+
+def bench_chips(data: Path | None, workdir: Path) -> tuple[list[Path], str]:
+    folder = data or (PLANET_DEV if PLANET_DEV.is_dir() else None)
+    if folder:
+        return list_chips([folder]), f"{folder} (real chips)"
+    root = write_dataset(workdir / "synthetic", num_train=640, num_test=0, size=256, seed=0)
+    return list_chips([root / "train-jpg"]), "synthetic 256 px chips"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="a folder of chips (default: planet-dev, else synthetic)")
+    parser.add_argument("--backbone", default="resnet18")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--batches", type=int, default=30, help="timed batches per loader measurement")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per model measurement")
+    parser.add_argument("--only", nargs="*", default=["loader", "framework", "thresholds", "precision", "tcmalloc"])
+    args = parser.parse_args(argv)
+    torch.set_float32_matmul_precision("high")
+    with tempfile.TemporaryDirectory() as workdir:
+        paths, source = bench_chips(args.data, Path(workdir))
+        print(
+            f"chips: {len(paths)} from {source}; batch {args.batch_size}, {args.workers} workers, {os.cpu_count()} CPUs"
+        )
+        model = ChipClassifier(backbone=args.backbone, pretrained=False)
+        rows: list[tuple] = []
+        measure = {
+            "loader": lambda: bench_loaders(paths, args, model, Path(workdir)),
+            "framework": lambda: [bench_framework(paths, args, Path(workdir))],
+            "thresholds": lambda: [bench_thresholds()],
+            "precision": lambda: [bench_precision(args)],
+            "tcmalloc": lambda: [row for row in [bench_tcmalloc(args)] if row],
+        }
+        for part in args.only:
+            for row in measure[part]():
+                rows.append(row)
+                print(f"  measured: {row[0]}", flush=True)
+    print_table(rows)
+
+
+def print_table(rows: list[tuple]) -> None:
+    print(f"\n{'measurement':<92} {'ours/s':>10} {'other/s':>10} {'ratio':>9}  target")
+    for name, ours, other, target in rows:
+        print(f"{name:<92} {ours:>10.1f} {other:>10.1f} {ours / other:>8.2f}x  {target}")
+
+
+if __name__ == "__main__":
+    main()
