@@ -39,3 +39,11 @@ def test_model_input_size_comes_from_timm(model: str, size: int, tmp_path: Path)
     cfg = compose_train([f"model={model}"], tmp_path)
     assert cfg.data.image_size == size
     assert compose_train([f"model={model}", "data.image_size=128"], tmp_path).data.image_size == 128
+
+
+@pytest.mark.parametrize("launcher", ["joblib", "slurm"])
+def test_ensemble_sweep_composes_with_each_launcher(launcher: str, tmp_path: Path) -> None:
+    cfg = compose_train(["experiment=ensemble", f"hydra/launcher={launcher}", "data.root=/data"], tmp_path)
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    assert "model" in cfg.hydra.sweeper.params and "data.fold" in cfg.hydra.sweeper.params
+    assert launcher.replace("slurm", "submitit") in cfg.hydra.launcher._target_.lower()
