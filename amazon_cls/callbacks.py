@@ -111,8 +111,6 @@ class ThresholdOptimizer(L.Callback):
         if tta != "none":
             frame = validation_frame(names, fold, result.probs_plain, result.targets)
             write_csv(self.output_dir / self.plain_probs_file, frame)
-        if trainer.ckpt_path:
-            store_thresholds(trainer.ckpt_path, result.thresholds, tta)
 
 
 def store_thresholds(ckpt_path: str | Path, thresholds: np.ndarray, tta: str) -> None:

@@ -13,6 +13,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from amazon_cls.callbacks import ThresholdOptimizer, store_thresholds
 from amazon_cls.data.datamodule import list_chips
 from amazon_cls.io import write_csv, write_json
 from amazon_cls.predict import predict_chips, probability_frame
@@ -68,6 +69,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         model.tta = cfg.get("tta", "none")  # out-of-fold predictions made like the test predictions
         (results,) = trainer.validate(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
         metrics = {key: float(results[key]) for key in SCORES if key in results}
+        if best and trainer.is_global_zero:  # predict.py reads them from there
+            (fitter,) = [c for c in trainer.callbacks if isinstance(c, ThresholdOptimizer)]
+            store_thresholds(best, fitter.result.thresholds, model.tta)
         metrics.update(best_checkpoint=best, tta=model.tta)
         outputs = ["thresholds.json", "val_report.csv", "val_probs.csv"]
     if trainer.is_global_zero:

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
+from hydra.utils import instantiate
+from omegaconf import open_dict
 
 from amazon_cls.data.datamodule import read_labels
 from amazon_cls.data.folds import fold_file, load_or_create_folds
-from tests.conftest import tiny_overrides
+from amazon_cls.labels import PROB_COLUMNS
+from amazon_cls.train import instantiate_dict
+from tests.conftest import compose_train, tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,4 +43,23 @@ def test_ddp_cpu_gathers_each_validation_chip_once(tmp_path: Path, tiny_root: Pa
     assert result.returncode == 0, result.stderr[-3000:]
     probs = pd.read_csv(run_dir / "val_probs.csv")
     assert len(probs) == len(expected) and set(probs["image_name"]) == expected
-    assert json.loads((run_dir / "metrics.json").read_text())["val/f2"] > 0
+
+    # the same checkpoint validated by one process gives the same probabilities, thresholds and F2
+    single_dir = tmp_path / "single"
+    cfg = compose_train(
+        [*tiny_overrides(tiny_root), "data.num_folds=7", f"data.fold={fold}", "data.batch_size=8"], single_dir
+    )
+    with open_dict(cfg):
+        cfg.paths.log_dir = str(tmp_path / "logs")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    model = instantiate(cfg.model, _convert_="all", image_size=cfg.data.image_size)
+    model.tta = "d4"
+    trainer = instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.callbacks), logger=False)
+    (single,) = trainer.validate(model, instantiate(cfg.data, _convert_="all"), ckpt_path=metrics["best_checkpoint"])
+    for key in ("val/f2@0.5", "val/f2@0.2", "val/f2"):
+        assert single[key] == pytest.approx(metrics[key], abs=1e-6)
+    assert json.loads((single_dir / "thresholds.json").read_text()) == json.loads(
+        (run_dir / "thresholds.json").read_text()
+    )
+    single_probs = pd.read_csv(single_dir / "val_probs.csv").set_index("image_name").loc[probs["image_name"]]
+    np.testing.assert_allclose(single_probs[PROB_COLUMNS].to_numpy(), probs[PROB_COLUMNS].to_numpy(), atol=1e-5)
