@@ -9,7 +9,9 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
+from PIL import Image, ImageDraw
 
 from amazon_cls.io import write_atomic, write_csv, write_json
 from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, TARGET_COLUMNS
@@ -132,3 +134,51 @@ def validation_frame(names: list[str], fold: int, probs: np.ndarray, targets: np
         ],
         axis=1,
     )
+
+
+class TensorBoardExtras(L.Callback):
+    """At each validation: precision-recall curves per label and a grid of chips with their tags.
+
+    In the grid, each chip lists its correct tags, its false positives (`+tag`, red) and false
+    negatives (`-tag`, orange), at the thresholds just fitted by `ThresholdOptimizer`.
+    """
+
+    def __init__(self, chips: int = 16, scale: int = 2) -> None:
+        self.chips, self.scale = chips, scale
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        (fitter,) = [c for c in trainer.callbacks if isinstance(c, ThresholdOptimizer)]
+        writer = next((lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
+        if writer is None or fitter.result is None or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        result, step = fitter.result, trainer.global_step
+        for label, name in enumerate(LABELS):
+            writer.add_pr_curve(f"val_pr/{name}", result.targets[:, label], result.probs[:, label], step)
+        chosen = np.linspace(0, len(result.index) - 1, min(self.chips, len(result.index))).astype(int)
+        val_set = trainer.datamodule.val_set
+        tiles = [self.tile(val_set[int(result.index[i])]["image"].numpy(), result, i) for i in chosen]
+        writer.add_image("val_chips", np.asarray(grid(tiles)), step, dataformats="HWC")
+
+    def tile(self, image: np.ndarray, result: ValidationResult, row: int) -> Image.Image:
+        """The chip, enlarged, above its tags: correct (white), false positive (red), missed (orange)."""
+        predicted = binarize(result.probs[row], result.thresholds)
+        truth = result.targets[row].astype(bool)
+        lines = [(name, "white") for name, p, t in zip(LABELS, predicted, truth, strict=True) if p and t]
+        lines += [(f"+{name}", "red") for name, p, t in zip(LABELS, predicted, truth, strict=True) if p and not t]
+        lines += [(f"-{name}", "orange") for name, p, t in zip(LABELS, predicted, truth, strict=True) if t and not p]
+        size = max(96, image.shape[0] * self.scale)
+        tile = Image.new("RGB", (size, size + 11 * 8), "black")
+        tile.paste(Image.fromarray(image).resize((size, size), Image.NEAREST), (0, 0))
+        draw = ImageDraw.Draw(tile)
+        for k, (text, colour) in enumerate(lines[:8]):
+            draw.text((2, size + 11 * k), text, fill=colour)
+        return tile
+
+
+def grid(tiles: list[Image.Image], columns: int = 8) -> Image.Image:
+    width, height = tiles[0].size
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (width * min(columns, len(tiles)), height * rows), "gray")
+    for k, tile in enumerate(tiles):
+        sheet.paste(tile, ((k % columns) * width, (k // columns) * height))
+    return sheet

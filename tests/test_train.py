@@ -55,3 +55,17 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path: Path, tiny_root: Path)
     )  # fmt: skip
     folds = [pd.read_csv(sweep_dir / job / "val_probs.csv")["fold"].unique().tolist() for job in ("0", "1")]
     assert folds == [[0], [1]]
+
+
+def test_tensorboard_shows_scores_curves_and_chips(trained_run: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={"tensors": 0, "images": 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"val/f2", "val/f2@0.5", "val/f2@0.2", "train/loss_epoch", "val/loss"} <= set(tags["scalars"])
+    assert {f"val_label_f2/{label}" for label in LABELS} <= set(tags["scalars"])
+    assert {f"val_threshold/{label}" for label in LABELS} <= set(tags["scalars"])
+    assert {f"val_pr/{label}" for label in LABELS} <= set(tags["tensors"])
+    (image,) = events.Images("val_chips")[-1:]
+    assert image.width >= 8 * 96
