@@ -1,7 +1,7 @@
 """The 17 Planet labels, defined once, and conversions between tag strings and vectors.
 
 Order (fixed, used for every vector, column and threshold in the project):
-the 4 weather labels, then the common land labels, then the rare ones (each under ~2% of chips).
+the 4 weather labels, then the common land labels, then the 7 rare ones (each on ~2% of chips or fewer).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ COMMON: tuple[str, ...] = (
     "water",
     "cultivation",
     "habitation",
-    "bare_ground",
 )
 RARE: tuple[str, ...] = (
+    "bare_ground",
     "artisinal_mine",
     "blooming",
     "blow_down",
