@@ -14,14 +14,14 @@ import hydra
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no screen
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from omegaconf import DictConfig  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from omegaconf import DictConfig
 
-from amazon_cls.data.chips import load_chip, read_chip  # noqa: E402
-from amazon_cls.data.datamodule import read_labels  # noqa: E402
-from amazon_cls.io import write_atomic  # noqa: E402
-from amazon_cls.labels import LABELS, RARE, WEATHER  # noqa: E402
+from amazon_cls.data.chips import load_chip, read_chip
+from amazon_cls.data.datamodule import read_labels
+from amazon_cls.io import write_atomic
+from amazon_cls.labels import LABELS, RARE, WEATHER
 
 log = logging.getLogger(__name__)
 COLOUR_SIZE = 32  # mean colours from chips decoded at 1/8 scale: the same means, 30x less work
@@ -105,7 +105,9 @@ def write_report(root: Path, labels_csv: str, image_dir: str, image_ext: str, ou
     names, targets = read_labels(root / labels_csv)
     paths = [root / image_dir / f"{name}{image_ext}" for name in names]
     with ThreadPoolExecutor() as pool:
-        chip_means = np.array(list(pool.map(lambda p: load_chip(p, COLOUR_SIZE).mean(axis=(0, 1)), paths, chunksize=64)))
+        chip_means = np.array(
+            list(pool.map(lambda p: load_chip(p, COLOUR_SIZE).mean(axis=(0, 1)), paths, chunksize=64))
+        )
     label_means = (targets.T @ chip_means) / np.maximum(targets.sum(axis=0)[:, None], 1)
     plot_frequency(targets.sum(axis=0), len(names), output_dir / "label_frequency.png")
     plot_cooccurrence(targets, output_dir / "cooccurrence.png")

@@ -8,13 +8,17 @@ from typing import Any
 import lightning as L
 import timm
 import torch
+from timm.loss import AsymmetricLossMultiLabel
 from timm.optim import create_optimizer_v2
 from torch import nn
+from torchvision.ops import sigmoid_focal_loss
 
+import amazon_cls.models  # noqa: F401 - registers the project's extra timm models
 from amazon_cls.labels import LABELS, NUM_LABELS
 from amazon_cls.metrics import START_THRESHOLD
 
 SCHEDULERS = ("cosine", "onecycle", "step", "constant")
+LOSSES = ("bce", "focal", "asl")
 TTA_MODES = ("none", "d4")
 
 
@@ -46,7 +50,9 @@ class ChipClassifier(L.LightningModule):
         weight_decay: float = 1e-4,
         scheduler: str = "cosine",
         warmup_pct: float = 0.1,
-        pos_weight: Sequence[float] | None = None,
+        loss: str = "bce",
+        focal_gamma: float = 2.0,
+        pos_weight: Sequence[float] | str | None = None,
         channels_last: bool = True,
         in_chans: int = 3,
         image_size: int | None = None,
@@ -54,6 +60,10 @@ class ChipClassifier(L.LightningModule):
         super().__init__()
         if scheduler not in SCHEDULERS:
             raise ValueError(f"model.scheduler={scheduler!r}; choose one of {SCHEDULERS}")
+        if loss not in LOSSES:
+            raise ValueError(f"model.loss={loss!r}; choose one of {LOSSES}")
+        if isinstance(pos_weight, str) and pos_weight != "auto":
+            raise ValueError(f"model.pos_weight={pos_weight!r}; give 17 numbers, 'auto' or null")
         self.save_hyperparameters()
         self.net = timm.create_model(
             backbone, pretrained=pretrained, num_classes=NUM_LABELS, drop_rate=drop_rate, in_chans=in_chans
@@ -64,8 +74,8 @@ class ChipClassifier(L.LightningModule):
         self.register_buffer("mean", mean, persistent=False)
         self.register_buffer("std", std, persistent=False)
         self.register_buffer("thresholds", torch.full((NUM_LABELS,), START_THRESHOLD))
-        weight = torch.as_tensor(pos_weight, dtype=torch.float32) if pos_weight is not None else None
-        self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=weight)
+        fixed = pos_weight is not None and not isinstance(pos_weight, str)
+        self.loss_fn = self.make_loss(torch.as_tensor(pos_weight, dtype=torch.float32) if fixed else None)
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.tta = "none"  # set to "d4" for evaluation and prediction with the 8 dihedral views
@@ -76,6 +86,23 @@ class ChipClassifier(L.LightningModule):
             raise ValueError(f"tta={self.tta!r}; choose one of {TTA_MODES}")
         views = d4_views(images) if self.tta == "d4" else images
         return self(views).float().view(-1, len(images), NUM_LABELS)
+
+    def make_loss(self, pos_weight: torch.Tensor | None) -> nn.Module:
+        """bce: BCE with logits; focal: sigmoid focal loss (torchvision); asl: asymmetric loss (timm).
+
+        `pos_weight` multiplies the loss of positive examples per label (bce and asl)."""
+        if self.hparams.loss == "focal":
+            return FocalLoss(self.hparams.focal_gamma)
+        if self.hparams.loss == "asl":
+            return AsymmetricLossMultiLabel(pos_weight=pos_weight)
+        return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+    def setup(self, stage: str) -> None:
+        """pos_weight="auto": sqrt(negatives / positives) per label, from the training fold."""
+        if self.hparams.pos_weight == "auto" and stage == "fit":
+            targets = torch.as_tensor(self.trainer.datamodule.train_set.targets)
+            positives = targets.sum(0).clamp(min=1)
+            self.loss_fn = self.make_loss(((len(targets) - positives) / positives).sqrt().to(self.device))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (batch, 17) of normalised images."""
@@ -165,6 +192,17 @@ class ChipClassifier(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_label_vocabulary(checkpoint.get("labels"), source="checkpoint")
+
+
+class FocalLoss(nn.Module):
+    """Sigmoid focal loss (Lin et al. 2017), averaged over chips and labels: easy negatives weigh less."""
+
+    def __init__(self, gamma: float = 2.0, alpha: float = 0.25) -> None:
+        super().__init__()
+        self.gamma, self.alpha = gamma, alpha
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return sigmoid_focal_loss(logits, targets, alpha=self.alpha, gamma=self.gamma, reduction="mean")
 
 
 def check_label_vocabulary(labels: Sequence[str] | None, source: str) -> None:

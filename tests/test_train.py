@@ -69,3 +69,23 @@ def test_tensorboard_shows_scores_curves_and_chips(trained_run: Path) -> None:
     assert {f"val_pr/{label}" for label in LABELS} <= set(tags["tensors"])
     (image,) = events.Images("val_chips")[-1:]
     assert image.width >= 8 * 96
+
+
+@pytest.mark.parametrize("option", ["model.loss=focal", "model.loss=asl", "model.pos_weight=auto"])
+def test_loss_options_train(tmp_path: Path, tiny_root: Path, option: str) -> None:
+    cfg = compose_train([*tiny_overrides(tiny_root), "debug=fdr", option], tmp_path / "run")
+    run(cfg)
+
+
+def test_auto_pos_weight_follows_label_frequency(tiny_root: Path, tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    cfg = compose_train([*tiny_overrides(tiny_root), "model.pos_weight=auto"], tmp_path / "run")
+    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    model.trainer = type("T", (), {"datamodule": datamodule})()
+    model.setup("fit")
+    weights = model.loss_fn.pos_weight
+    rare, common = LABELS.index("blow_down"), LABELS.index("primary")
+    assert weights[rare] > 3 * weights[common] and weights[common] < 1
