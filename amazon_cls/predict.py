@@ -43,6 +43,7 @@ def load_model(ckpt_path: str | Path, device: str | torch.device = "cpu") -> Chi
     check_label_vocabulary(checkpoint.get("labels"), source=str(ckpt_path))
     model = ChipClassifier(**{**checkpoint["hyper_parameters"], "pretrained": False})
     model.load_state_dict(checkpoint["state_dict"])
+    model.dehaze = bool(checkpoint.get("datamodule_hyper_parameters", {}).get("dehaze", False))
     return model.to(device).eval()
 
 
@@ -63,10 +64,13 @@ def predict_chips(
     num_workers: int = 2,
     precision: str | int = "32",
     image_size: int | None = None,
+    dehaze: bool | None = None,
 ) -> np.ndarray:
-    """Probabilities (chips x 17) of the chips at `paths`, in that order."""
+    """Probabilities (chips x 17) of the chips at `paths`, in that order, prepared as in training."""
     image_size = image_size or model.hparams.image_size
-    loader = DataLoader(ChipDataset(paths, None, image_size), batch_size=batch_size, num_workers=num_workers)
+    dehaze = getattr(model, "dehaze", False) if dehaze is None else dehaze
+    dataset = ChipDataset(paths, None, image_size, dehaze=dehaze)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
     device = next(model.parameters()).device
     dtype = AUTOCAST_DTYPES.get(str(precision))
     model.eval()  # a Trainer may hand the model back in training mode (batch-norm statistics would drift)

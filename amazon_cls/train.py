@@ -95,6 +95,7 @@ def predict_test(cfg: DictConfig, model: L.LightningModule, trainer: L.Trainer, 
         num_workers=cfg.data.num_workers,
         precision=str(cfg.trainer.precision),
         image_size=cfg.data.image_size,
+        dehaze=cfg.data.dehaze,
     )
     write_csv(output_dir / "test_probs.csv", probability_frame([p.stem for p in paths], probs))
     return "test_probs.csv"

@@ -71,3 +71,22 @@ def test_cached_and_decoded_datasets_serve_the_same_chips(chips: list[Path], tmp
     decoded = ChipDataset([chips[r] for r in rows], None, 32)
     for i in range(len(rows)):
         np.testing.assert_array_equal(cached[i]["image"].numpy(), decoded[i]["image"].numpy())
+
+
+def test_dehaze_restores_contrast_of_a_hazed_chip() -> None:
+    from amazon_cls.data.dehaze import dehaze
+    from amazon_cls.data.synthetic import render_chip
+
+    # forest with a river and a road: dark in some channel everywhere, as the prior assumes
+    clear = render_chip({"clear", "primary", "water", "road"}, np.random.default_rng(0), 64).astype(np.float32)
+    hazy = (0.45 * clear + 0.55 * np.array([200, 205, 215], np.float32)).astype(np.uint8)
+    restored = dehaze(hazy).astype(np.float32)
+    assert restored.std() > 1.5 * hazy.std()
+    assert np.abs(restored - clear).mean() < np.abs(hazy - clear).mean() / 2
+
+
+def test_dehazed_chips_are_cached_apart(chips: list[Path], tmp_path: Path) -> None:
+    plain = load_or_build_cache(tmp_path, "chips", chips, 64)
+    dehazed = load_or_build_cache(tmp_path, "chips", chips, 64, dehaze=True)
+    assert plain.filename != dehazed.filename and "dehazed" in Path(dehazed.filename).name
+    np.testing.assert_array_equal(dehazed[1], load_chip(chips[1], 64, dehaze=True))

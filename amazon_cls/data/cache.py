@@ -25,9 +25,9 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 1  # bump when the decoding or resizing changes
 
 
-def fingerprint(paths: Sequence[Path], size: int) -> str:
-    """Hash of every source file's name, size and modification time, and of the chip size."""
-    digest = hashlib.sha1(f"v{CACHE_VERSION}:{size}".encode())
+def fingerprint(paths: Sequence[Path], size: int, dehaze: bool = False) -> str:
+    """Hash of every source file's name, size and modification time, and of how chips are prepared."""
+    digest = hashlib.sha1(f"v{CACHE_VERSION}:{size}:{dehaze}".encode())
     for path in paths:
         try:
             stat = os.stat(path)
@@ -37,27 +37,30 @@ def fingerprint(paths: Sequence[Path], size: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_file(cache_dir: str | Path, name: str, paths: Sequence[Path], size: int) -> Path:
-    return Path(cache_dir) / f"{name}-{size}px-{len(paths)}chips-{fingerprint(paths, size)}.npy"
+def cache_file(cache_dir: str | Path, name: str, paths: Sequence[Path], size: int, dehaze: bool = False) -> Path:
+    kind = f"{size}px{'-dehazed' if dehaze else ''}"
+    return Path(cache_dir) / f"{name}-{kind}-{len(paths)}chips-{fingerprint(paths, size, dehaze)}.npy"
 
 
-def build_cache(target: Path, paths: Sequence[Path], size: int, threads: int = 0) -> None:
+def build_cache(target: Path, paths: Sequence[Path], size: int, dehaze: bool = False, threads: int = 0) -> None:
     """Decode every chip into `target` (written under a temporary name, renamed when complete)."""
     threads = threads or (os.cpu_count() or 1)
     with atomic_path(target) as tmp:
         array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
         with ThreadPoolExecutor(threads) as pool:  # libjpeg releases the GIL while it decodes
-            chips = pool.map(lambda path: load_chip(path, size), paths, chunksize=64)
+            chips = pool.map(lambda path: load_chip(path, size, dehaze), paths, chunksize=64)
             for i, chip in enumerate(tqdm(chips, total=len(paths), desc=f"caching {target.name}", mininterval=2)):
                 array[i] = chip
         array.flush()
         del array
 
 
-def load_or_build_cache(cache_dir: str | Path, name: str, paths: Sequence[Path], size: int) -> np.ndarray:
+def load_or_build_cache(
+    cache_dir: str | Path, name: str, paths: Sequence[Path], size: int, dehaze: bool = False
+) -> np.ndarray:
     """The cache of `paths` at `size` px as a read-only memory map, built first if missing or stale."""
-    target = cache_file(cache_dir, name, paths, size)
+    target = cache_file(cache_dir, name, paths, size, dehaze)
     if not target.is_file():
         log.info("Building the decoded-chip cache %s (%d chips)", target, len(paths))
-        build_cache(target, paths, size)
+        build_cache(target, paths, size, dehaze)
     return np.load(target, mmap_mode="r")

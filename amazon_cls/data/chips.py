@@ -16,6 +16,8 @@ import numpy as np
 import simplejpeg
 from PIL import Image
 
+from amazon_cls.data.dehaze import dehaze as remove_haze
+
 
 class ChipDecodeError(ValueError):
     """A chip file that cannot be decoded; the message names the file."""
@@ -58,9 +60,11 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
-def load_chip(path: str | os.PathLike, size: int) -> np.ndarray:
-    """The chip at `path` as the model sees it: RGB uint8 (size, size, 3), decoded at the cheapest scale."""
-    return resize(read_chip(path, min_size=size), size)
+def load_chip(path: str | os.PathLike, size: int, dehaze: bool = False) -> np.ndarray:
+    """The chip at `path` as the model sees it: RGB uint8 (size, size, 3), decoded at the cheapest
+    scale, and with its haze removed (dark channel prior) when `dehaze` is set."""
+    chip = resize(read_chip(path, min_size=size), size)
+    return remove_haze(chip) if dehaze else chip
 
 
 def encode_cmyk_jpeg(rgb: np.ndarray, quality: int = 95) -> bytes:

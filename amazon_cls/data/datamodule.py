@@ -82,6 +82,7 @@ class ChipDataset(Dataset):
         cache: np.ndarray | None = None,
         cache_rows: np.ndarray | None = None,
         seed: int = 0,
+        dehaze: bool = False,
     ) -> None:
         self.paths = list(paths)
         self.names = [path.stem for path in self.paths]
@@ -91,6 +92,7 @@ class ChipDataset(Dataset):
         self.cache = cache
         self.cache_rows = cache_rows if cache_rows is not None else np.arange(len(self.paths))
         self.seed = seed
+        self.dehaze = dehaze
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -101,7 +103,7 @@ class ChipDataset(Dataset):
         if self.cache is not None:
             image = np.array(self.cache[self.cache_rows[index]])  # a writable copy of the memory-mapped row
         else:
-            image = load_chip(self.paths[index], self.image_size)
+            image = load_chip(self.paths[index], self.image_size, self.dehaze)
         if self.transform is not None:
             if epoch is not None:
                 self.transform.set_random_seed(
@@ -151,6 +153,7 @@ class PlanetDataModule(L.LightningDataModule):
         folds_dir: str = "outputs/folds",
         cache: bool = False,
         cache_dir: str = "outputs/cache",
+        dehaze: bool = False,
         check: bool = True,
         on_bad_chip: str = "fail",
         image_size: int = 64,
@@ -195,8 +198,13 @@ class PlanetDataModule(L.LightningDataModule):
         if not self.hparams.root:
             synthetic.ensure_dataset(self.root, **self.synthetic)
         names, _, _ = self.labelled_chips()
-        if self.hparams.cache:
+        if self.use_cache:
             self._cache(self.chip_paths(names))
+
+    @property
+    def use_cache(self) -> bool:
+        """Dehazing is computed once per chip, so it always goes through the cache."""
+        return self.hparams.cache or self.hparams.dehaze
 
     def chip_paths(self, names: Sequence[str]) -> np.ndarray:
         hp = self.hparams
@@ -205,16 +213,16 @@ class PlanetDataModule(L.LightningDataModule):
     def _cache(self, paths: Sequence[Path]) -> np.ndarray:
         """One cache for every labelled chip: all folds and models of this image size share it."""
         hp = self.hparams
-        return load_or_build_cache(hp.cache_dir, Path(hp.labels_csv).stem, paths, hp.image_size)
+        return load_or_build_cache(hp.cache_dir, Path(hp.labels_csv).stem, paths, hp.image_size, hp.dehaze)
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         if stage == "predict":
-            self.predict_set = ChipDataset(list_chips(hp.predict_dirs), None, hp.image_size)
+            self.predict_set = ChipDataset(list_chips(hp.predict_dirs), None, hp.image_size, dehaze=hp.dehaze)
             return
         names, targets, folds = self.labelled_chips()
         paths = self.chip_paths(names)
-        cache = self._cache(paths) if hp.cache else None
+        cache = self._cache(paths) if self.use_cache else None
         train, val = np.flatnonzero(folds != hp.fold), np.flatnonzero(folds == hp.fold)
         self.train_set = ChipDataset(
             paths[train], targets[train], hp.image_size, train_transform(), cache, train, hp.seed
