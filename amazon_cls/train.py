@@ -65,14 +65,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     metrics: dict[str, Any] = {key: float(value) for key, value in trainer.callback_metrics.items() if key in SCORES}
     outputs = []
     if cfg.get("validate_best"):
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        model.tta = cfg.get("tta", "none")  # out-of-fold predictions made like the test predictions
-        (results,) = trainer.validate(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-        metrics = {key: float(results[key]) for key in SCORES if key in results}
-        if best and trainer.is_global_zero:  # predict.py reads them from there
-            (fitter,) = [c for c in trainer.callbacks if isinstance(c, ThresholdOptimizer)]
-            store_thresholds(best, fitter.result.thresholds, model.tta)
-        metrics.update(best_checkpoint=best, tta=model.tta)
+        metrics = validate_best(trainer, model, datamodule, tta=cfg.get("tta", "none"))
         outputs = ["thresholds.json", "val_report.csv", "val_probs.csv"]
     if trainer.is_global_zero:
         if cfg.data.predict_dirs:
@@ -81,6 +74,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info("Scores of the best checkpoint on validation fold %s:\n%s", cfg.data.fold, format_scores(metrics))
         log.info("Run folder: %s", output_dir)
     return metrics
+
+
+def validate_best(trainer: L.Trainer, model: L.LightningModule, datamodule: L.LightningDataModule, tta: str) -> dict:
+    """Validate the best checkpoint with test-time augmentation, so that its out-of-fold predictions
+    and thresholds are made like the test predictions; store those thresholds in the checkpoint."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    model.tta = tta
+    (results,) = trainer.validate(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    if best and trainer.is_global_zero:  # predict.py reads them from there
+        (fitter,) = [c for c in trainer.callbacks if isinstance(c, ThresholdOptimizer)]
+        store_thresholds(best, fitter.result.thresholds, tta)
+    return {**{key: float(results[key]) for key in SCORES if key in results}, "best_checkpoint": best, "tta": tta}
 
 
 def predict_test(cfg: DictConfig, model: L.LightningModule, trainer: L.Trainer, output_dir: Path) -> str:

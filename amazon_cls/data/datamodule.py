@@ -228,7 +228,6 @@ class PlanetDataModule(L.LightningDataModule):
             paths[train], targets[train], hp.image_size, train_transform(), cache, train, hp.seed
         )
         self.val_set = ChipDataset(paths[val], targets[val], hp.image_size, None, cache, val)
-        self.val_folds = folds[val]
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         hp = self.hparams
