@@ -168,11 +168,20 @@ class TensorBoardExtras(L.Callback):
         lines += [(f"-{name}", "orange") for name, p, t in zip(LABELS, predicted, truth, strict=True) if t and not p]
         size = max(96, image.shape[0] * self.scale)
         tile = Image.new("RGB", (size, size + 11 * 8), "black")
-        tile.paste(Image.fromarray(image).resize((size, size), Image.NEAREST), (0, 0))
+        tile.paste(Image.fromarray(displayable(image)).resize((size, size), Image.NEAREST), (0, 0))
         draw = ImageDraw.Draw(tile)
         for k, (text, colour) in enumerate(lines[:8]):
             draw.text((2, size + 11 * k), text, fill=colour)
         return tile
+
+
+def displayable(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB for display: multi-band 16-bit chips show their R, G, B bands, stretched 1-99%."""
+    if image.dtype == np.uint8 and image.shape[-1] == 3:
+        return image
+    rgb = image[..., :3].astype(np.float32)
+    low, high = np.percentile(rgb, [1, 99])
+    return ((rgb - low) / max(high - low, 1.0) * 255).clip(0, 255).astype(np.uint8)
 
 
 def grid(tiles: list[Image.Image], columns: int = 8) -> Image.Image:

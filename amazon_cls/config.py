@@ -22,7 +22,26 @@ def cpu_workers(limit: int = 8) -> int:
     return max(1, min(limit, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
+FORMATS = {"jpg": ("train-jpg", 3), "tif": ("train-tif-v2", 4)}  # Kaggle folder, bands
+
+
+def kaggle_image_dir(image_format: str) -> str:
+    """The competition's folder of training chips of this format."""
+    return FORMATS[image_format][0]
+
+
+def format_bands(image_format: str) -> int:
+    """Input channels of this format: RGB JPEGs 3; TIFFs 4 (R, G, B, NIR)."""
+    return FORMATS[image_format][1]
+
+
 def register_resolvers() -> None:
-    for name, resolver in (("timm_input_size", timm_input_size), ("cpu_workers", cpu_workers)):
+    resolvers = {
+        "timm_input_size": timm_input_size,
+        "cpu_workers": cpu_workers,
+        "kaggle_image_dir": kaggle_image_dir,
+        "format_bands": format_bands,
+    }
+    for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, resolver)

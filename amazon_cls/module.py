@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
+import numpy as np
 import timm
 import torch
 from timm.loss import AsymmetricLossMultiLabel
@@ -56,6 +57,8 @@ class ChipClassifier(L.LightningModule):
         channels_last: bool = True,
         in_chans: int = 3,
         image_size: int | None = None,
+        channel_mean: Sequence[float] | None = None,
+        channel_std: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if scheduler not in SCHEDULERS:
@@ -68,11 +71,16 @@ class ChipClassifier(L.LightningModule):
         self.net = timm.create_model(
             backbone, pretrained=pretrained, num_classes=NUM_LABELS, drop_rate=drop_rate, in_chans=in_chans
         )
-        data_config = timm.data.resolve_model_data_config(self.net)
-        mean = torch.tensor(data_config["mean"]).view(1, -1, 1, 1) * 255
-        std = torch.tensor(data_config["std"]).view(1, -1, 1, 1) * 255
-        self.register_buffer("mean", mean, persistent=False)
-        self.register_buffer("std", std, persistent=False)
+        if channel_mean is None and in_chans == 3:  # RGB chips: the statistics the backbone was trained with
+            data_config = timm.data.resolve_model_data_config(self.net)
+            channel_mean = [m * 255 for m in data_config["mean"]]
+            channel_std = [s * 255 for s in data_config["std"]]
+        elif channel_mean is None:  # other bands: measured on the training chips in `setup`
+            channel_mean, channel_std = [0.0] * in_chans, [1.0] * in_chans
+        self.register_buffer(
+            "mean", torch.tensor(channel_mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
+        )
+        self.register_buffer("std", torch.tensor(channel_std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("thresholds", torch.full((NUM_LABELS,), START_THRESHOLD))
         fixed = pos_weight is not None and not isinstance(pos_weight, str)
         self.loss_fn = self.make_loss(torch.as_tensor(pos_weight, dtype=torch.float32) if fixed else None)
@@ -98,7 +106,13 @@ class ChipClassifier(L.LightningModule):
         return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
 
     def setup(self, stage: str) -> None:
-        """pos_weight="auto": sqrt(negatives / positives) per label, from the training fold."""
+        """From the training fold: per-band statistics of multi-band chips (no backbone knows them),
+        and pos_weight="auto" = sqrt(negatives / positives) per label."""
+        if stage == "fit" and self.hparams.in_chans != 3 and self.hparams.channel_mean is None:
+            mean, std = band_statistics(self.trainer.datamodule.train_set)
+            self.hparams.channel_mean, self.hparams.channel_std = mean.tolist(), std.tolist()  # saved with the model
+            self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+            self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
         if self.hparams.pos_weight == "auto" and stage == "fit":
             targets = torch.as_tensor(self.trainer.datamodule.train_set.targets)
             positives = targets.sum(0).clamp(min=1)
@@ -109,7 +123,7 @@ class ChipClassifier(L.LightningModule):
         return self.net(images)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 (B, H, W, C) -> float (B, C, H, W), normalised with the backbone's statistics.
+        """Raw (B, H, W, C) chips -> float (B, C, H, W), normalised with the channel statistics.
 
         The permuted NHWC batch already has channels_last strides, so no copy is needed for it.
         """
@@ -119,8 +133,8 @@ class ChipClassifier(L.LightningModule):
         return images
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        if batch["image"].dtype == torch.uint8:
-            batch["image"] = self.normalize(batch["image"])
+        """Our loaders ship raw NHWC chips (uint8 RGB or uint16 bands): normalise them here, once."""
+        batch["image"] = self.normalize(batch["image"])
         return batch
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -203,6 +217,13 @@ class FocalLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return sigmoid_focal_loss(logits, targets, alpha=self.alpha, gamma=self.gamma, reduction="mean")
+
+
+def band_statistics(dataset: Any, chips: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of every band over (a sample of) the dataset's chips, raw units."""
+    rows = np.random.default_rng(seed).permutation(len(dataset))[:chips]
+    pixels = np.concatenate([dataset[int(i)]["image"].numpy().reshape(-1, dataset[0]["image"].shape[-1]) for i in rows])
+    return pixels.mean(0, dtype=np.float64), np.maximum(pixels.std(0, dtype=np.float64), 1.0)
 
 
 def check_label_vocabulary(labels: Sequence[str] | None, source: str) -> None:

@@ -1,4 +1,4 @@
-"""The decoded-chip cache: every chip decoded and resized once, kept as one uint8 array on disk.
+"""The decoded-chip cache: every chip decoded and resized once, kept as one array on disk.
 
 Decoding is the costliest step of the input pipeline; with `data.cache=true` each epoch after the
 first reads chips from a memory-mapped `.npy` (served from the OS page cache when it fits in RAM,
@@ -45,8 +45,9 @@ def cache_file(cache_dir: str | Path, name: str, paths: Sequence[Path], size: in
 def build_cache(target: Path, paths: Sequence[Path], size: int, dehaze: bool = False, threads: int = 0) -> None:
     """Decode every chip into `target` (written under a temporary name, renamed when complete)."""
     threads = threads or (os.cpu_count() or 1)
+    first = load_chip(paths[0], size, dehaze)  # its bands and type (uint8 RGB, or uint16 for TIFFs)
     with atomic_path(target) as tmp:
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=first.dtype, shape=(len(paths), *first.shape))
         with ThreadPoolExecutor(threads) as pool:  # libjpeg releases the GIL while it decodes
             chips = pool.map(lambda path: load_chip(path, size, dehaze), paths, chunksize=64)
             for i, chip in enumerate(tqdm(chips, total=len(paths), desc=f"caching {target.name}", mininterval=2)):

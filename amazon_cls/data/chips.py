@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import simplejpeg
+import tifffile
 from PIL import Image
 
 from amazon_cls.data.dehaze import dehaze as remove_haze
@@ -43,12 +44,34 @@ def decode_rgb(data: bytes, source: str | os.PathLike = "<bytes>", min_size: int
         raise ChipDecodeError(f"{source}: cannot decode image ({error})") from error
 
 
+TIFF_SUFFIXES = (".tif", ".tiff")
+TIFF_BANDS = (2, 1, 0, 3)  # the competition's TIFFs hold B, G, R, NIR; we use R, G, B, NIR
+
+
+def decode_bands(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """A 4-band 16-bit TIFF chip as uint16 (H, W, 4) in R, G, B, NIR order."""
+    if not data:
+        raise ChipDecodeError(f"{source}: empty file (0 bytes)")
+    try:
+        bands = tifffile.imread(io.BytesIO(data))
+    except Exception as error:  # tifffile raises several types for bad files
+        raise ChipDecodeError(f"{source}: cannot decode TIFF ({error})") from error
+    if bands.ndim == 3 and bands.shape[0] == 4 and bands.shape[-1] != 4:
+        bands = bands.transpose(1, 2, 0)  # band-first files
+    if bands.ndim != 3 or bands.shape[-1] != 4:
+        raise ChipDecodeError(f"{source}: expected 4 bands (B, G, R, NIR), found an array of shape {bands.shape}")
+    return np.ascontiguousarray(bands[..., TIFF_BANDS]).astype(np.uint16, copy=False)
+
+
 def read_chip(path: str | os.PathLike, min_size: int = 0) -> np.ndarray:
-    """Decode the chip at `path` to RGB uint8 (H, W, 3), at reduced scale down to `min_size` if given."""
+    """Decode the chip at `path`: RGB uint8 (H, W, 3), at reduced scale down to `min_size` if given;
+    or, for a .tif, uint16 (H, W, 4) R, G, B, NIR bands."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
         raise ChipDecodeError(f"{path}: cannot read file ({error.strerror})") from error
+    if Path(path).suffix.lower() in TIFF_SUFFIXES:
+        return decode_bands(data, path)
     return decode_rgb(data, path, min_size)
 
 
@@ -64,6 +87,8 @@ def load_chip(path: str | os.PathLike, size: int, dehaze: bool = False) -> np.nd
     """The chip at `path` as the model sees it: RGB uint8 (size, size, 3), decoded at the cheapest
     scale, and with its haze removed (dark channel prior) when `dehaze` is set."""
     chip = resize(read_chip(path, min_size=size), size)
+    if dehaze and chip.shape[-1] != 3:
+        raise ValueError(f"{path}: haze removal works on RGB chips, not on {chip.shape[-1]} bands")
     return remove_haze(chip) if dehaze else chip
 
 

@@ -1,7 +1,7 @@
-"""The LightningDataModule: Kaggle-layout chips -> uint8 batches for one fold.
+"""The LightningDataModule: Kaggle-layout chips -> raw integer batches for one fold.
 
-Workers ship uint8 NHWC batches (4x smaller than float, and NHWC is channels_last for free); the
-model normalises the whole batch on its device with its backbone's mean/std
+Workers ship uint8 (or, for 4-band TIFFs, uint16) NHWC batches, several times smaller than float
+and channels_last for free; the model normalises the whole batch on its device
 (see `ChipClassifier.on_after_batch_transfer`).
 """
 
@@ -68,7 +68,8 @@ class EpochSampler(Sampler):
 
 
 class ChipDataset(Dataset):
-    """Chips (and, when known, their 17-label targets) as dicts of uint8 HWC image, target and index.
+    """Chips (and, when known, their 17-label targets) as dicts of raw HWC image, target and index
+    (uint8 RGB, or uint16 R, G, B, NIR bands for TIFF chips).
 
     `cache`, when given, holds decoded chips and replaces decoding: `paths[i]` is `cache[cache_rows[i]]`.
     """
@@ -146,6 +147,7 @@ class PlanetDataModule(L.LightningDataModule):
         self,
         root: str | None = None,
         labels_csv: str = "train_v2.csv",
+        format: str = "jpg",  # noqa: A002 - the config key users know; jpg or tif (see conf/data/planet.yaml)
         image_dir: str = "train-jpg",
         image_ext: str = ".jpg",
         synthetic_dir: str = "data/synthetic-planet",
