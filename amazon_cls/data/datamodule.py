@@ -147,7 +147,7 @@ class PlanetDataModule(L.LightningDataModule):
         self,
         root: str | None = None,
         labels_csv: str = "train_v2.csv",
-        format: str = "jpg",  # noqa: A002 - the config key users know; jpg or tif (see conf/data/planet.yaml)
+        format: str = "jpg",  # jpg or tif; folder and bands follow from it in conf/data/planet.yaml
         image_dir: str = "train-jpg",
         image_ext: str = ".jpg",
         synthetic_dir: str = "data/synthetic-planet",
