@@ -53,7 +53,7 @@ def load_member(run_dir: Path) -> Member | None:
     if finished_metrics(run_dir) is None:
         return None
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    model = f"{cfg.model.backbone}@{cfg.model.image_size}px"
+    model = f"{cfg.model.backbone}@{cfg.data.image_size}px"
     return Member(
         run_dir=run_dir,
         model=model,
