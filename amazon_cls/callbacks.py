@@ -14,7 +14,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from PIL import Image, ImageDraw
 
 from amazon_cls.io import write_atomic, write_csv, write_json
-from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, TARGET_COLUMNS
+from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
 from amazon_cls.metrics import START_THRESHOLD, binarize, chip_f2, fit_thresholds, per_label_report
 
 
@@ -36,6 +36,7 @@ class ValidationResult:
             "val/f2@0.2": chip_f2(self.targets, binarize(self.probs, START_THRESHOLD)),
             "val/f2": chip_f2(self.targets, binarize(self.probs, self.thresholds)),
             "val/f2_clear_primary": chip_f2(self.targets, clear_primary),
+            "val/rare_f2": float(self.report().set_index("label").loc[list(RARE), "f2"].mean()),
         }
 
     def report(self) -> pd.DataFrame:

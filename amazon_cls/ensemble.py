@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.linear_model import Ridge
 
 from amazon_cls.io import write_atomic, write_csv, write_json
-from amazon_cls.labels import LABELS, PROB_COLUMNS, TARGET_COLUMNS
+from amazon_cls.labels import LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds, per_label_report, predict_labels
 from amazon_cls.predict import probability_frame, write_submission
 from amazon_cls.train import finished_metrics
@@ -225,12 +225,31 @@ def write_tensorboard(output_dir: Path, report: pd.DataFrame) -> None:
                     writer.add_scalar(f"ensemble_{row.level}/{column}/{row.name}", value, 0)
 
 
+def blend_rare(probs: np.ndarray, names: pd.Index, specialist: pd.DataFrame, weight: float) -> np.ndarray:
+    """The rare-label columns as a weighted mean with a rare-label specialist's probabilities."""
+    rare = [LABELS.index(name) for name in RARE]
+    blended = probs.copy()
+    specialist_probs = specialist.loc[names, PROB_COLUMNS].to_numpy()
+    blended[:, rare] = (1 - weight) * probs[:, rare] + weight * specialist_probs[:, rare]
+    return blended
+
+
+def specialist_tables(runs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Out-of-fold and test probabilities of the rare-label specialist runs (models averaged)."""
+    members = find_members(runs)
+    average = lambda tables: sum(t[PROB_COLUMNS] for t in tables.values()) / len(tables)  # noqa: E731
+    oof, test = model_tables(members, "oof"), model_tables(members, "test")
+    return average(oof), (average(test) if test else None)
+
+
 def run_ensemble(
     run_dirs: list[Path],
     output_dir: Path,
     method: str = "mean",
     weather: bool = False,
     order: str | None = None,
+    specialists: list[Path] | None = None,
+    specialist_weight: float = 0.5,
 ) -> dict:
     """Everything `python -m amazon_cls.ensemble` does; returns the ensemble's scores and file paths."""
     members = find_members(run_dirs)
@@ -238,8 +257,16 @@ def run_ensemble(
     names = next(iter(oof.values())).index
     targets = next(iter(oof.values()))[TARGET_COLUMNS].to_numpy()
     tests = model_tables(members, "test")
-    tests = tests if len(tests) == len(oof) else None
-    oof_probs, test_probs = combine(oof, common_chips(tests) if tests else None, method)
+    tests = common_chips(tests) if len(tests) == len(oof) else None
+    oof_probs, test_probs = combine(oof, tests, method)
+    test_names = next(iter(tests.values())).index if tests else None
+    if specialists:
+        specialist_oof, specialist_test = specialist_tables(specialists)
+        oof_probs = blend_rare(oof_probs, names, specialist_oof, specialist_weight)
+        name = f"{method} of {len(oof)} models + rare specialist (weight {specialist_weight})"
+        report = pd.concat([report, pd.DataFrame([score_row("ensemble", name, {"": (oof_probs, targets)})])])
+        if test_probs is not None and specialist_test is not None:
+            test_probs = blend_rare(test_probs, test_names, specialist_test, specialist_weight)
     thresholds = fit_thresholds(oof_probs, targets)
     y_pred = predict_labels(oof_probs, thresholds, weather)
     per_label = per_label_report(targets, y_pred, thresholds)
@@ -253,10 +280,8 @@ def run_ensemble(
     write_tensorboard(output_dir, report)
     result = {"oof_f2": chip_f2(targets, y_pred), "members": len(members), "models": list(oof)}
     if test_probs is not None:
-        test_names = next(iter(common_chips(tests).values())).index
-        submission, _ = write_submission(
-            output_dir / "submission.csv", probability_frame(test_names, test_probs), thresholds, weather, order
-        )
+        frame = probability_frame(test_names, test_probs)
+        submission, _ = write_submission(output_dir / "submission.csv", frame, thresholds, weather, order)
         result["submission"] = str(submission)
     write_json(output_dir / "ensemble_scores.json", result)
     return result
@@ -274,7 +299,10 @@ def run_folders(sweep_dir: str | None, runs: list[str] | None) -> list[Path]:
 def main(cfg: DictConfig) -> None:
     run_dirs = run_folders(cfg.sweep_dir, cfg.runs)
     output_dir = Path(cfg.output_dir or Path(cfg.sweep_dir or ".") / "ensemble")
-    result = run_ensemble(run_dirs, output_dir, cfg.method, cfg.postprocess.weather, cfg.order)
+    specialists = [Path(run) for run in cfg.specialists] if cfg.specialists else None
+    result = run_ensemble(
+        run_dirs, output_dir, cfg.method, cfg.postprocess.weather, cfg.order, specialists, cfg.specialist_weight
+    )
     print(f"Report: {output_dir / 'ensemble_report.md'}")
     if "submission" in result:
         print(f"Submission: {result['submission']}")

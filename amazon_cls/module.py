@@ -15,7 +15,7 @@ from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
 import amazon_cls.models  # noqa: F401 - registers the project's extra timm models
-from amazon_cls.labels import LABELS, NUM_LABELS
+from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, RARE
 from amazon_cls.metrics import START_THRESHOLD
 
 SCHEDULERS = ("cosine", "onecycle", "step", "constant")
@@ -59,12 +59,15 @@ class ChipClassifier(L.LightningModule):
         image_size: int | None = None,
         channel_mean: Sequence[float] | None = None,
         channel_std: Sequence[float] | None = None,
+        loss_labels: str = "all",
     ) -> None:
         super().__init__()
         if scheduler not in SCHEDULERS:
             raise ValueError(f"model.scheduler={scheduler!r}; choose one of {SCHEDULERS}")
         if loss not in LOSSES:
             raise ValueError(f"model.loss={loss!r}; choose one of {LOSSES}")
+        if loss_labels not in ("all", "rare"):
+            raise ValueError(f"model.loss_labels={loss_labels!r}; choose all or rare")
         if isinstance(pos_weight, str) and pos_weight != "auto":
             raise ValueError(f"model.pos_weight={pos_weight!r}; give 17 numbers, 'auto' or null")
         self.save_hyperparameters()
@@ -82,6 +85,9 @@ class ChipClassifier(L.LightningModule):
         )
         self.register_buffer("std", torch.tensor(channel_std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("thresholds", torch.full((NUM_LABELS,), START_THRESHOLD))
+        # a rare-label specialist learns (and is scored on) the rare labels only
+        learned = [LABEL_INDEX[name] for name in RARE] if loss_labels == "rare" else list(range(NUM_LABELS))
+        self.register_buffer("learned", torch.tensor(learned), persistent=False)
         fixed = pos_weight is not None and not isinstance(pos_weight, str)
         self.loss_fn = self.make_loss(torch.as_tensor(pos_weight, dtype=torch.float32) if fixed else None)
         if channels_last:
@@ -98,7 +104,9 @@ class ChipClassifier(L.LightningModule):
     def make_loss(self, pos_weight: torch.Tensor | None) -> nn.Module:
         """bce: BCE with logits; focal: sigmoid focal loss (torchvision); asl: asymmetric loss (timm).
 
-        `pos_weight` multiplies the loss of positive examples per label (bce and asl)."""
+        `pos_weight` (17 values) multiplies the loss of positive examples per label (bce and asl)."""
+        if pos_weight is not None:
+            pos_weight = pos_weight.to(self.learned.device)[self.learned]
         if self.hparams.loss == "focal":
             return FocalLoss(self.hparams.focal_gamma)
         if self.hparams.loss == "asl":
@@ -138,7 +146,7 @@ class ChipClassifier(L.LightningModule):
         return batch
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self.loss_fn(self(batch["image"]).float(), batch["target"])
+        loss = self.loss_fn(self(batch["image"]).float()[:, self.learned], batch["target"][:, self.learned])
         self.stop_if_not_finite(loss, batch, batch_idx)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["target"]))
         return loss
@@ -163,7 +171,7 @@ class ChipClassifier(L.LightningModule):
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
         """Probabilities (averaged over the TTA views) and, apart, those of the plain view."""
         logits = self.view_logits(batch["image"])
-        loss = self.loss_fn(logits[0], batch["target"])
+        loss = self.loss_fn(logits[0][:, self.learned], batch["target"][:, self.learned])
         self.log("val/loss", loss, on_epoch=True, sync_dist=True, prog_bar=True, batch_size=len(batch["target"]))
         probs = torch.sigmoid(logits)
         return {"probs": probs.mean(0), "probs_plain": probs[0], "targets": batch["target"], "index": batch["index"]}

@@ -19,7 +19,7 @@ from amazon_cls.io import write_csv, write_json
 from amazon_cls.predict import predict_chips, probability_frame
 
 log = logging.getLogger(__name__)
-SCORES = ("val/f2@0.5", "val/f2@0.2", "val/f2", "val/f2_clear_primary")
+SCORES = ("val/f2@0.5", "val/f2@0.2", "val/f2", "val/f2_clear_primary", "val/rare_f2")
 # The model, not the data module, normalises batches: it knows its backbone's mean and std.
 warnings.filterwarnings("ignore", message=r".*overridden `on_after_batch_transfer`.*")
 
@@ -112,6 +112,7 @@ def format_scores(metrics: dict[str, Any]) -> str:
         "val/f2@0.2": "F2, every label at 0.2",
         "val/f2": "F2, fitted thresholds",
         "val/f2_clear_primary": "F2 of 'clear primary' everywhere",
+        "val/rare_f2": "mean F2 of the rare labels",
     }
     return "\n".join(f"  {names[key]:<34} {metrics[key]:.4f}" for key in names if key in metrics)
 

@@ -20,7 +20,7 @@ def make_member(root: Path, model: str, fold: int, probs: np.ndarray, targets: n
     """A finished run folder as train.py leaves it, with the given out-of-fold and test probabilities."""
     run_dir = root / f"{model}_fold{fold}"
     (run_dir / ".hydra").mkdir(parents=True)
-    config = {"model": {"backbone": model, "image_size": 32}, "data": {"fold": fold}, "seed": 0}
+    config = {"model": {"backbone": model}, "data": {"fold": fold, "image_size": 32}, "seed": 0}
     OmegaConf.save(OmegaConf.create(config), run_dir / ".hydra" / "config.yaml")
     rows = np.arange(CHIPS) % FOLDS == fold
     val = pd.DataFrame(probs[rows], columns=PROB_COLUMNS)
@@ -117,3 +117,12 @@ def test_sweep_resumes_only_missing_work(tmp_path: Path, tiny_root: Path) -> Non
     assert f"Skipping {finished}" in log
     assert f"Restoring states from the checkpoint path at {unfinished / 'checkpoints' / 'last.ckpt'}" in log
     assert (unfinished / "metrics.json").is_file()
+
+
+def test_rare_specialist_rows_and_blend(members: tuple, tmp_path: Path) -> None:
+    run_dirs, _, _ = members
+    good = [d for d in run_dirs if d.name.startswith("good")]
+    run_ensemble(run_dirs, tmp_path / "out", method="mean", specialists=good, specialist_weight=0.5)
+    report = pd.read_csv(tmp_path / "out" / "ensemble_report.csv")
+    assert report["name"].iloc[-1] == "mean of 2 models + rare specialist (weight 0.5)"
+    assert report["f2"].iloc[-1] > report["f2"].iloc[-2]  # a good specialist helps the noisy mean

@@ -23,7 +23,7 @@ from amazon_cls.data.check import bad_rows_of, read_labels_csv
 from amazon_cls.data.chips import load_chip
 from amazon_cls.data.folds import fold_file, load_or_create_folds
 from amazon_cls.data.transforms import train_transform
-from amazon_cls.labels import NUM_LABELS, parse_tags, tags_to_vector
+from amazon_cls.labels import LABEL_INDEX, NUM_LABELS, RARE, parse_tags, tags_to_vector
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
@@ -129,6 +129,14 @@ def read_labels(labels_csv: Path, skip_rows: Collection[int] = ()) -> tuple[list
     return names, targets
 
 
+def rare_subset(rows: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
+    """Every chip with a rare label, plus as many others drawn at random: a rare-label specialist's
+    training set, where the rare labels are no longer lost among the common ones."""
+    rare = targets[rows][:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+    others = np.random.default_rng(seed).permutation(rows[~rare])[: rare.sum()]
+    return np.sort(np.concatenate([rows[rare], others]))
+
+
 def list_chips(folders: Sequence[str | os.PathLike]) -> list[Path]:
     """Every image file in `folders`, sorted by name within each folder (for prediction)."""
     paths: list[Path] = []
@@ -168,8 +176,11 @@ class PlanetDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         predict_dirs: Sequence[str] = (),
         seed: int = 0,
+        train_subset: str = "all",
     ) -> None:
         super().__init__()
+        if train_subset not in ("all", "rare"):
+            raise ValueError(f"data.train_subset={train_subset!r}; choose all or rare")
         if not 0 <= fold < num_folds:
             raise ValueError(f"data.fold={fold} must be in [0, {num_folds - 1}] for data.num_folds={num_folds}")
         self.save_hyperparameters(logger=False)
@@ -226,6 +237,8 @@ class PlanetDataModule(L.LightningDataModule):
         paths = self.chip_paths(names)
         cache = self._cache(paths) if self.use_cache else None
         train, val = np.flatnonzero(folds != hp.fold), np.flatnonzero(folds == hp.fold)
+        if hp.train_subset == "rare":
+            train = rare_subset(train, targets, hp.seed)
         self.train_set = ChipDataset(
             paths[train], targets[train], hp.image_size, train_transform(), cache, train, hp.seed
         )

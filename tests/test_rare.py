@@ -1,0 +1,48 @@
+"""The rare-label specialist: its training subset, its loss, and its blend into an ensemble."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from amazon_cls.data.datamodule import rare_subset, read_labels
+from amazon_cls.ensemble import blend_rare
+from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, PROB_COLUMNS, RARE
+from amazon_cls.module import ChipClassifier
+from amazon_cls.train import run
+from tests.conftest import compose_train, tiny_overrides
+
+
+def test_rare_subset_keeps_every_rare_chip_and_as_many_others(tiny_root: Path) -> None:
+    _, targets = read_labels(tiny_root / "train_v2.csv")
+    rows = np.arange(0, len(targets), 2)  # a "training fold"
+    subset = rare_subset(rows, targets, seed=0)
+    is_rare = targets[:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+    assert set(rows[is_rare[rows]]) <= set(subset) <= set(rows)
+    assert (~is_rare[subset]).sum() == is_rare[rows].sum()
+
+
+def test_specialist_learns_only_the_rare_labels() -> None:
+    model = ChipClassifier(backbone="test_resnet", pretrained=False, loss_labels="rare", pos_weight=[2.0] * 17)
+    assert [LABELS[i] for i in model.learned.tolist()] == list(RARE)
+    assert model.loss_fn.pos_weight.shape == (len(RARE),)
+
+
+def test_specialist_run(tmp_path: Path, tiny_root: Path) -> None:
+    cfg = compose_train([*tiny_overrides(tiny_root), "experiment=rare_specialist"], tmp_path / "run")
+    assert cfg.callbacks.model_checkpoint.monitor == "val/rare_f2"
+    metrics = run(cfg)
+    assert 0 <= metrics["val/rare_f2"] <= 1
+
+
+def test_blend_moves_only_the_rare_columns() -> None:
+    rng = np.random.default_rng(0)
+    names = pd.Index([f"c{i}" for i in range(50)])
+    main = rng.random((50, NUM_LABELS))
+    specialist = pd.DataFrame(rng.random((50, NUM_LABELS)), index=names[::-1], columns=PROB_COLUMNS)
+    blended = blend_rare(main, names, specialist, weight=0.25)
+    rare = [LABEL_INDEX[name] for name in RARE]
+    common = [i for i in range(NUM_LABELS) if i not in rare]
+    np.testing.assert_array_equal(blended[:, common], main[:, common])
+    expected = 0.75 * main[:, rare] + 0.25 * specialist.loc[names].to_numpy()[:, rare]
+    np.testing.assert_allclose(blended[:, rare], expected)
