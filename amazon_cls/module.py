@@ -36,8 +36,9 @@ class LabelVocabularyError(ValueError):
 class ChipClassifier(L.LightningModule):
     """Multi-label chip classifier.
 
-    Batches arrive as uint8; `on_after_batch_transfer` normalises them on the device with the
-    mean/std of the backbone's timm data config, so nothing in the data pipeline hard-codes them.
+    Batches arrive raw (uint8 RGB, or uint16 bands); `on_after_batch_transfer` normalises them on
+    the device with the mean/std of the backbone's timm data config (RGB) or of the training chips
+    (other bands), so nothing in the data pipeline hard-codes them.
     The per-label decision thresholds live in a buffer, so they travel inside every checkpoint.
     """
 
