@@ -136,7 +136,8 @@ class ChipClassifier(L.LightningModule):
 
         The permuted NHWC batch already has channels_last strides, so no copy is needed for it.
         """
-        images = (images.permute(0, 3, 1, 2).float() - self.mean) / self.std
+        # a fresh float copy, then in place: half the memory traffic of out-of-place arithmetic
+        images = images.permute(0, 3, 1, 2).to(torch.float32, copy=True).sub_(self.mean).div_(self.std)
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         return images
