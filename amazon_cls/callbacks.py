@@ -46,7 +46,7 @@ class ValidationResult:
 def gather_unique(pl_module: L.LightningModule, index: torch.Tensor, *values: torch.Tensor) -> list[np.ndarray]:
     """Gather tensors from all ranks and keep each chip once.
 
-    The distributed sampler pads the last ranks by repeating chips so every rank has equal work;
+    Under DDP the sampler (`EpochSampler`) repeats a few chips so every rank has equal work;
     de-duplicating on the data set index counts each chip exactly once.
     """
     local_count = torch.tensor([len(index)], device=pl_module.device)
