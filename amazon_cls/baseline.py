@@ -57,7 +57,7 @@ def run_baseline(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     metrics = result.scores()
     val_names = list(np.asarray(names)[val])
     write_csv(output_dir / "val_probs.csv", validation_frame(val_names, cfg.data.fold, probs, targets[val]))
-    write_csv(output_dir / "val_report.csv", result.report())
+    write_csv(output_dir / "val_report.csv", result.report)
     write_json(output_dir / "metrics.json", metrics)
     return metrics
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import lightning as L
@@ -36,10 +37,12 @@ class ValidationResult:
             "val/f2@0.2": chip_f2(self.targets, binarize(self.probs, START_THRESHOLD)),
             "val/f2": chip_f2(self.targets, binarize(self.probs, self.thresholds)),
             "val/f2_clear_primary": chip_f2(self.targets, clear_primary),
-            "val/rare_f2": float(self.report().set_index("label").loc[list(RARE), "f2"].mean()),
+            "val/rare_f2": float(self.report.set_index("label").loc[list(RARE), "f2"].mean()),
         }
 
+    @cached_property
     def report(self) -> pd.DataFrame:
+        """Per-label support, precision, recall, F2 and threshold (computed once, fields never change)."""
         return per_label_report(self.targets, binarize(self.probs, self.thresholds), self.thresholds)
 
 
@@ -97,7 +100,7 @@ class ThresholdOptimizer(L.Callback):
         pl_module.thresholds.copy_(torch.as_tensor(thresholds, dtype=pl_module.thresholds.dtype))
         # Every rank computed the same numbers from the same gathered data: no further sync needed.
         pl_module.log_dict(self.result.scores(), prog_bar=False)
-        report = self.result.report()
+        report = self.result.report
         pl_module.log_dict({f"val_label_f2/{row.label}": row.f2 for row in report.itertuples()})
         pl_module.log_dict({f"val_threshold/{row.label}": row.threshold for row in report.itertuples()})
         if trainer.state.fn == TrainerFn.VALIDATING and trainer.is_global_zero:
@@ -107,7 +110,7 @@ class ThresholdOptimizer(L.Callback):
         """thresholds.json, val_report.csv and the probabilities (with and without TTA when it is on)."""
         result = self.result
         write_json(self.output_dir / "thresholds.json", dict(zip(LABELS, result.thresholds.tolist(), strict=True)))
-        write_csv(self.output_dir / "val_report.csv", result.report())
+        write_csv(self.output_dir / "val_report.csv", result.report)
         names = [trainer.datamodule.val_set.names[i] for i in result.index]
         fold = trainer.datamodule.hparams.fold
         write_csv(self.output_dir / self.probs_file, validation_frame(names, fold, result.probs, result.targets))

@@ -172,15 +172,16 @@ def score_row(level: str, name: str, variants: dict[str, tuple[np.ndarray, np.nd
     return row
 
 
-def build_report(members: list[Member], method: str) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
-    """Rows for every member, every model and the ensemble; also returns each model's out-of-fold table."""
-    oof = common_chips(model_tables(members, "oof"))
-    plain = model_tables(members, "oof_plain")
-    plain = common_chips(plain) if len(plain) == len(oof) else None
-
-    def ensemble(tables: dict[str, pd.DataFrame] | None) -> tuple[np.ndarray, np.ndarray] | None:
-        return None if tables is None else (combine(tables, None, method)[0], split(next(iter(tables.values())))[1])
-
+def build_report(
+    members: list[Member],
+    method: str,
+    oof: dict[str, pd.DataFrame],
+    plain: dict[str, pd.DataFrame] | None,
+    combined: np.ndarray,
+) -> pd.DataFrame:
+    """Rows for every member, every model and the ensemble (`combined`: its out-of-fold probabilities)."""
+    targets = split(next(iter(oof.values())))[1]
+    combined_plain = None if plain is None else (combine(plain, None, method)[0], targets)
     rows = [
         score_row(
             "member",
@@ -193,8 +194,9 @@ def build_report(members: list[Member], method: str) -> tuple[pd.DataFrame, dict
         score_row("model", model, {"": split(oof[model]), "_notta": split(plain[model]) if plain else None})
         for model in oof
     ]
-    rows.append(score_row("ensemble", f"{method} of {len(oof)} models", {"": ensemble(oof), "_notta": ensemble(plain)}))
-    return pd.DataFrame(rows), oof
+    variants = {"": (combined, targets), "_notta": combined_plain}
+    rows.append(score_row("ensemble", f"{method} of {len(oof)} models", variants))
+    return pd.DataFrame(rows)
 
 
 def report_markdown(report: pd.DataFrame, per_label: pd.DataFrame, method: str, weather: bool) -> str:
@@ -253,12 +255,15 @@ def run_ensemble(
 ) -> dict:
     """Everything `python -m amazon_cls.ensemble` does; returns the ensemble's scores and file paths."""
     members = find_members(run_dirs)
-    report, oof = build_report(members, method)
-    names = next(iter(oof.values())).index
-    targets = next(iter(oof.values()))[TARGET_COLUMNS].to_numpy()
+    oof = common_chips(model_tables(members, "oof"))
+    plain = model_tables(members, "oof_plain")
+    plain = common_chips(plain) if len(plain) == len(oof) else None
     tests = model_tables(members, "test")
     tests = common_chips(tests) if len(tests) == len(oof) else None
-    oof_probs, test_probs = combine(oof, tests, method)
+    names = next(iter(oof.values())).index
+    targets = next(iter(oof.values()))[TARGET_COLUMNS].to_numpy()
+    oof_probs, test_probs = combine(oof, tests, method)  # once: vote and stack fit models of their own
+    report = build_report(members, method, oof, plain, oof_probs)
     test_names = next(iter(tests.values())).index if tests else None
     if specialists:
         specialist_oof, specialist_test = specialist_tables(specialists)
