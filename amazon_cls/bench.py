@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 from amazon_cls.data.cache import load_or_build_cache
-from amazon_cls.data.datamodule import ChipDataset, EpochSampler, list_chips
+from amazon_cls.data.datamodule import ChipDataset, EpochSampler, chip_loader, list_chips
 from amazon_cls.data.synthetic import write_dataset
 from amazon_cls.data.transforms import train_transform
 from amazon_cls.labels import NUM_LABELS
@@ -84,8 +84,8 @@ def endless(loader: DataLoader) -> Iterable:
 
 def our_loader(paths: list[Path], size: int, batch: int, workers: int, cache: np.ndarray | None = None) -> DataLoader:
     dataset = ChipDataset(paths, None, size, train_transform(), cache=cache)
-    return DataLoader(dataset, batch_size=batch, sampler=EpochSampler(len(paths), 0, True), num_workers=workers,
-                      persistent_workers=workers > 0, drop_last=True)  # fmt: skip
+    return chip_loader(dataset, batch, workers, sampler=EpochSampler(len(paths), 0, True),
+                       persistent_workers=workers > 0, drop_last=True)  # fmt: skip
 
 
 def normalised_count(model: ChipClassifier) -> Callable:
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--batches", type=int, default=30, help="timed batches per loader measurement")
+    parser.add_argument("--batches", type=int, default=60, help="timed batches per loader measurement")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per model measurement")
     parser.add_argument("--only", nargs="*", default=["loader", "framework", "thresholds", "precision", "tcmalloc"])
     args = parser.parse_args(argv)

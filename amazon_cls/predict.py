@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from amazon_cls.data.datamodule import ChipDataset, list_chips
+from amazon_cls.data.datamodule import ChipDataset, chip_loader, list_chips
 from amazon_cls.io import write_csv
 from amazon_cls.labels import LABELS, PROB_COLUMNS, vector_to_tags
 from amazon_cls.metrics import predict_labels
@@ -70,7 +69,7 @@ def predict_chips(
     image_size = image_size or model.hparams.image_size
     dehaze = getattr(model, "dehaze", False) if dehaze is None else dehaze
     dataset = ChipDataset(paths, None, image_size, dehaze=dehaze)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    loader = chip_loader(dataset, batch_size, num_workers)
     device = next(model.parameters()).device
     dtype = AUTOCAST_DTYPES.get(str(precision))
     model.eval()  # a Trainer may hand the model back in training mode (batch-norm statistics would drift)

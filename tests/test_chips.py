@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import amazon_cls.data.chips as chips_module
+from amazon_cls.bench import PLANET_DEV
 from amazon_cls.data.chips import ChipDecodeError, encode_cmyk_jpeg, read_chip
 
 
@@ -51,3 +53,35 @@ def test_empty_and_garbage_files_name_the_file(tmp_path: Path) -> None:
     garbage.write_bytes(b"not an image at all")
     with pytest.raises(ChipDecodeError, match=r"garbage\.jpg: cannot decode"):
         read_chip(garbage)
+
+
+def without_pil(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the PIL fallback fail, so that only the fast decoder can produce pixels."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the PIL fallback decoded a chip that the fast decoder should have")
+
+    monkeypatch.setattr(chips_module.Image, "open", refuse)
+
+
+def test_chips_laid_out_like_kaggle_take_the_fast_decoder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "chip.jpg"
+    path.write_bytes(encode_cmyk_jpeg(smooth_rgb(2)))
+    assert path.read_bytes()[:4] == b"\xff\xd8\xff\xdb"  # quantisation tables first, as in train-jpg
+    with Image.open(path) as image:
+        reference = np.asarray(image.convert("RGB")).astype(int)
+    without_pil(monkeypatch)
+    assert np.abs(read_chip(path).astype(int) - reference).max() <= 1
+
+
+@pytest.mark.skipif(not PLANET_DEV.is_dir(), reason="needs ../shared/data/planet-dev")
+def test_real_chips_take_the_fast_decoder_and_match_pil(monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = sorted(PLANET_DEV.glob("*.jpg"))[:40]
+    references = []
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.mode == "CMYK"
+            references.append(np.asarray(image.convert("RGB")).astype(int))
+    without_pil(monkeypatch)
+    for path, reference in zip(paths, references, strict=True):
+        assert np.abs(read_chip(path).astype(int) - reference).max() <= 1, path

@@ -6,12 +6,14 @@ from pathlib import Path
 import albumentations as A
 import numpy as np
 import pytest
+import tifffile
+import torch
 from PIL import Image
 
 from amazon_cls.data.cache import cache_file, load_or_build_cache
 from amazon_cls.data.chips import encode_cmyk_jpeg, load_chip, read_chip, resize
-from amazon_cls.data.datamodule import ChipDataset
-from amazon_cls.data.transforms import FastD4
+from amazon_cls.data.datamodule import ChipDataset, EpochSampler, chip_loader
+from amazon_cls.data.transforms import FastD4, train_transform
 from tests.test_chips import smooth_rgb
 
 GROUP = ["e", "r90", "r180", "r270", "v", "hvt", "h", "t"]
@@ -90,3 +92,41 @@ def test_dehazed_chips_are_cached_apart(chips: list[Path], tmp_path: Path) -> No
     dehazed = load_or_build_cache(tmp_path, "chips", chips, 64, dehaze=True)
     assert plain.filename != dehazed.filename and "dehazed" in Path(dehazed.filename).name
     np.testing.assert_array_equal(dehazed[1], load_chip(chips[1], 64, dehaze=True))
+
+
+def test_a_batch_holds_the_chips_served_one_by_one(chips: list[Path]) -> None:
+    targets = np.eye(len(chips), 17, dtype=np.float32)
+    dataset = ChipDataset(chips, targets, 64)
+    batch = dataset.__getitems__([3, 0, 5])
+    assert batch["image"].shape == (3, 64, 64, 3) and batch["image"].dtype == torch.uint8
+    for slot, index in enumerate([3, 0, 5]):
+        np.testing.assert_array_equal(batch["image"][slot].numpy(), load_chip(chips[index], 64))
+        np.testing.assert_array_equal(batch["target"][slot].numpy(), targets[index])
+    assert batch["index"].tolist() == [3, 0, 5]
+    np.testing.assert_array_equal(dataset[5]["image"].numpy(), batch["image"][2].numpy())
+
+
+def test_worker_batches_are_the_in_process_batches_and_d4_views_of_the_chips(chips: list[Path]) -> None:
+    dataset = ChipDataset(chips, None, 32, train_transform(), seed=7)
+
+    def batches(workers: int) -> list[dict]:
+        loader = chip_loader(dataset, 4, workers, sampler=EpochSampler(len(chips), 7, shuffle=True))
+        loader.sampler.set_epoch(1)
+        return list(loader)
+
+    in_process, from_worker = batches(0), batches(1)  # the worker's batches come through shared memory
+    assert [len(batch["image"]) for batch in from_worker] == [4, 2]
+    views = []
+    for ours, theirs in zip(in_process, from_worker, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
+        for image, index in zip(ours["image"].numpy(), ours["index"].tolist(), strict=True):
+            plain = load_chip(chips[index], 32)
+            views += [e for e in GROUP if np.array_equal(image, FastD4(p=1).apply(plain, e))][:1]
+    assert len(views) == len(chips) and len(set(views)) > 1  # every chip a D4 view, not all the same one
+
+
+def test_a_batch_mixing_jpeg_and_tiff_chips_names_the_odd_file(chips: list[Path], tmp_path: Path) -> None:
+    tif = tmp_path / "chip_9.tif"
+    tifffile.imwrite(tif, np.zeros((128, 128, 4), np.uint16))
+    with pytest.raises(ValueError, match=r"chip_9\.tif: a uint16 chip of shape \(32, 32, 4\) in a batch of uint8"):
+        ChipDataset([chips[0], tif], None, 32).__getitems__([0, 1])

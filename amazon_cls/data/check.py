@@ -21,7 +21,7 @@ import simplejpeg
 from PIL import Image
 
 from amazon_cls.data.cache import fingerprint
-from amazon_cls.data.chips import TIFF_SUFFIXES, ChipDecodeError, read_chip
+from amazon_cls.data.chips import TIFF_SUFFIXES, ChipDecodeError, is_jpeg, read_chip
 from amazon_cls.io import write_json
 from amazon_cls.labels import LABELS, NUM_LABELS, WEATHER, UnknownTagError, parse_tags, tags_to_vector
 
@@ -103,7 +103,7 @@ def describe_chip(path: Path) -> tuple[str, tuple[int, int] | None, str | None]:
         return "", None, str(error)
     if path.suffix.lower() in TIFF_SUFFIXES:
         note = ""  # read_chip has checked its 4 bands
-    elif simplejpeg.is_jpeg(data):
+    elif is_jpeg(data):
         colorspace = simplejpeg.decode_jpeg_header(data)[2]
         note = "" if colorspace in ("CMYK", "YCbCr", "RGB") else f"{path}: {colorspace} JPEG, converted to RGB"
     else:

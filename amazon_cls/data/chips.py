@@ -1,7 +1,7 @@
 """Decoding chips to RGB uint8 arrays, the one place that knows about the CMYK JPEGs.
 
-The real Kaggle chips are 4-component (Adobe CMYK) JPEGs. libjpeg-turbo (through simplejpeg)
-converts them to RGB in the decoder and matches `PIL.Image.open(f).convert("RGB")` to within one
+The real Kaggle chips are 4-component (CMYK) JPEGs with no JFIF or Adobe segment. libjpeg-turbo
+(through simplejpeg) converts them to RGB in the decoder and matches `PIL.Image.open(f).convert("RGB")` to within one
 level; anything simplejpeg cannot read (a PNG named .jpg, say) falls back to PIL.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 from pathlib import Path
 
 import cv2
@@ -24,6 +25,12 @@ class ChipDecodeError(ValueError):
     """A chip file that cannot be decoded; the message names the file."""
 
 
+def is_jpeg(data: bytes) -> bool:
+    """Starts with a JPEG start-of-image marker. (`simplejpeg.is_jpeg` wants a JFIF or Adobe
+    segment next, which the real Kaggle chips lack: they go straight to the quantisation tables.)"""
+    return data[:3] == b"\xff\xd8\xff"
+
+
 def decode_rgb(data: bytes, source: str | os.PathLike = "<bytes>", min_size: int = 0) -> np.ndarray:
     """RGB uint8 array (H, W, 3) of an encoded image, whatever its colour model.
 
@@ -32,7 +39,7 @@ def decode_rgb(data: bytes, source: str | os.PathLike = "<bytes>", min_size: int
     """
     if not data:
         raise ChipDecodeError(f"{source}: empty file (0 bytes)")
-    if simplejpeg.is_jpeg(data):
+    if is_jpeg(data):
         try:
             return simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=min_size, min_width=min_size)
         except ValueError:
@@ -92,8 +99,27 @@ def load_chip(path: str | os.PathLike, size: int, dehaze: bool = False) -> np.nd
     return remove_haze(chip) if dehaze else chip
 
 
+# Every train-jpg chip ends with these 35 bytes after its end-of-image marker: a zlib stream of
+# 8,192 bytes of 0xFF and 4 bytes that vary from chip to chip. Decoders ignore them;
+# `simplejpeg.is_jpeg`, which looks for the end-of-image marker at the very end, does not.
+KAGGLE_TRAILER = zlib.compress(b"\xff" * 8192) + b",I\x00\x00"
+
+
 def encode_cmyk_jpeg(rgb: np.ndarray, quality: int = 95) -> bytes:
-    """Encode an RGB uint8 array as a 4-component JPEG, the way the Kaggle chips are stored."""
+    """Encode an RGB uint8 array as a 4-component JPEG laid out like the Kaggle chips: the
+    quantisation tables right after the start-of-image marker (no JFIF or Adobe segment), and
+    trailing bytes after the end-of-image marker."""
     buffer = io.BytesIO()
     Image.fromarray(rgb).convert("CMYK").save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
+    return without_app_segments(buffer.getvalue()) + KAGGLE_TRAILER
+
+
+def without_app_segments(jpeg: bytes) -> bytes:
+    """`jpeg` without its APP0-APP15 marker segments (JFIF, Exif, Adobe...)."""
+    kept, position = [jpeg[:2]], 2
+    while jpeg[position + 1] != 0xDA:  # segments up to the start of scan; the entropy-coded data follows
+        end = position + 2 + int.from_bytes(jpeg[position + 2 : position + 4], "big")
+        if not 0xE0 <= jpeg[position + 1] <= 0xEF:
+            kept.append(jpeg[position:end])
+        position = end
+    return b"".join([*kept, jpeg[position:]])

@@ -7,15 +7,17 @@ and channels_last for free; the model normalises the whole batch on its device
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import albumentations as A
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from amazon_cls.data import synthetic
 from amazon_cls.data.cache import load_or_build_cache
@@ -68,8 +70,8 @@ class EpochSampler(Sampler):
 
 
 class ChipDataset(Dataset):
-    """Chips (and, when known, their 17-label targets) as dicts of raw HWC image, target and index
-    (uint8 RGB, or uint16 R, G, B, NIR bands for TIFF chips).
+    """Chips (and, when known, their 17-label targets), served a batch at a time as a dict of raw
+    NHWC images (uint8 RGB, or uint16 R, G, B, NIR bands for TIFF chips), targets and indices.
 
     `cache`, when given, holds decoded chips and replaces decoding: `paths[i]` is `cache[cache_rows[i]]`.
     """
@@ -98,24 +100,66 @@ class ChipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor | int]:
-        """`key` is an index, or (epoch, index) from `EpochSampler` to make augmentation reproducible."""
-        epoch, index = key if isinstance(key, tuple) else (None, key)
-        if self.cache is not None:
-            image = np.array(self.cache[self.cache_rows[index]])  # a writable copy of the memory-mapped row
-        else:
-            image = load_chip(self.paths[index], self.image_size, self.dehaze)
-        if self.transform is not None:
-            if epoch is not None:
-                self.transform.set_random_seed(
-                    int(np.random.SeedSequence([self.seed, epoch, index]).generate_state(1)[0])
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        """One chip: the batch of one, unbatched."""
+        return {name: value[0] for name, value in self.__getitems__([key]).items()}
+
+    def __getitems__(self, keys: Sequence[int | tuple[int, int]]) -> dict[str, torch.Tensor]:
+        """A whole batch, which the DataLoader fetches in one call (see `chip_loader`): each chip is
+        written straight into one batch array, in shared memory when in a worker, with no
+        per-chip tensors to collate.
+
+        Keys are indices, or (epoch, index) from `EpochSampler`; then the augmentation is seeded once
+        per batch from (seed, epoch, indices), so a resumed run sees the same batches as an
+        uninterrupted one.
+        """
+        epochs, indices = zip(*(key if isinstance(key, tuple) else (None, key) for key in keys), strict=True)
+        if self.transform is not None and epochs[0] is not None:
+            state = np.random.SeedSequence([self.seed, epochs[0], *indices]).generate_state(1)[0]
+            self.transform.set_random_seed(int(state))
+        images = None
+        for slot, index in enumerate(indices):
+            image = self._chip(index)
+            if self.transform is not None:
+                image = self.transform(image=image)["image"]
+            if images is None:
+                images = new_batch((len(indices), *image.shape), image.dtype)
+            elif image.shape != images.shape[1:] or image.dtype != images.numpy().dtype:
+                raise ValueError(
+                    f"{self.paths[index]}: a {image.dtype} chip of shape {image.shape} in a batch of "
+                    f"{images.numpy().dtype} chips of shape {tuple(images.shape[1:])}; keep one format per folder"
                 )
-            image = self.transform(image=image)["image"]
+            images.numpy()[slot] = image
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(image)),
-            "target": torch.from_numpy(self.targets[index]),
-            "index": index,
+            "image": images,
+            "target": torch.from_numpy(self.targets[list(indices)]),
+            "index": torch.tensor(indices, dtype=torch.int64),
         }
+
+    def _chip(self, index: int) -> np.ndarray:
+        if self.cache is not None:
+            return self.cache[self.cache_rows[index]]  # read only; copied into the batch
+        return load_chip(self.paths[index], self.image_size, self.dehaze)
+
+
+def new_batch(shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
+    """An uninitialised tensor; in a DataLoader worker, allocated in shared memory, as
+    `default_collate` does, so that sending it to the main process copies nothing."""
+    dtype = torch.as_tensor(np.empty(0, dtype)).dtype
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=dtype)
+    storage = torch.UntypedStorage._new_shared(math.prod(shape) * dtype.itemsize)
+    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
+
+
+def whole_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The collate function of `ChipDataset` loaders: `__getitems__` has built the batch already."""
+    return batch
+
+
+def chip_loader(dataset: ChipDataset, batch_size: int, num_workers: int, **options: Any) -> DataLoader:
+    """A DataLoader that fetches whole batches from `dataset`."""
+    return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=whole_batch, **options)
 
 
 def read_labels(labels_csv: Path, skip_rows: Collection[int] = ()) -> tuple[list[str], np.ndarray]:
@@ -244,14 +288,14 @@ class PlanetDataModule(L.LightningDataModule):
         )
         self.val_set = ChipDataset(paths[val], targets[val], hp.image_size, None, cache, val)
 
-    def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+    def _loader(self, dataset: ChipDataset, shuffle: bool) -> DataLoader:
         hp = self.hparams
-        return DataLoader(
+        return chip_loader(
             dataset,
-            batch_size=hp.batch_size,
+            hp.batch_size,
+            hp.num_workers,
             sampler=EpochSampler(len(dataset), hp.seed, shuffle),
             drop_last=shuffle and len(dataset) > hp.batch_size,
-            num_workers=hp.num_workers,
             pin_memory=torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,
             persistent_workers=hp.persistent_workers and hp.num_workers > 0,
         )
