@@ -7,7 +7,7 @@ and channels_last for free; the model normalises the whole batch on its device
 
 from __future__ import annotations
 
-import math
+import copy
 import os
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
@@ -17,9 +17,10 @@ import albumentations as A
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from amazon_cls.data import synthetic
+from amazon_cls.data.batches import BatchBuffers
 from amazon_cls.data.cache import load_or_build_cache
 from amazon_cls.data.check import bad_rows_of, read_labels_csv
 from amazon_cls.data.chips import load_chip
@@ -96,6 +97,7 @@ class ChipDataset(Dataset):
         self.cache_rows = cache_rows if cache_rows is not None else np.arange(len(self.paths))
         self.seed = seed
         self.dehaze = dehaze
+        self.buffers = BatchBuffers(num_workers=0, per_worker=0)  # chip_loader gives its own
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -106,8 +108,8 @@ class ChipDataset(Dataset):
 
     def __getitems__(self, keys: Sequence[int | tuple[int, int]]) -> dict[str, torch.Tensor]:
         """A whole batch, which the DataLoader fetches in one call (see `chip_loader`): each chip is
-        written straight into one batch array, in shared memory when in a worker, with no
-        per-chip tensors to collate.
+        written straight into one batch array (a reused shared-memory buffer when in a worker, see
+        `batches.BatchBuffers`), with no per-chip tensors to collate.
 
         Keys are indices, or (epoch, index) from `EpochSampler`; then the augmentation is seeded once
         per batch from (seed, epoch, indices), so a resumed run sees the same batches as an
@@ -117,19 +119,20 @@ class ChipDataset(Dataset):
         if self.transform is not None and epochs[0] is not None:
             state = np.random.SeedSequence([self.seed, epochs[0], *indices]).generate_state(1)[0]
             self.transform.set_random_seed(int(state))
-        images = None
+        images = pixels = None
         for slot, index in enumerate(indices):
             image = self._chip(index)
             if self.transform is not None:
                 image = self.transform(image=image)["image"]
             if images is None:
-                images = new_batch((len(indices), *image.shape), image.dtype)
-            elif image.shape != images.shape[1:] or image.dtype != images.numpy().dtype:
+                images = self.buffers.new((len(indices), *image.shape), image.dtype)
+                pixels = images.numpy()
+            elif image.shape != pixels.shape[1:] or image.dtype != pixels.dtype:
                 raise ValueError(
                     f"{self.paths[index]}: a {image.dtype} chip of shape {image.shape} in a batch of "
-                    f"{images.numpy().dtype} chips of shape {tuple(images.shape[1:])}; keep one format per folder"
+                    f"{pixels.dtype} chips of shape {pixels.shape[1:]}; keep one format per folder"
                 )
-            images.numpy()[slot] = image
+            pixels[slot] = image
         return {
             "image": images,
             "target": torch.from_numpy(self.targets[list(indices)]),
@@ -142,23 +145,15 @@ class ChipDataset(Dataset):
         return load_chip(self.paths[index], self.image_size, self.dehaze)
 
 
-def new_batch(shape: tuple[int, ...], dtype: np.dtype) -> torch.Tensor:
-    """An uninitialised tensor; in a DataLoader worker, allocated in shared memory, as
-    `default_collate` does, so that sending it to the main process copies nothing."""
-    dtype = torch.as_tensor(np.empty(0, dtype)).dtype
-    if get_worker_info() is None:
-        return torch.empty(shape, dtype=dtype)
-    storage = torch.UntypedStorage._new_shared(math.prod(shape) * dtype.itemsize)
-    return torch.empty(0, dtype=dtype).set_(storage).view(shape)
-
-
 def whole_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The collate function of `ChipDataset` loaders: `__getitems__` has built the batch already."""
     return batch
 
 
 def chip_loader(dataset: ChipDataset, batch_size: int, num_workers: int, **options: Any) -> DataLoader:
-    """A DataLoader that fetches whole batches from `dataset`."""
+    """A DataLoader that fetches whole batches from `dataset` (a copy, with batch buffers of its own)."""
+    dataset = copy.copy(dataset)
+    dataset.buffers = BatchBuffers(num_workers)
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=whole_batch, **options)
 
 
