@@ -1,8 +1,10 @@
 """Decoding chips to RGB uint8 arrays, the one place that knows about the CMYK JPEGs.
 
-The real Kaggle chips are 4-component (CMYK) JPEGs with no JFIF or Adobe segment. libjpeg-turbo
-(through simplejpeg) converts them to RGB in the decoder and matches `PIL.Image.open(f).convert("RGB")` to within one
-level; anything simplejpeg cannot read (a PNG named .jpg, say) falls back to PIL.
+The real Kaggle chips are 4-component (CMYK) JPEGs with no JFIF or Adobe segment and 35 bytes
+after their end-of-image marker. libjpeg-turbo (through simplejpeg) decodes them, and the CMYK
+pixels are converted to RGB as Pillow converts them, so that the result is exactly
+`PIL.Image.open(f).convert("RGB")`; anything simplejpeg cannot read (a PNG named .jpg, say) goes
+to PIL itself.
 """
 
 from __future__ import annotations
