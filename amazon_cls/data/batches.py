@@ -82,7 +82,7 @@ def received(tensor: torch.Tensor, key: str, worker: int, slot: int) -> torch.Te
     """In the main process: the batch tensor, which returns its buffer to the worker once freed."""
     table = _TABLES.get(key)
     if table is not None:
-        weakref.finalize(tensor.untyped_storage(), give_back, table, worker, slot)
+        weakref.finalize(tensor.untyped_storage(), give_back, table, worker, slot).atexit = False
     return tensor
 
 
