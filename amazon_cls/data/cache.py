@@ -22,7 +22,7 @@ from amazon_cls.data.chips import load_chip
 from amazon_cls.io import atomic_path
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1  # bump when the decoding or resizing changes
+CACHE_VERSION = 2  # bump when the decoding or resizing changes (2: CMYK chips exactly as Pillow converts them)
 
 
 def fingerprint(paths: Sequence[Path], size: int, dehaze: bool = False) -> str:
