@@ -21,7 +21,7 @@ import simplejpeg
 from PIL import Image
 
 from amazon_cls.data.cache import fingerprint
-from amazon_cls.data.chips import TIFF_SUFFIXES, ChipDecodeError, is_jpeg, read_chip
+from amazon_cls.data.chips import TIFF_SUFFIXES, ChipDecodeError, decode_chip, is_jpeg, read_bytes
 from amazon_cls.io import write_json
 from amazon_cls.labels import LABELS, NUM_LABELS, WEATHER, UnknownTagError, parse_tags, tags_to_vector
 
@@ -97,8 +97,8 @@ def check_rows(labels_csv: Path, table: pd.DataFrame, problems: Problems) -> tup
 def describe_chip(path: Path) -> tuple[str, tuple[int, int] | None, str | None]:
     """(format note or "", (height, width) or None, fatal problem or None) of one chip file."""
     try:
-        data = path.read_bytes()
-        image = read_chip(path)
+        data = read_bytes(path)
+        image = decode_chip(data, path)
     except ChipDecodeError as error:
         return "", None, str(error)
     if path.suffix.lower() in TIFF_SUFFIXES:

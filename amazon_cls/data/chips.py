@@ -94,16 +94,25 @@ def decode_bands(data: bytes, source: str | os.PathLike = "<bytes>") -> np.ndarr
     return np.ascontiguousarray(bands[..., TIFF_BANDS]).astype(np.uint16, copy=False)
 
 
-def read_chip(path: str | os.PathLike, min_size: int = 0) -> np.ndarray:
-    """Decode the chip at `path`: RGB uint8 (H, W, 3), at reduced scale down to `min_size` if given;
-    or, for a .tif, uint16 (H, W, 4) R, G, B, NIR bands."""
+def read_bytes(path: str | os.PathLike) -> bytes:
+    """The file's content; an unreadable file raises ChipDecodeError naming it."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as error:
         raise ChipDecodeError(f"{path}: cannot read file ({error.strerror})") from error
+
+
+def decode_chip(data: bytes, path: str | os.PathLike, min_size: int = 0) -> np.ndarray:
+    """Decode the content of the chip file at `path` (its suffix tells TIFF from the rest)."""
     if Path(path).suffix.lower() in TIFF_SUFFIXES:
         return decode_bands(data, path)
     return decode_rgb(data, path, min_size)
+
+
+def read_chip(path: str | os.PathLike, min_size: int = 0) -> np.ndarray:
+    """Decode the chip at `path`: RGB uint8 (H, W, 3), at reduced scale down to `min_size` if given;
+    or, for a .tif, uint16 (H, W, 4) R, G, B, NIR bands."""
+    return decode_chip(read_bytes(path), path, min_size)
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:
