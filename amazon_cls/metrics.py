@@ -27,14 +27,19 @@ def _f2_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarra
     return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=np.float64), where=denominator > 0)
 
 
-def chip_f2_scores(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """F2 of every chip (rows of 0/1 matrices of shape chips x labels)."""
+def _counts(y_true: np.ndarray, y_pred: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True positives, false positives and false negatives per chip (axis=1) or per label (axis=0)."""
     y_true = np.asarray(y_true, dtype=bool)
     y_pred = np.asarray(y_pred, dtype=bool)
-    tp = (y_true & y_pred).sum(axis=1).astype(np.float64)
-    fp = (~y_true & y_pred).sum(axis=1).astype(np.float64)
-    fn = (y_true & ~y_pred).sum(axis=1).astype(np.float64)
-    return _f2_from_counts(tp, fp, fn)
+    tp = (y_true & y_pred).sum(axis=axis).astype(np.float64)
+    fp = (~y_true & y_pred).sum(axis=axis).astype(np.float64)
+    fn = (y_true & ~y_pred).sum(axis=axis).astype(np.float64)
+    return tp, fp, fn
+
+
+def chip_f2_scores(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """F2 of every chip (rows of 0/1 matrices of shape chips x labels)."""
+    return _f2_from_counts(*_counts(y_true, y_pred, axis=1))
 
 
 def chip_f2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -80,9 +85,7 @@ def fit_thresholds(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20) 
     truth = np.asarray(y_true, dtype=bool)
     thresholds = np.full(probs.shape[1], START_THRESHOLD)
     y_pred = binarize(probs, thresholds)
-    tp = (truth & y_pred).sum(axis=1).astype(np.float64)
-    fp = (~truth & y_pred).sum(axis=1).astype(np.float64)
-    fn = (truth & ~y_pred).sum(axis=1).astype(np.float64)
+    tp, fp, fn = _counts(truth, y_pred, axis=1)
     current = _f2_from_counts(tp, fp, fn).sum()
     # one row per label (contiguous), as 0/1 floats
     cells = _grid_cells(probs).T.copy()  # label on at grid point k <=> k < cell
@@ -160,11 +163,7 @@ def fit_thresholds_reference(
 
 def per_label_report(y_true: np.ndarray, y_pred: np.ndarray, thresholds: np.ndarray | None = None) -> pd.DataFrame:
     """Support, precision, recall and F2 of every label (zero where undefined)."""
-    y_true = np.asarray(y_true, dtype=bool)
-    y_pred = np.asarray(y_pred, dtype=bool)
-    tp = (y_true & y_pred).sum(axis=0).astype(np.float64)
-    fp = (~y_true & y_pred).sum(axis=0).astype(np.float64)
-    fn = (y_true & ~y_pred).sum(axis=0).astype(np.float64)
+    tp, fp, fn = _counts(y_true, y_pred, axis=0)
     report = pd.DataFrame(
         {
             "label": list(LABELS),
