@@ -232,7 +232,8 @@ class FocalLoss(nn.Module):
 def band_statistics(dataset: Any, chips: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of every band over (a sample of) the dataset's chips, raw units."""
     rows = np.random.default_rng(seed).permutation(len(dataset))[:chips]
-    pixels = np.concatenate([dataset[int(i)]["image"].numpy().reshape(-1, dataset[0]["image"].shape[-1]) for i in rows])
+    sampled = [dataset[int(i)]["image"].numpy() for i in rows]
+    pixels = np.concatenate([chip.reshape(-1, chip.shape[-1]) for chip in sampled])
     return pixels.mean(0, dtype=np.float64), np.maximum(pixels.std(0, dtype=np.float64), 1.0)
 
 
