@@ -16,8 +16,8 @@ empty :=
 space := $(empty) $(empty)
 comma := ,
 
-# tcmalloc roughly doubles CPU training speed over glibc malloc (see `make bench`); preloaded when
-# installed (Debian/Ubuntu: sudo apt-get install libtcmalloc-minimal4).
+# tcmalloc speeds up CPU training over glibc malloc (1.16-1.23x for fp32 resnet18 at 64 px in `make bench`
+# here); preloaded when installed (Debian/Ubuntu: sudo apt-get install libtcmalloc-minimal4).
 TCMALLOC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib64/libtcmalloc_minimal.so.4))
 RUN := $(if $(TCMALLOC),LD_PRELOAD=$(TCMALLOC)) $(PY)
 

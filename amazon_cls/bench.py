@@ -229,7 +229,8 @@ def tcmalloc_path() -> str | None:
     for candidate in (
         "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
         "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
-    ):
+        "/usr/lib64/libtcmalloc_minimal.so.4",
+    ):  # the Makefile's list
         if Path(candidate).is_file():
             return candidate
     return None
