@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from amazon_cls.data.chips import load_chip, read_chip
 from amazon_cls.data.datamodule import read_labels
 from amazon_cls.io import write_atomic
-from amazon_cls.labels import LABELS, RARE, WEATHER
+from amazon_cls.labels import LABEL_INDEX, LABELS, RARE, WEATHER
 
 log = logging.getLogger(__name__)
 COLOUR_SIZE = 32  # mean colours from chips decoded at 1/8 scale: the same means, 30x less work
@@ -84,8 +84,8 @@ def plot_examples(paths: list[Path], targets: np.ndarray, path: Path, per_label:
 
 def summary_markdown(root: Path, names: list[str], targets: np.ndarray, size: tuple[int, ...]) -> str:
     counts = targets.sum(axis=0).astype(int)
-    weather = targets[:, [LABELS.index(w) for w in WEATHER]].sum(axis=1)
-    cloudy_extra = targets[targets[:, LABELS.index("cloudy")] == 1].sum(axis=1) - 1
+    weather = targets[:, [LABEL_INDEX[w] for w in WEATHER]].sum(axis=1)
+    cloudy_extra = targets[targets[:, LABEL_INDEX["cloudy"]] == 1].sum(axis=1) - 1
     rows = "\n".join(
         f"| {label} | {count:,} | {100 * count / len(names):.2f}% | {'rare' if label in RARE else ''} |"
         for label, count in zip(LABELS, counts, strict=True)

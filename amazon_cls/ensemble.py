@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from sklearn.linear_model import Ridge
 
 from amazon_cls.io import write_atomic, write_csv, write_json
-from amazon_cls.labels import LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
+from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds, per_label_report, predict_labels
 from amazon_cls.predict import probability_frame, write_submission
 from amazon_cls.train import finished_metrics
@@ -229,7 +229,7 @@ def write_tensorboard(output_dir: Path, report: pd.DataFrame) -> None:
 
 def blend_rare(probs: np.ndarray, names: pd.Index, specialist: pd.DataFrame, weight: float) -> np.ndarray:
     """The rare-label columns as a weighted mean with a rare-label specialist's probabilities."""
-    rare = [LABELS.index(name) for name in RARE]
+    rare = [LABEL_INDEX[name] for name in RARE]
     blended = probs.copy()
     specialist_probs = specialist.loc[names, PROB_COLUMNS].to_numpy()
     blended[:, rare] = (1 - weight) * probs[:, rare] + weight * specialist_probs[:, rare]
