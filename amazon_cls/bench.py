@@ -26,6 +26,7 @@ from sklearn.metrics import fbeta_score
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
+from amazon_cls import hardware
 from amazon_cls.data.cache import load_or_build_cache
 from amazon_cls.data.datamodule import ChipDataset, EpochSampler, chip_loader, list_chips
 from amazon_cls.data.synthetic import write_dataset
@@ -138,6 +139,7 @@ def bench_framework(paths: list[Path], args: argparse.Namespace, cache_dir: Path
     """Lightning `fit` vs a bare PyTorch loop: same model, batches, optimiser, schedule and precision."""
     cache = load_or_build_cache(cache_dir, "bench", paths, args.image_size)
     warmup, steps = 3, args.steps
+    precision = str(hardware.resolve_precision(hardware.AUTO).value)
 
     def fresh() -> tuple[ChipClassifier, DataLoader]:
         torch.manual_seed(0)
@@ -146,7 +148,7 @@ def bench_framework(paths: list[Path], args: argparse.Namespace, cache_dir: Path
 
     model, loader = fresh()
     timer = StepTimer(warmup)
-    trainer = L.Trainer(accelerator="cpu", devices=1, precision="bf16-mixed", max_steps=warmup + steps,
+    trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=warmup + steps,
                         limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, callbacks=[timer], use_distributed_sampler=False)  # fmt: skip
     trainer.fit(model, train_dataloaders=loader)
@@ -159,7 +161,7 @@ def bench_framework(paths: list[Path], args: argparse.Namespace, cache_dir: Path
 
     def step(batch: dict) -> int:
         images = model.normalize(batch["image"])
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in precision):
             loss = model.loss_fn(model(images).float(), batch["target"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -169,7 +171,7 @@ def bench_framework(paths: list[Path], args: argparse.Namespace, cache_dir: Path
 
     bare_rate = images_per_second(endless(loader), step, warmup, steps)
     return (
-        f"Lightning fit vs bare loop ({args.backbone}, {args.image_size} px, bf16)",
+        f"Lightning fit vs bare loop ({args.backbone}, {args.image_size} px, {precision})",
         lightning_rate,
         bare_rate,
         ">= 0.9",
@@ -198,18 +200,16 @@ def bench_thresholds(chips: int = 40_000) -> tuple:
     return name, 1 / fast_seconds, 1 / reference_seconds, ">= 500"
 
 
-def model_step_rate(backbone: str, size: int, batch: int, steps: int, fast: bool) -> float:
+def model_step_rate(backbone: str, size: int, batch: int, steps: int, bf16: bool, channels_last: bool) -> float:
     """Training images/s of one configuration on a random batch (no data loading)."""
     torch.manual_seed(0)
-    model = ChipClassifier(backbone=backbone, pretrained=False, channels_last=fast)
+    model = ChipClassifier(backbone=backbone, pretrained=False, channels_last=channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
     images = model.normalize(torch.randint(0, 256, (batch, size, size, 3), dtype=torch.uint8))
-    if not fast:
-        images = images.contiguous()
     targets = (torch.rand(batch, NUM_LABELS) < 0.2).float()
 
     def step(_: object) -> int:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             loss = model.loss_fn(model(images).float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -219,10 +219,25 @@ def model_step_rate(backbone: str, size: int, batch: int, steps: int, fast: bool
     return images_per_second(iter(range(steps + 2)), step, 2, steps)
 
 
-def bench_precision(args: argparse.Namespace) -> tuple:
-    fast = model_step_rate(args.backbone, args.image_size, 32, args.steps, fast=True)
-    plain = model_step_rate(args.backbone, args.image_size, 32, args.steps, fast=False)
-    return f"bf16 + channels_last vs fp32 ({args.backbone}, {args.image_size} px, batch 32)", fast, plain, "> 1"
+def bench_precision(args: argparse.Namespace) -> list[tuple]:
+    """`auto`'s precision against the other one, each in its own best memory format; then auto's
+    memory format against the other one, at auto's precision. Both ratios must be above 1."""
+    chosen = str(hardware.resolve_precision(hardware.AUTO).value)
+    other = "32" if "bf16" in chosen else "bf16-mixed"
+    layout = lambda precision: bool(hardware.resolve_channels_last(hardware.AUTO, "cpu", precision).value)  # noqa: E731
+
+    def rate(precision: str, channels_last: bool) -> float:
+        bf16 = "bf16" in precision
+        return model_step_rate(args.backbone, args.image_size, 32, args.steps, bf16, channels_last)
+
+    what = f"({args.backbone}, {args.image_size} px, batch 32, training)"
+    chosen_rate = rate(chosen, layout(chosen))
+    rows = [(f"precision: auto's {chosen} vs {other} {what}", chosen_rate, rate(other, layout(other)), "> 1")]
+    formats = {True: "channels_last", False: "plain layout"}
+    flipped = rate(chosen, not layout(chosen))
+    name = f"memory format at {chosen}: auto's {formats[layout(chosen)]} vs {formats[not layout(chosen)]} {what}"
+    rows.append((name, chosen_rate, flipped, "> 1"))
+    return rows
 
 
 def tcmalloc_path() -> str | None:
@@ -241,8 +256,8 @@ def bench_tcmalloc(args: argparse.Namespace) -> tuple | None:
     library = tcmalloc_path()
     if library is None:
         return None
-    code = (f"from amazon_cls.bench import model_step_rate; "
-            f"print(model_step_rate({args.backbone!r}, {args.image_size}, 32, {args.steps}, fast=False))")  # fmt: skip
+    rate_call = f"model_step_rate({args.backbone!r}, {args.image_size}, 32, {args.steps}, False, False)"
+    code = f"from amazon_cls.bench import model_step_rate; print({rate_call})"
 
     def rate(preload: str) -> float:
         env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"} | ({"LD_PRELOAD": preload} if preload else {})
@@ -272,6 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", default=["loader", "framework", "thresholds", "precision", "tcmalloc"])
     args = parser.parse_args(argv)
     torch.set_float32_matmul_precision("high")
+    print_hardware(args.workers)
     with tempfile.TemporaryDirectory() as workdir:
         paths, source = bench_chips(args.data, Path(workdir))
         print(
@@ -283,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
             "loader": lambda: bench_loaders(paths, args, model, Path(workdir)),
             "framework": lambda: [bench_framework(paths, args, Path(workdir))],
             "thresholds": lambda: [bench_thresholds()],
-            "precision": lambda: [bench_precision(args)],
+            "precision": lambda: bench_precision(args),
             "tcmalloc": lambda: [row for row in [bench_tcmalloc(args)] if row],
         }
         for part in args.only:
@@ -291,6 +307,14 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(row)
                 print(f"  measured: {row[0]}", flush=True)
     print_table(rows)
+
+
+def print_hardware(workers: int) -> None:
+    """Where the figures below come from, and what `auto` chooses here."""
+    print("\n".join(["Hardware:", *(f"  {line}" for line in hardware.describe())]))
+    choices = hardware.resolve()
+    print("\n".join(["auto chooses:", *(f"  {choice.describe(key)}" for key, choice in choices.items())]))
+    print(f"(the loader measurements use {workers} workers)\n", flush=True)
 
 
 def print_table(rows: list[tuple]) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from omegaconf import OmegaConf
 
 
@@ -15,11 +13,6 @@ def timm_input_size(backbone: str) -> int:
     if config is None:
         raise ValueError(f"timm has no pretrained config for {backbone!r}; set model.image_size explicitly")
     return int(config.input_size[-1])
-
-
-def cpu_workers(limit: int = 8) -> int:
-    """Data loader workers: one per CPU core this process may use, at most `limit`."""
-    return max(1, min(limit, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 FORMATS = {"jpg": ("train-jpg", 3), "tif": ("train-tif-v2", 4)}  # Kaggle folder, bands
@@ -38,7 +31,6 @@ def format_bands(image_format: str) -> int:
 def register_resolvers() -> None:
     resolvers = {
         "timm_input_size": timm_input_size,
-        "cpu_workers": cpu_workers,
         "kaggle_image_dir": kaggle_image_dir,
         "format_bands": format_bands,
     }

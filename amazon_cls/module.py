@@ -15,6 +15,7 @@ from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
 import amazon_cls.models  # noqa: F401 - registers the project's extra timm models
+from amazon_cls import hardware
 from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, RARE
 from amazon_cls.metrics import START_THRESHOLD
 
@@ -55,7 +56,7 @@ class ChipClassifier(L.LightningModule):
         loss: str = "bce",
         focal_gamma: float = 2.0,
         pos_weight: Sequence[float] | str | None = None,
-        channels_last: bool = True,
+        channels_last: bool | str = "auto",
         in_chans: int = 3,
         image_size: int | None = None,
         channel_mean: Sequence[float] | None = None,
@@ -71,7 +72,10 @@ class ChipClassifier(L.LightningModule):
             raise ValueError(f"model.loss_labels={loss_labels!r}; choose all or rare")
         if isinstance(pos_weight, str) and pos_weight != "auto":
             raise ValueError(f"model.pos_weight={pos_weight!r}; give 17 numbers, 'auto' or null")
+        if channels_last == hardware.AUTO:  # entry points resolve it from their Trainer (hardware.py)
+            channels_last = hardware.default_channels_last()
         self.save_hyperparameters()
+        self.hparams.channels_last = bool(channels_last)
         self.net = timm.create_model(
             backbone, pretrained=pretrained, num_classes=NUM_LABELS, drop_rate=drop_rate, in_chans=in_chans
         )
@@ -91,7 +95,7 @@ class ChipClassifier(L.LightningModule):
         self.register_buffer("learned", torch.tensor(learned), persistent=False)
         fixed = pos_weight is not None and not isinstance(pos_weight, str)
         self.loss_fn = self.make_loss(torch.as_tensor(pos_weight, dtype=torch.float32) if fixed else None)
-        if channels_last:
+        if self.hparams.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.tta = "none"  # set to "d4" for evaluation and prediction with the 8 dihedral views
 

@@ -22,6 +22,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from amazon_cls import hardware
 from amazon_cls.data.datamodule import ChipDataset, chip_loader, list_chips
 from amazon_cls.io import write_csv
 from amazon_cls.labels import LABELS, PROB_COLUMNS, vector_to_tags
@@ -40,7 +41,8 @@ def load_model(ckpt_path: str | Path, device: str | torch.device = "cpu") -> Chi
     """
     checkpoint = torch.load(ckpt_path, map_location=device, weights_only=True)
     check_label_vocabulary(checkpoint.get("labels"), source=str(ckpt_path))
-    model = ChipClassifier(**{**checkpoint["hyper_parameters"], "pretrained": False})
+    # the memory format is this machine's choice, not the training machine's
+    model = ChipClassifier(**{**checkpoint["hyper_parameters"], "pretrained": False, "channels_last": "auto"})
     model.load_state_dict(checkpoint["state_dict"])
     model.dehaze = bool(checkpoint.get("datamodule_hyper_parameters", {}).get("dehaze", False))
     return model.to(device).eval()
@@ -60,8 +62,8 @@ def predict_chips(
     *,
     tta: str = "d4",
     batch_size: int = 64,
-    num_workers: int = 2,
-    precision: str | int = "32",
+    num_workers: int | str = "auto",
+    precision: str | int = "auto",
     image_size: int | None = None,
     dehaze: bool | None = None,
 ) -> np.ndarray:
@@ -69,9 +71,9 @@ def predict_chips(
     image_size = image_size or model.hparams.image_size
     dehaze = getattr(model, "dehaze", False) if dehaze is None else dehaze
     dataset = ChipDataset(paths, None, image_size, dehaze=dehaze)
-    loader = chip_loader(dataset, batch_size, num_workers)
+    loader = chip_loader(dataset, batch_size, int(hardware.resolve_num_workers(num_workers).value))
     device = next(model.parameters()).device
-    dtype = AUTOCAST_DTYPES.get(str(precision))
+    dtype = AUTOCAST_DTYPES.get(str(hardware.resolve_precision(precision, device.type).value))
     model.eval()  # a Trainer may hand the model back in training mode (batch-norm statistics would drift)
     model.tta = tta
     probs = np.zeros((len(paths), len(LABELS)), dtype=np.float32)
@@ -129,6 +131,8 @@ def as_list(value: str | Sequence[str]) -> list[str]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
 def main(cfg: DictConfig) -> None:
+    precision = hardware.resolve_precision(cfg.precision, cfg.device)
+    log.info("Hardware choice: %s", precision.describe("precision"))
     model = load_model(cfg.ckpt, cfg.device)
     if cfg.compile:  # worth it for large test sets: compiling takes a minute, then inference is faster
         model.net = torch.compile(model.net)
@@ -136,7 +140,7 @@ def main(cfg: DictConfig) -> None:
     paths = list_chips(as_list(cfg.input))
     log.info("Predicting %d chips from %s with %s", len(paths), as_list(cfg.input), cfg.ckpt)
     probs = predict_chips(
-        model, paths, tta=cfg.tta, batch_size=cfg.batch_size, num_workers=cfg.num_workers, precision=cfg.precision
+        model, paths, tta=cfg.tta, batch_size=cfg.batch_size, num_workers=cfg.num_workers, precision=precision.value
     )
     names = [path.stem for path in paths]
     output, probs_path = write_submission(

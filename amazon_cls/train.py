@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
+from amazon_cls import STARTED, hardware
 from amazon_cls.callbacks import ThresholdOptimizer, store_thresholds
 from amazon_cls.data.datamodule import list_chips
 from amazon_cls.io import write_csv, write_json
@@ -53,6 +56,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("skip_finished") and (done := finished_metrics(output_dir)):
         log.info("Skipping %s: finished before (val/f2 %.4f)", output_dir, done.get("val/f2", float("nan")))
         return done
+    for line in hardware.resolve_training(cfg):
+        rank_zero_info(f"Hardware choice: {line}")
     L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data, _convert_="all")  # plain containers keep checkpoints weights_only-loadable
     model = instantiate(cfg.model, _convert_="all", image_size=cfg.data.image_size)  # stored for predict
@@ -117,10 +122,16 @@ def format_scores(metrics: dict[str, Any]) -> str:
     return "\n".join(f"  {names[key]:<34} {metrics[key]:.4f}" for key in names if key in metrics)
 
 
+def format_duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     log.debug("Config:\n%s", OmegaConf.to_yaml(cfg))
     metrics = run(cfg)
+    rank_zero_info(f"Finished in {format_duration(time.monotonic() - STARTED)} (from the start of the process)")
     return metrics.get(cfg.get("optimized_metric", "val/f2"))
 
 

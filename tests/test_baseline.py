@@ -2,14 +2,14 @@ from pathlib import Path
 
 from amazon_cls.baseline import run_baseline
 from amazon_cls.models import PlainCNN
-from tests.conftest import compose_train
+from tests.helpers import compose_train
 
 
 def test_random_forest_baseline_beats_the_constant_prediction(tiny_root: Path, tmp_path: Path) -> None:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from tests.conftest import CONF_DIR
+    from tests.helpers import CONF_DIR
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):

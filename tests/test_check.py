@@ -12,8 +12,7 @@ from PIL import Image
 
 from amazon_cls.data.check import DataError, bad_rows_of, check_dataset, read_labels_csv
 from amazon_cls.data.chips import encode_cmyk_jpeg
-from tests.conftest import ROOT, run_module
-from tests.test_chips import smooth_rgb
+from tests.helpers import ROOT, run_module, smooth_rgb
 
 
 @pytest.fixture()

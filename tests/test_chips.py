@@ -8,12 +8,7 @@ from PIL import Image
 import amazon_cls.data.chips as chips_module
 from amazon_cls.bench import PLANET_DEV
 from amazon_cls.data.chips import ChipDecodeError, decode_rgb, encode_cmyk_jpeg, read_chip
-
-
-def smooth_rgb(seed: int, size: int = 64) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    base = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
-    return np.asarray(Image.fromarray(base).resize((size, size), Image.BILINEAR))
+from tests.helpers import smooth_rgb
 
 
 @pytest.mark.parametrize("seed", range(3))

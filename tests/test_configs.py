@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
-from tests.conftest import CONF_DIR, compose_train
+from amazon_cls import hardware
+from tests.helpers import CONF_DIR, compose_train
 
 GROUP_OPTIONS = [
     (group, path.stem)
@@ -21,11 +22,14 @@ def test_every_config_composes(group: str, option: str, tmp_path: Path) -> None:
         overrides.append("data.root=/some/kaggle/data")
     cfg = compose_train(overrides, tmp_path)
     assert cfg.data.image_size == cfg.model.image_size > 0
+    assert cfg.trainer.precision in ("auto", "32", 32, "16-mixed", "bf16-mixed")
+    hardware.resolve_training(cfg)
     assert cfg.trainer.precision in ("32", 32, "16-mixed", "bf16-mixed")
 
 
 def test_default_config_builds_data_model_and_trainer(tmp_path: Path, tiny_root: Path) -> None:
     cfg = compose_train(["model=tiny", f"data.root={tiny_root}"], tmp_path)
+    hardware.resolve_training(cfg)  # as the entry point does
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]

@@ -9,14 +9,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
-from amazon_cls.data.datamodule import read_labels
+from amazon_cls.callbacks import gather_unique
+from amazon_cls.data.datamodule import EpochSampler, read_labels
 from amazon_cls.data.folds import fold_file, load_or_create_folds
 from amazon_cls.labels import PROB_COLUMNS
 from amazon_cls.train import instantiate_dict
-from tests.conftest import compose_train, tiny_overrides
+from tests.helpers import compose_train, tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +32,40 @@ def odd_fold(tiny_root: Path, folds_dir: Path, num_folds: int) -> tuple[int, set
     return fold, set(np.asarray(names)[folds == fold])
 
 
+class FakeRank:
+    """A LightningModule's all_gather as one rank of two sees it: its own tensor stacked with the
+    other rank's tensor from the same call (recorded beforehand)."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, other_rank_calls: list[torch.Tensor] | None = None) -> None:
+        self.calls: list[torch.Tensor] = []
+        self.other = list(other_rank_calls or [])
+
+    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.calls.append(tensor.clone())
+        return torch.stack([tensor, self.other.pop(0) if self.other else tensor])
+
+
+def test_two_ranks_share_an_odd_fold_and_the_gather_keeps_each_chip_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The logic of the slow test below without processes: equal shares, then no chip twice."""
+    size = 7
+    shares = []
+    for rank in (0, 1):
+        monkeypatch.setattr(EpochSampler, "_rank_and_world", staticmethod(lambda rank=rank: (rank, 2)))
+        shares.append(torch.tensor([index for _, index in EpochSampler(size, seed=0, shuffle=True)]))
+    assert [len(share) for share in shares] == [4, 4]  # equal work: one chip served twice
+    probs = [torch.rand(len(share), 17) for share in shares]
+    rank_1 = FakeRank()
+    gather_unique(rank_1, shares[1], probs[1])
+    index, gathered = gather_unique(FakeRank(rank_1.calls), shares[0], probs[0])
+    assert index.tolist() == list(range(size))
+    for chip, row in zip(index, gathered, strict=True):
+        rank = 0 if chip in shares[0] else 1
+        np.testing.assert_array_equal(row, probs[rank][shares[rank].tolist().index(chip)].numpy())
+
+
+@pytest.mark.slow
 def test_ddp_cpu_gathers_each_validation_chip_once(tmp_path: Path, tiny_root: Path) -> None:
     fold, expected = odd_fold(tiny_root, tmp_path / "logs" / "folds", num_folds=7)
     run_dir = tmp_path / "run"

@@ -1,6 +1,7 @@
 """Combining members: mean, vote and stack on constructed predictions; resuming a sweep."""
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ from omegaconf import OmegaConf
 from amazon_cls.ensemble import combine, find_members, model_tables, run_ensemble
 from amazon_cls.labels import NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.metrics import chip_f2, fit_thresholds
-from tests.conftest import run_module, tiny_overrides
+from amazon_cls.train import run as train
+from tests.helpers import compose_train, run_module, tiny_overrides
 
 CHIPS, TEST_CHIPS, FOLDS = 240, 30, 3
 
@@ -101,6 +103,25 @@ def test_unfinished_members_are_left_out(members: tuple) -> None:
     assert len(find_members(run_dirs)) == len(run_dirs) - 1
 
 
+def test_finished_run_is_skipped_and_unfinished_one_resumed(tmp_path: Path, tiny_root: Path, caplog) -> None:
+    """What the ensemble sweep does per member (its CLI form is the slow test below)."""
+    args = [*tiny_overrides(tiny_root), "skip_finished=true", "ckpt_path=last", "callbacks.tensorboard_extras=null"]
+    finished, unfinished = tmp_path / "finished", tmp_path / "unfinished"
+    for run_dir in (finished, unfinished):
+        train(compose_train(args, run_dir))
+    finished_mtime = (finished / "metrics.json").stat().st_mtime_ns
+    (unfinished / "metrics.json").unlink()  # as if killed after its last checkpoint
+    caplog.set_level(logging.INFO)
+    for run_dir in (finished, unfinished):
+        train(compose_train(args, run_dir))
+    assert (finished / "metrics.json").stat().st_mtime_ns == finished_mtime
+    log = caplog.text
+    assert f"Skipping {finished}" in log
+    assert f"Restoring states from the checkpoint path at {unfinished / 'checkpoints' / 'last.ckpt'}" in log
+    assert (unfinished / "metrics.json").is_file()
+
+
+@pytest.mark.slow
 def test_sweep_resumes_only_missing_work(tmp_path: Path, tiny_root: Path) -> None:
     sweep = tmp_path / "sweep"
     args = [

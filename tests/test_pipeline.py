@@ -14,7 +14,7 @@ from amazon_cls.data.cache import cache_file, load_or_build_cache
 from amazon_cls.data.chips import encode_cmyk_jpeg, load_chip, read_chip, resize
 from amazon_cls.data.datamodule import ChipDataset, EpochSampler, chip_loader
 from amazon_cls.data.transforms import FastD4, train_transform
-from tests.test_chips import smooth_rgb
+from tests.helpers import smooth_rgb
 
 GROUP = ["e", "r90", "r180", "r270", "v", "hvt", "h", "t"]
 

@@ -9,7 +9,8 @@ import torch
 
 from amazon_cls.labels import LABELS, PROB_COLUMNS
 from amazon_cls.module import d4_views
-from tests.conftest import ROOT, run_module
+from amazon_cls.predict import probability_frame, write_submission
+from tests.helpers import run_module
 
 
 def test_tta_views_are_exactly_the_8_dihedral_transforms() -> None:
@@ -34,10 +35,11 @@ def order_file(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 def test_predict_writes_submission_in_the_given_order(trained_run: Path, tiny_root: Path, order_file: Path) -> None:
     ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
     output = trained_run.parent / "submission.csv"
-    run_module(
+    result = run_module(
         "amazon_cls.predict", f"ckpt={ckpt}", f"input={tiny_root / 'test-jpg'}", f"output={output}",
         f"order={order_file}", "tta=d4", "num_workers=0", f"hydra.run.dir={trained_run.parent / 'predict'}",
     )  # fmt: skip
+    assert "Hardware choice: precision=" in result.stdout + result.stderr  # `auto`, resolved and logged
     submission = pd.read_csv(output, keep_default_na=False)
     assert list(submission.columns) == ["image_name", "tags"]
     assert submission["image_name"].tolist() == pd.read_csv(order_file)["image_name"].tolist()
@@ -50,18 +52,10 @@ def test_predict_writes_submission_in_the_given_order(trained_run: Path, tiny_ro
     np.testing.assert_allclose(probs[PROB_COLUMNS].to_numpy(), member[PROB_COLUMNS].to_numpy(), atol=0.02)
 
 
-def test_predict_refuses_an_order_file_with_other_chips(trained_run: Path, tiny_root: Path, tmp_path: Path) -> None:
+def test_predict_refuses_an_order_file_with_other_chips(tmp_path: Path) -> None:
     order = tmp_path / "order.csv"
     pd.DataFrame({"image_name": ["test_0", "file_99"], "tags": ""}).to_csv(order, index=False)
-    ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
-    import subprocess
-    import sys
-
-    result = subprocess.run(
-        [sys.executable, "-m", "amazon_cls.predict", f"ckpt={ckpt}", f"input={tiny_root / 'test-jpg'}",
-         f"output={tmp_path / 'sub.csv'}", f"order={order}", "tta=none", "num_workers=0", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    assert result.returncode != 0
-    assert "row sets differ: 1 chips listed there were not predicted" in result.stderr
+    probs = probability_frame(["test_0", "test_1"], np.full((2, len(LABELS)), 0.5))
+    with pytest.raises(ValueError, match="row sets differ: 1 chips listed there were not predicted"):
+        write_submission(tmp_path / "sub.csv", probs, np.full(len(LABELS), 0.2), order=order)
     assert not (tmp_path / "sub.csv").exists()

@@ -10,7 +10,7 @@ from amazon_cls.ensemble import blend_rare
 from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, PROB_COLUMNS, RARE
 from amazon_cls.module import ChipClassifier
 from amazon_cls.train import run
-from tests.conftest import compose_train, tiny_overrides
+from tests.helpers import compose_train, tiny_overrides
 
 
 def test_rare_subset_keeps_every_rare_chip_and_as_many_others(tiny_root: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 
@@ -15,7 +16,7 @@ from amazon_cls.data.chips import ChipDecodeError
 from amazon_cls.module import ChipClassifier, LabelVocabularyError
 from amazon_cls.predict import load_model
 from amazon_cls.train import run
-from tests.conftest import ROOT, compose_train, run_module, tiny_overrides
+from tests.helpers import ROOT, compose_train, run_module, tiny_overrides
 
 
 class NaNAtStep(ChipClassifier):
@@ -63,6 +64,40 @@ def test_checkpoint_with_other_labels_is_refused(tmp_path: Path, trained_run: Pa
     assert load_model(trained_run / "checkpoints" / "last.ckpt").hparams.backbone == "test_resnet"
 
 
+class CrashAtEpoch(L.Callback):
+    """Stops a run at the start of an epoch, as a kill would: last.ckpt holds the epoch before."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise RuntimeError("simulated crash")
+
+
+def test_crashed_run_resumes_to_the_same_result(tmp_path: Path, tiny_root: Path) -> None:
+    """The in-process form of the test below: same scores and thresholds as an uninterrupted run."""
+    args = [
+        *tiny_overrides(tiny_root),
+        "trainer.max_epochs=4",
+        "data.batch_size=16",
+        "callbacks.tensorboard_extras=null",
+    ]
+    whole = run(compose_train(args, tmp_path / "whole"))
+    crash = f"+callbacks.crash={{_target_: {CrashAtEpoch.__module__}.CrashAtEpoch, epoch: 2}}"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run(compose_train([*args, crash], tmp_path / "resumed"))
+    assert torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+    assert not (tmp_path / "resumed" / "metrics.json").exists()
+    again = run(compose_train([*args, "ckpt_path=last"], tmp_path / "resumed"))
+    for key in ("val/f2@0.5", "val/f2@0.2", "val/f2"):
+        assert again[key] == pytest.approx(whole[key], abs=1e-6)
+    assert json.loads((tmp_path / "resumed" / "thresholds.json").read_text()) == json.loads(
+        (tmp_path / "whole" / "thresholds.json").read_text()
+    )
+
+
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(tmp_path: Path, tiny_root: Path) -> None:
     args = [
         *tiny_overrides(tiny_root),

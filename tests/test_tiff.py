@@ -12,7 +12,7 @@ from amazon_cls.data.chips import load_chip, read_chip
 from amazon_cls.labels import PROB_COLUMNS
 from amazon_cls.predict import load_model
 from amazon_cls.train import run
-from tests.conftest import compose_train, tiny_overrides
+from tests.helpers import compose_train, tiny_overrides
 
 
 def to_bands(rgb: np.ndarray) -> np.ndarray:

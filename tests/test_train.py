@@ -9,7 +9,7 @@ import torch
 
 from amazon_cls.labels import LABELS
 from amazon_cls.train import run
-from tests.conftest import compose_train, run_module, tiny_overrides
+from tests.helpers import compose_train, run_module, tiny_overrides
 
 
 @pytest.mark.parametrize("cache", [False, True])
@@ -47,6 +47,7 @@ def test_outputs_agree_with_each_other(trained_run: Path) -> None:
     assert torch.allclose(checkpoint["state_dict"]["thresholds"], torch.tensor(list(thresholds.values())))
 
 
+@pytest.mark.slow
 def test_multirun_gives_each_job_its_own_folder(tmp_path: Path, tiny_root: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     run_module(

@@ -26,6 +26,7 @@ from amazon_cls.data.check import bad_rows_of, read_labels_csv
 from amazon_cls.data.chips import load_chip
 from amazon_cls.data.folds import fold_file, load_or_create_folds
 from amazon_cls.data.transforms import train_transform
+from amazon_cls.hardware import resolve_num_workers, resolve_pin_memory
 from amazon_cls.labels import LABEL_INDEX, NUM_LABELS, RARE, parse_tags, tags_to_vector
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
@@ -210,8 +211,8 @@ class PlanetDataModule(L.LightningDataModule):
         num_folds: int = 5,
         fold_seed: int = 42,
         batch_size: int = 64,
-        num_workers: int = 2,
-        pin_memory: bool | None = None,
+        num_workers: int | str = "auto",
+        pin_memory: bool | str | None = "auto",
         persistent_workers: bool = True,
         predict_dirs: Sequence[str] = (),
         seed: int = 0,
@@ -285,14 +286,15 @@ class PlanetDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: ChipDataset, shuffle: bool) -> DataLoader:
         hp = self.hparams
+        workers = int(resolve_num_workers(hp.num_workers).value)
         return chip_loader(
             dataset,
             hp.batch_size,
-            hp.num_workers,
+            workers,
             sampler=EpochSampler(len(dataset), hp.seed, shuffle),
             drop_last=shuffle and len(dataset) > hp.batch_size,
-            pin_memory=torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory,
-            persistent_workers=hp.persistent_workers and hp.num_workers > 0,
+            pin_memory=bool(resolve_pin_memory(hp.pin_memory).value),
+            persistent_workers=hp.persistent_workers and workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

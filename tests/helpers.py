@@ -1,0 +1,63 @@
+"""Helpers the tests share: composing the real configs, running entry points as a user would,
+the tiny data set's settings and synthetic chip pictures."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = str(ROOT / "conf")
+TINY_DATA = {"num_train": 240, "num_test": 20, "size": 32, "seed": 3}
+
+
+def run_module(module: str, *overrides: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run `python -m <module> <overrides>` as a user would; fails the test with its stderr."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", module, *overrides], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
+    """The real training config, as `python -m amazon_cls.train <overrides>` would see it."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+    HydraConfig().set_config(cfg)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(output_dir.parent / "logs")
+    return cfg
+
+
+def tiny_overrides(root: Path) -> list[str]:
+    """A tiny model on the tiny data set, data loaded in the test process."""
+    return [
+        "model=tiny",
+        f"data.root={root}",
+        "data.batch_size=32",
+        "data.num_workers=0",
+        "data.persistent_workers=false",
+        "trainer.precision=32",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+    ]
+
+
+def smooth_rgb(seed: int, size: int = 64) -> np.ndarray:
+    """A smooth random RGB picture (JPEG-friendly, unlike noise)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(base).resize((size, size), Image.BILINEAR))
