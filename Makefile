@@ -47,8 +47,8 @@ test-all: install ## Run every test, slow ones included
 ensemble: install ## Train every member (MODELS x FOLDS) and combine them into OUT/ensemble/submission.csv
 	$(RUN) -m amazon_cls.train -m experiment=ensemble model=$(MODELS) data.fold=$(FOLDS) \
 		trainer.max_epochs=$(EPOCHS) hydra.sweep.dir=$(OUT) $(if $(DATA),data.root=$(DATA)) \
-		$(if $(TEST),"data.predict_dirs=[$(subst $(space),$(comma),$(strip $(TEST)))]") \
-		$(if $(SIZE),data.image_size=$(SIZE)) $(ARGS)
+		$(if $(TEST),"predict_dirs=[$(subst $(space),$(comma),$(strip $(TEST)))]") \
+		$(if $(SIZE),model.image_size=$(SIZE)) $(ARGS)
 	$(RUN) -m amazon_cls.ensemble sweep_dir=$(OUT) method=$(METHOD) $(if $(ORDER),order=$(ORDER))
 
 bench: install ## Measure the fast paths against plain ones (ratios; extra options: ARGS="--backbone resnet50")

@@ -18,10 +18,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from sklearn.ensemble import RandomForestClassifier
 
-from amazon_cls.callbacks import ValidationResult, validation_frame
+from amazon_cls import runs
 from amazon_cls.data.chips import load_chip
 from amazon_cls.io import write_csv, write_json
-from amazon_cls.metrics import fit_thresholds
+from amazon_cls.metrics import ValidationResult, fit_thresholds
 
 log = logging.getLogger(__name__)
 FEATURE_SIZE = 32  # statistics of chips decoded at 1/8 scale
@@ -44,7 +44,7 @@ def run_baseline(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.prepare_data()
     names, targets, folds = datamodule.labelled_chips()
-    features = features_of(list(datamodule.chip_paths(names)))
+    features = features_of(list(datamodule.layout.chip_paths(names)))
     train, val = folds != cfg.data.fold, folds == cfg.data.fold
     forest = RandomForestClassifier(n_estimators=cfg.trees, min_samples_leaf=3, n_jobs=-1, random_state=cfg.seed).fit(
         features[train], targets[train]
@@ -56,9 +56,9 @@ def run_baseline(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
     result = ValidationResult(np.flatnonzero(val), probs, probs, targets[val], fit_thresholds(probs, targets[val]))
     metrics = result.scores()
     val_names = list(np.asarray(names)[val])
-    write_csv(output_dir / "val_probs.csv", validation_frame(val_names, cfg.data.fold, probs, targets[val]))
-    write_csv(output_dir / "val_report.csv", result.report)
-    write_json(output_dir / "metrics.json", metrics)
+    write_csv(output_dir / runs.VAL_PROBS, runs.validation_frame(val_names, cfg.data.fold, probs, targets[val]))
+    write_csv(output_dir / runs.VAL_REPORT, result.report)
+    write_json(output_dir / runs.METRICS, metrics)
     return metrics
 
 

@@ -1,49 +1,23 @@
-"""Lightning callbacks: threshold fitting on the whole validation fold, and its run-folder files."""
+"""Lightning callbacks: threshold fitting on the whole validation fold and its run-folder files,
+the training fold's statistics handed to the model, the prediction writer, TensorBoard extras."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
 from PIL import Image, ImageDraw
 
-from amazon_cls.io import write_atomic, write_csv, write_json
-from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
-from amazon_cls.metrics import START_THRESHOLD, binarize, chip_f2, fit_thresholds, per_label_report
-
-
-@dataclass
-class ValidationResult:
-    """Every validation chip exactly once, with its probabilities, targets and the fitted thresholds."""
-
-    index: np.ndarray
-    probs: np.ndarray  # averaged over the TTA views when TTA is on
-    probs_plain: np.ndarray  # the plain view alone
-    targets: np.ndarray
-    thresholds: np.ndarray
-
-    def scores(self) -> dict[str, float]:
-        clear_primary = np.zeros_like(self.targets, dtype=bool)
-        clear_primary[:, [LABEL_INDEX["clear"], LABEL_INDEX["primary"]]] = True
-        return {
-            "val/f2@0.5": chip_f2(self.targets, binarize(self.probs, 0.5)),
-            "val/f2@0.2": chip_f2(self.targets, binarize(self.probs, START_THRESHOLD)),
-            "val/f2": chip_f2(self.targets, binarize(self.probs, self.thresholds)),
-            "val/f2_clear_primary": chip_f2(self.targets, clear_primary),
-            "val/rare_f2": float(self.report.set_index("label").loc[list(RARE), "f2"].mean()),
-        }
-
-    @cached_property
-    def report(self) -> pd.DataFrame:
-        """Per-label support, precision, recall, F2 and threshold (computed once, fields never change)."""
-        return per_label_report(self.targets, binarize(self.probs, self.thresholds), self.thresholds)
+from amazon_cls import runs
+from amazon_cls.io import write_csv
+from amazon_cls.labels import LABELS
+from amazon_cls.metrics import ValidationResult, binarize, fit_thresholds
 
 
 def gather_unique(pl_module: L.LightningModule, index: torch.Tensor, *values: torch.Tensor) -> list[np.ndarray]:
@@ -65,19 +39,50 @@ def gather_unique(pl_module: L.LightningModule, index: torch.Tensor, *values: to
     return [array[first] for array in gathered]
 
 
+class TrainingFoldStatistics(L.Callback):
+    """Hands the model what only the training fold knows, before fitting: label frequencies (for
+    pos_weight=auto) and, for multi-band chips, the per-band statistics to normalise with."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        datamodule = trainer.datamodule
+        pl_module.use_label_frequency(*datamodule.label_frequency())
+        if pl_module.needs_band_statistics:
+            pl_module.use_band_statistics(*datamodule.band_statistics())
+
+
+class ProbabilityWriter(BasePredictionWriter):
+    """Writes the probabilities of `Trainer.predict` to `output`: every chip exactly once, in the
+    order of the predict set, however many ranks shared the work (their padding repeats removed).
+    Rank 0 keeps the table in `frame`; with no `output`, nothing is written."""
+
+    def __init__(self, output: str | Path | None = None) -> None:
+        super().__init__(write_interval="epoch")
+        self.output = Path(output) if output else None
+        self.frame: pd.DataFrame | None = None
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+        batches = predictions or []
+        index = torch.cat([batch["index"] for batch in batches]) if batches else torch.zeros(0, dtype=torch.int64)
+        probs = torch.cat([batch["probs"] for batch in batches]) if batches else torch.zeros(0, len(LABELS))
+        index, probs = gather_unique(pl_module, index, probs)
+        if trainer.is_global_zero:
+            names = trainer.datamodule.predict_set.names
+            self.frame = runs.probability_frame([names[i] for i in index], probs)
+            if self.output:
+                write_csv(self.output, self.frame)
+
+
 class ThresholdOptimizer(L.Callback):
     """Fits per-label thresholds on each validation epoch's full fold and logs F2 before and after.
 
     In a `trainer.validate` run (the entry point validates the best checkpoint after fitting) it
-    also writes `thresholds.json`, `val_report.csv` and the validation probabilities file.
+    also writes the run folder's thresholds, per-label report and validation probabilities.
     """
 
-    def __init__(
-        self, output_dir: str | Path, probs_file: str = "val_probs.csv", plain_probs_file: str = "val_probs_notta.csv"
-    ) -> None:
+    def __init__(self, output_dir: str | Path) -> None:
         self.output_dir = Path(output_dir)
-        self.probs_file = probs_file
-        self.plain_probs_file = plain_probs_file
         self._batches: list[dict[str, torch.Tensor]] = []
         self.result: ValidationResult | None = None
 
@@ -104,40 +109,20 @@ class ThresholdOptimizer(L.Callback):
         pl_module.log_dict({f"val_label_f2/{row.label}": row.f2 for row in report.itertuples()})
         pl_module.log_dict({f"val_threshold/{row.label}": row.threshold for row in report.itertuples()})
         if trainer.state.fn == TrainerFn.VALIDATING and trainer.is_global_zero:
-            self.write_outputs(trainer, tta=getattr(pl_module, "tta", "none"))
+            self.write_outputs(trainer, tta=pl_module.active_tta)
 
     def write_outputs(self, trainer: L.Trainer, tta: str) -> None:
-        """thresholds.json, val_report.csv and the probabilities (with and without TTA when it is on)."""
+        """Thresholds, per-label report and probabilities (with and without TTA when it is on)."""
         result = self.result
-        write_json(self.output_dir / "thresholds.json", dict(zip(LABELS, result.thresholds.tolist(), strict=True)))
-        write_csv(self.output_dir / "val_report.csv", result.report)
+        runs.write_thresholds(self.output_dir / runs.THRESHOLDS, result.thresholds)
+        write_csv(self.output_dir / runs.VAL_REPORT, result.report)
         names = [trainer.datamodule.val_set.names[i] for i in result.index]
         fold = trainer.datamodule.hparams.fold
-        write_csv(self.output_dir / self.probs_file, validation_frame(names, fold, result.probs, result.targets))
+        frame = runs.validation_frame(names, fold, result.probs, result.targets)
+        write_csv(self.output_dir / runs.VAL_PROBS, frame)
         if tta != "none":
-            frame = validation_frame(names, fold, result.probs_plain, result.targets)
-            write_csv(self.output_dir / self.plain_probs_file, frame)
-
-
-def store_thresholds(ckpt_path: str | Path, thresholds: np.ndarray, tta: str) -> None:
-    """Put thresholds fitted on the validated checkpoint's predictions (made with `tta`) into it."""
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    checkpoint["state_dict"]["thresholds"] = torch.as_tensor(thresholds, dtype=torch.float32)
-    checkpoint["thresholds"] = dict(zip(LABELS, thresholds.tolist(), strict=True))
-    checkpoint["thresholds_tta"] = tta
-    write_atomic(ckpt_path, lambda tmp: torch.save(checkpoint, tmp))
-
-
-def validation_frame(names: list[str], fold: int, probs: np.ndarray, targets: np.ndarray) -> pd.DataFrame:
-    """The out-of-fold table an ensemble reads: image_name, fold, p_<label> x17, t_<label> x17."""
-    return pd.concat(
-        [
-            pd.DataFrame({"image_name": names, "fold": fold}),
-            pd.DataFrame(probs, columns=PROB_COLUMNS),
-            pd.DataFrame(targets.astype(np.int8), columns=TARGET_COLUMNS),
-        ],
-        axis=1,
-    )
+            frame = runs.validation_frame(names, fold, result.probs_plain, result.targets)
+            write_csv(self.output_dir / runs.VAL_PROBS_PLAIN, frame)
 
 
 class TensorBoardExtras(L.Callback):

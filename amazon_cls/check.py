@@ -7,25 +7,24 @@ exits with status 1 when a problem would stop training.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
-from amazon_cls.data.check import DataError, check_dataset, label_counts
+from amazon_cls.data.check import check_dataset, label_counts
+from amazon_cls.data.layout import DataError, Layout
 
 
 def report(cfg: DictConfig) -> tuple[str, bool]:
     """The summary text and whether training would stop on it."""
-    root = Path(cfg.data.root or cfg.data.synthetic_dir)
+    layout = Layout.of_config(cfg.data)
     try:
-        table, targets, problems, bad_rows = check_dataset(
-            root, cfg.data.labels_csv, cfg.data.image_dir, cfg.data.image_ext
-        )
+        table, targets, problems, bad_rows = check_dataset(layout)
     except DataError as error:
         return f"error: {error}", True
     counts = "\n".join(f"  {label:<18} {count:>7}" for label, count in label_counts(targets).items())
-    text = f"{root}: {len(table)} chips in {cfg.data.labels_csv}, {len(bad_rows)} bad\nchips per label:\n{counts}\n"
+    text = f"{layout.root}: {len(table)} chips in {layout.labels_csv}, {len(bad_rows)} bad\n"
+    text += f"chips per label:\n{counts}\n"
     return text + (problems.summary() or "no problems found"), bool(problems.fatal)
 
 

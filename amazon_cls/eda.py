@@ -19,7 +19,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from amazon_cls.data.chips import load_chip, read_chip
-from amazon_cls.data.datamodule import read_labels
+from amazon_cls.data.layout import Layout, read_labels
 from amazon_cls.io import write_atomic
 from amazon_cls.labels import LABEL_INDEX, LABELS, RARE, WEATHER
 
@@ -101,9 +101,9 @@ def summary_markdown(root: Path, names: list[str], targets: np.ndarray, size: tu
     )
 
 
-def write_report(root: Path, labels_csv: str, image_dir: str, image_ext: str, output_dir: Path) -> Path:
-    names, targets = read_labels(root / labels_csv)
-    paths = [root / image_dir / f"{name}{image_ext}" for name in names]
+def write_report(layout: Layout, output_dir: Path) -> Path:
+    names, targets = read_labels(layout.labels_path)
+    paths = list(layout.chip_paths(names))
     with ThreadPoolExecutor() as pool:
         chip_means = np.array(
             list(pool.map(lambda p: load_chip(p, COLOUR_SIZE).mean(axis=(0, 1)), paths, chunksize=64))
@@ -114,15 +114,14 @@ def write_report(root: Path, labels_csv: str, image_dir: str, image_ext: str, ou
     plot_mean_colours(label_means, output_dir / "mean_colour.png")
     plot_examples(paths, targets, output_dir / "examples.png")
     size = read_chip(paths[0]).shape if paths else (0, 0)
-    text = summary_markdown(root, names, targets, size)
+    text = summary_markdown(layout.root, names, targets, size)
     return write_atomic(output_dir / "summary.md", lambda tmp: tmp.write_text(text))
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eda")
 def main(cfg: DictConfig) -> None:
-    root = Path(cfg.data.root or cfg.data.synthetic_dir)
     output_dir = Path(cfg.output_dir)
-    write_report(root, cfg.data.labels_csv, cfg.data.image_dir, cfg.data.image_ext, output_dir)
+    write_report(Layout.of_config(cfg.data), output_dir)
     print(f"EDA report: {output_dir / 'summary.md'} (+ label_frequency, cooccurrence, mean_colour, examples .png)")
 
 

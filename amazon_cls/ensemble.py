@@ -21,11 +21,10 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 from sklearn.linear_model import Ridge
 
+from amazon_cls import runs
 from amazon_cls.io import write_atomic, write_csv, write_json
-from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
+from amazon_cls.labels import LABEL_INDEX, PROB_COLUMNS, RARE, TARGET_COLUMNS
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds, per_label_report, predict_labels
-from amazon_cls.predict import probability_frame, write_submission
-from amazon_cls.train import finished_metrics
 
 log = logging.getLogger(__name__)
 METHODS = ("mean", "vote", "stack")
@@ -44,24 +43,20 @@ class Member:
     test: pd.DataFrame | None  # p_* of the test chips
 
 
-def _read_table(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path, dtype={"image_name": str}).set_index("image_name") if path.is_file() else None
-
-
 def load_member(run_dir: Path) -> Member | None:
     """The member in `run_dir`, or None if that run has not finished."""
-    if finished_metrics(run_dir) is None:
+    if runs.finished_metrics(run_dir) is None:
         return None
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    model = f"{cfg.model.backbone}@{cfg.data.image_size}px"
+    model = f"{cfg.model.backbone}@{cfg.model.image_size}px"
     return Member(
         run_dir=run_dir,
         model=model,
         fold=int(cfg.data.fold),
         seed=int(cfg.seed),
-        oof=_read_table(run_dir / "val_probs.csv"),
-        oof_plain=_read_table(run_dir / "val_probs_notta.csv"),
-        test=_read_table(run_dir / "test_probs.csv"),
+        oof=runs.read_frame(run_dir / runs.VAL_PROBS),
+        oof_plain=runs.read_frame(run_dir / runs.VAL_PROBS_PLAIN),
+        test=runs.read_frame(run_dir / runs.TEST_PROBS),
     )
 
 
@@ -276,8 +271,8 @@ def run_ensemble(
     y_pred = predict_labels(oof_probs, thresholds, weather)
     per_label = per_label_report(targets, y_pred, thresholds)
 
-    write_csv(output_dir / "oof_probs.csv", probability_frame(names, oof_probs))
-    write_json(output_dir / "thresholds.json", dict(zip(LABELS, thresholds.tolist(), strict=True)))
+    write_csv(output_dir / "oof_probs.csv", runs.probability_frame(names, oof_probs))
+    runs.write_thresholds(output_dir / runs.THRESHOLDS, thresholds)
     write_csv(output_dir / "ensemble_report.csv", report)
     write_csv(output_dir / "ensemble_per_label.csv", per_label)
     markdown = report_markdown(report, per_label, method, weather)
@@ -285,8 +280,8 @@ def run_ensemble(
     write_tensorboard(output_dir, report)
     result = {"oof_f2": chip_f2(targets, y_pred), "members": len(members), "models": list(oof)}
     if test_probs is not None:
-        frame = probability_frame(test_names, test_probs)
-        submission, _ = write_submission(output_dir / "submission.csv", frame, thresholds, weather, order)
+        frame = runs.probability_frame(test_names, test_probs)
+        submission, _ = runs.write_submission(output_dir / "submission.csv", frame, thresholds, weather, order)
         result["submission"] = str(submission)
     write_json(output_dir / "ensemble_scores.json", result)
     return result

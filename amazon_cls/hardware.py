@@ -1,9 +1,10 @@
 """What this machine computes fast, decided when a run starts and logged once.
 
 Every `auto` default of the configs is resolved here, from probes of the hardware, never from
-brand names: the precision, the memory format and the loader workers. Each rule follows a
-measurement (README, "Speed"): on a CPU without native bf16, bf16 autocast is emulated and
-several times slower than fp32; on a CPU in fp32, channels_last is slower than the plain layout.
+brand names: the precision, the loader workers and pinned memory. Each rule follows a measurement
+(README, "Speed"): on a CPU without native bf16, bf16 autocast is emulated and several times
+slower than fp32. (channels_last needs no rule: it was as fast or faster on every CPU measured,
+AVX2 and AVX-512, fp32 and bf16, training and inference, and is the GPUs' fast layout.)
 """
 
 from __future__ import annotations
@@ -64,22 +65,6 @@ def resolve_precision(requested: str | int, accelerator: str = "cpu") -> Choice:
     return Choice("32", "this CPU has no native bf16 (emulated bf16 is several times slower than fp32)")
 
 
-def resolve_channels_last(requested: bool | str, device_type: str, precision: str) -> Choice:
-    """`auto`: channels_last on GPUs and for bf16 on CPUs; the plain layout for fp32 on CPUs."""
-    if requested != AUTO:
-        return Choice(bool(requested), "set explicitly")
-    if device_type == "cuda":
-        return Choice(True, "GPU convolutions (cuDNN) are fastest in NHWC")
-    if "bf16" in str(precision):
-        return Choice(True, "oneDNN's bf16 convolutions are fastest in NHWC")
-    return Choice(False, "fp32 convolutions on this CPU are faster in the plain layout")
-
-
-def default_channels_last() -> bool:
-    """channels_last for a model built outside a configured run: this machine's default Trainer."""
-    return bool(resolve()["channels_last"].value)
-
-
 def usable_cpus() -> int:
     """CPU cores this process may use."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -105,16 +90,12 @@ def resolve_pin_memory(requested: bool | str | None) -> Choice:
 def resolve(
     accelerator: str = AUTO,
     precision: str | int = AUTO,
-    channels_last: bool | str = AUTO,
     num_workers: int | str = AUTO,
     pin_memory: bool | str | None = AUTO,
 ) -> dict[str, Choice]:
     """Every hardware-dependent setting of a run on `accelerator`: explicit values kept, `auto` decided."""
-    chosen = resolve_precision(precision, accelerator)
-    device_type = "cuda" if uses_gpu(accelerator) else "cpu"
     return {
-        "precision": chosen,
-        "channels_last": resolve_channels_last(channels_last, device_type, str(chosen.value)),
+        "precision": resolve_precision(precision, accelerator),
         "num_workers": resolve_num_workers(num_workers),
         "pin_memory": resolve_pin_memory(pin_memory),
     }
@@ -122,7 +103,6 @@ def resolve(
 
 TRAINING_KEYS = {
     "precision": "trainer.precision",
-    "channels_last": "model.channels_last",
     "num_workers": "data.num_workers",
     "pin_memory": "data.pin_memory",
 }

@@ -6,7 +6,7 @@ the 4 weather labels, then the common land labels, then the 7 rare ones (each on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -35,6 +35,18 @@ LABEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
 
 class UnknownTagError(ValueError):
     """A tag outside the 17-label vocabulary."""
+
+
+class LabelVocabularyError(ValueError):
+    """A checkpoint or file made for another label list than this project's."""
+
+
+def check_label_vocabulary(labels: Sequence[str] | None, source: str) -> None:
+    """Refuse predictions whose columns would mean other labels than ours."""
+    if labels is not None and list(labels) != list(LABELS):
+        raise LabelVocabularyError(
+            f"{source}: its label list {list(labels)} differs from this project's {list(LABELS)}"
+        )
 
 
 def parse_tags(tags: str | float | None) -> set[str]:

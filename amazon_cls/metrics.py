@@ -9,11 +9,13 @@ A chip with no true and no predicted label scores 0, as in sklearn's default.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from amazon_cls.labels import LABEL_INDEX, LABELS, WEATHER
+from amazon_cls.labels import LABEL_INDEX, LABELS, RARE, WEATHER
 
 BETA2 = 4.0  # beta squared, beta = 2: recall weighs four times as much as precision
 THRESHOLD_GRID = np.round(np.arange(1, 101) / 100, 2)  # 0.01 ... 1.00; a label is on when p > t
@@ -177,3 +179,30 @@ def per_label_report(y_true: np.ndarray, y_pred: np.ndarray, thresholds: np.ndar
     if thresholds is not None:
         report["threshold"] = np.asarray(thresholds, dtype=np.float64)
     return report
+
+
+@dataclass
+class ValidationResult:
+    """Every validation chip exactly once, with its probabilities, targets and the fitted thresholds."""
+
+    index: np.ndarray
+    probs: np.ndarray  # averaged over the TTA views when TTA is on
+    probs_plain: np.ndarray  # the plain view alone
+    targets: np.ndarray
+    thresholds: np.ndarray
+
+    def scores(self) -> dict[str, float]:
+        clear_primary = np.zeros_like(self.targets, dtype=bool)
+        clear_primary[:, [LABEL_INDEX["clear"], LABEL_INDEX["primary"]]] = True
+        return {
+            "val/f2@0.5": chip_f2(self.targets, binarize(self.probs, 0.5)),
+            "val/f2@0.2": chip_f2(self.targets, binarize(self.probs, START_THRESHOLD)),
+            "val/f2": chip_f2(self.targets, binarize(self.probs, self.thresholds)),
+            "val/f2_clear_primary": chip_f2(self.targets, clear_primary),
+            "val/rare_f2": float(self.report.set_index("label").loc[list(RARE), "f2"].mean()),
+        }
+
+    @cached_property
+    def report(self) -> pd.DataFrame:
+        """Per-label support, precision, recall, F2 and threshold (computed once, fields never change)."""
+        return per_label_report(self.targets, binarize(self.probs, self.thresholds), self.thresholds)

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import timm
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from timm.loss import AsymmetricLossMultiLabel
 from timm.optim import create_optimizer_v2
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
 import amazon_cls.models  # noqa: F401 - registers the project's extra timm models
-from amazon_cls import hardware
-from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, RARE
+from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, RARE, check_label_vocabulary
 from amazon_cls.metrics import START_THRESHOLD
+from amazon_cls.runs import read_checkpoint
 
 SCHEDULERS = ("cosine", "onecycle", "step", "constant")
 LOSSES = ("bce", "focal", "asl")
@@ -30,17 +32,16 @@ def d4_views(images: torch.Tensor) -> torch.Tensor:
     return torch.cat([torch.rot90(view, k, dims=(-2, -1)) for view in (images, mirrored) for k in range(4)])
 
 
-class LabelVocabularyError(ValueError):
-    """A checkpoint trained on another label list than this project's."""
-
-
 class ChipClassifier(L.LightningModule):
     """Multi-label chip classifier.
 
     Batches arrive raw (uint8 RGB, or uint16 bands); `on_after_batch_transfer` normalises them on
     the device with the mean/std of the backbone's timm data config (RGB) or of the training chips
     (other bands), so nothing in the data pipeline hard-codes them.
-    The per-label decision thresholds live in a buffer, so they travel inside every checkpoint.
+    The per-label decision thresholds live in a buffer, so they travel inside every checkpoint, and
+    so does everything prediction needs to prepare chips as in training: `image_size`, `dehaze`,
+    `in_chans` and the channel statistics. `tta` is how validation (after fitting) and prediction
+    see a chip: "d4" averages the 8 dihedral views; validation during fitting uses the plain view.
     """
 
     def __init__(
@@ -56,14 +57,18 @@ class ChipClassifier(L.LightningModule):
         loss: str = "bce",
         focal_gamma: float = 2.0,
         pos_weight: Sequence[float] | str | None = None,
-        channels_last: bool | str = "auto",
+        channels_last: bool = True,
         in_chans: int = 3,
         image_size: int | None = None,
         channel_mean: Sequence[float] | None = None,
         channel_std: Sequence[float] | None = None,
         loss_labels: str = "all",
+        tta: str = "none",
+        dehaze: bool = False,
     ) -> None:
         super().__init__()
+        if tta not in TTA_MODES:
+            raise ValueError(f"tta={tta!r}; choose one of {TTA_MODES}")
         if scheduler not in SCHEDULERS:
             raise ValueError(f"model.scheduler={scheduler!r}; choose one of {SCHEDULERS}")
         if loss not in LOSSES:
@@ -72,10 +77,7 @@ class ChipClassifier(L.LightningModule):
             raise ValueError(f"model.loss_labels={loss_labels!r}; choose all or rare")
         if isinstance(pos_weight, str) and pos_weight != "auto":
             raise ValueError(f"model.pos_weight={pos_weight!r}; give 17 numbers, 'auto' or null")
-        if channels_last == hardware.AUTO:  # entry points resolve it from their Trainer (hardware.py)
-            channels_last = hardware.default_channels_last()
         self.save_hyperparameters()
-        self.hparams.channels_last = bool(channels_last)
         self.net = timm.create_model(
             backbone, pretrained=pretrained, num_classes=NUM_LABELS, drop_rate=drop_rate, in_chans=in_chans
         )
@@ -97,13 +99,29 @@ class ChipClassifier(L.LightningModule):
         self.loss_fn = self.make_loss(torch.as_tensor(pos_weight, dtype=torch.float32) if fixed else None)
         if self.hparams.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.tta = "none"  # set to "d4" for evaluation and prediction with the 8 dihedral views
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **overrides: Any) -> ChipClassifier:
+        """A checkpoint's model in eval mode, with `overrides` of its hyperparameters (e.g. tta).
+
+        Read with weights_only=True, so no code stored in the file runs; its label list must be ours.
+        The backbone is built with pretrained=False: the checkpoint's weights replace any download.
+        """
+        checkpoint = read_checkpoint(path)
+        hparams = {**checkpoint["hyper_parameters"], "pretrained": False, **overrides}
+        model = cls(**hparams)
+        model.load_state_dict(checkpoint["state_dict"])
+        return model.eval()
+
+    @property
+    def active_tta(self) -> str:
+        """The plain view while fitting (validation every epoch stays cheap), `tta` otherwise."""
+        fitting = self._trainer is not None and self.trainer.state.fn == TrainerFn.FITTING
+        return "none" if fitting else self.hparams.tta
 
     def view_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits (views, batch, 17): one view without TTA, the 8 dihedral views with tta="d4"."""
-        if self.tta not in TTA_MODES:
-            raise ValueError(f"tta={self.tta!r}; choose one of {TTA_MODES}")
-        views = d4_views(images) if self.tta == "d4" else images
+        """Logits (views, batch, 17): one view without TTA, the 8 dihedral views with TTA "d4"."""
+        views = d4_views(images) if self.active_tta == "d4" else images
         return self(views).float().view(-1, len(images), NUM_LABELS)
 
     def make_loss(self, pos_weight: torch.Tensor | None) -> nn.Module:
@@ -118,18 +136,22 @@ class ChipClassifier(L.LightningModule):
             return AsymmetricLossMultiLabel(pos_weight=pos_weight)
         return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
 
-    def setup(self, stage: str) -> None:
-        """From the training fold: per-band statistics of multi-band chips (no backbone knows them),
-        and pos_weight="auto" = sqrt(negatives / positives) per label."""
-        if stage == "fit" and self.hparams.in_chans != 3 and self.hparams.channel_mean is None:
-            mean, std = band_statistics(self.trainer.datamodule.train_set)
-            self.hparams.channel_mean, self.hparams.channel_std = mean.tolist(), std.tolist()  # saved with the model
-            self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
-            self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-        if self.hparams.pos_weight == "auto" and stage == "fit":
-            targets = torch.as_tensor(self.trainer.datamodule.train_set.targets)
-            positives = targets.sum(0).clamp(min=1)
-            self.loss_fn = self.make_loss(((len(targets) - positives) / positives).sqrt().to(self.device))
+    @property
+    def needs_band_statistics(self) -> bool:
+        """Multi-band chips: no backbone knows their statistics, the training chips must give them."""
+        return self.hparams.in_chans != 3 and self.hparams.channel_mean is None
+
+    def use_band_statistics(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Normalise with these per-band statistics (raw units); saved with the model."""
+        self.hparams.channel_mean, self.hparams.channel_std = list(map(float, mean)), list(map(float, std))
+        self.mean.copy_(torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.std.copy_(torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def use_label_frequency(self, positives: np.ndarray, chips: int) -> None:
+        """pos_weight="auto": weigh each label's positives by sqrt(negatives / positives)."""
+        if self.hparams.pos_weight == "auto":
+            positives = torch.as_tensor(positives, dtype=torch.float32).clamp(min=1)
+            self.loss_fn = self.make_loss(((chips - positives) / positives).sqrt().to(self.device))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (batch, 17) of normalised images."""
@@ -138,13 +160,12 @@ class ChipClassifier(L.LightningModule):
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """Raw (B, H, W, C) chips -> float (B, C, H, W), normalised with the channel statistics.
 
-        The permuted NHWC batch already has channels_last strides, so no copy is needed for it.
+        The permuted NHWC batch has channels_last strides; a plain-layout model gets a contiguous
+        NCHW copy instead, since convolutions mixing the two layouts are slow (measured 1.45x).
         """
-        # a fresh float copy, then in place: half the memory traffic of out-of-place arithmetic
-        images = images.permute(0, 3, 1, 2).to(torch.float32, copy=True).sub_(self.mean).div_(self.std)
-        if self.hparams.channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        return images
+        layout = torch.channels_last if self.hparams.channels_last else torch.contiguous_format
+        images = images.permute(0, 3, 1, 2).to(torch.float32, memory_format=layout, copy=True)
+        return images.sub_(self.mean).div_(self.std)  # in place: half the memory traffic
 
     def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
         """Our loaders ship raw NHWC chips (uint8 RGB or uint16 bands): normalise them here, once."""
@@ -231,19 +252,3 @@ class FocalLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return sigmoid_focal_loss(logits, targets, alpha=self.alpha, gamma=self.gamma, reduction="mean")
-
-
-def band_statistics(dataset: Any, chips: int = 1000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of every band over (a sample of) the dataset's chips, raw units."""
-    rows = np.random.default_rng(seed).permutation(len(dataset))[:chips]
-    sampled = [dataset[int(i)]["image"].numpy() for i in rows]
-    pixels = np.concatenate([chip.reshape(-1, chip.shape[-1]) for chip in sampled])
-    return pixels.mean(0, dtype=np.float64), np.maximum(pixels.std(0, dtype=np.float64), 1.0)
-
-
-def check_label_vocabulary(labels: Sequence[str] | None, source: str) -> None:
-    """Refuse predictions whose columns would mean other labels than ours."""
-    if labels is not None and list(labels) != list(LABELS):
-        raise LabelVocabularyError(
-            f"{source}: its label list {list(labels)} differs from this project's {list(LABELS)}"
-        )

@@ -22,5 +22,5 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_root: Path) -> Pa
     from amazon_cls.train import run
 
     output_dir = tmp_path_factory.mktemp("train") / "run"
-    run(compose_train([*tiny_overrides(tiny_root), f"data.predict_dirs=[{tiny_root / 'test-jpg'}]"], output_dir))
+    run(compose_train([*tiny_overrides(tiny_root), f"predict_dirs=[{tiny_root / 'test-jpg'}]"], output_dir))
     return output_dir

@@ -32,9 +32,14 @@ def run_module(module: str, *overrides: str, cwd: Path = ROOT) -> subprocess.Com
 
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
     """The real training config, as `python -m amazon_cls.train <overrides>` would see it."""
+    return compose_config("train", overrides, output_dir)
+
+
+def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
+    """The entry point config `conf/<name>.yaml`, as `python -m amazon_cls.<entry> <overrides>` sees it."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
     HydraConfig().set_config(cfg)
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)

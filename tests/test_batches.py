@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from amazon_cls.data.batches import LENT, NEVER_USED
-from amazon_cls.data.datamodule import ChipDataset, EpochSampler, chip_loader, list_chips
+from amazon_cls.data.dataset import ChipDataset, EpochSampler, chip_loader
+from amazon_cls.data.layout import list_chips
 from amazon_cls.data.transforms import train_transform
 
 

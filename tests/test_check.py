@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from amazon_cls.data.check import DataError, bad_rows_of, check_dataset, read_labels_csv
+from amazon_cls.data.check import bad_rows_of, check_dataset
 from amazon_cls.data.chips import encode_cmyk_jpeg
+from amazon_cls.data.layout import DataError, Layout, read_labels_csv
 from tests.helpers import ROOT, run_module, smooth_rgb
 
 
@@ -32,7 +33,7 @@ def chip(root: Path, name: str) -> Path:
 
 
 def problems_of(root: Path):
-    return check_dataset(root, "train_v2.csv", "train-jpg", ".jpg")
+    return check_dataset(Layout(root))
 
 
 def edit_csv(root: Path, edit) -> None:
@@ -137,9 +138,9 @@ def test_fail_lists_problems_with_counts_and_skip_leaves_bad_chips_out(root: Pat
     for name in ("train_3", "train_4", "train_5"):
         chip(root, name).write_bytes(b"")
     with pytest.raises(DataError, match=r"error: unreadable chip: 3 cases") as error:
-        bad_rows_of(root, "train_v2.csv", "train-jpg", ".jpg", tmp_path / "check")
+        bad_rows_of(Layout(root), tmp_path / "check")
     assert "data.on_bad_chip=skip" in str(error.value)
-    assert bad_rows_of(root, "train_v2.csv", "train-jpg", ".jpg", tmp_path / "check", "skip") == [3, 4, 5]
+    assert bad_rows_of(Layout(root), tmp_path / "check", "skip") == [3, 4, 5]
 
 
 def test_check_command_prints_a_summary(root: Path, tmp_path: Path) -> None:

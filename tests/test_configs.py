@@ -21,7 +21,7 @@ def test_every_config_composes(group: str, option: str, tmp_path: Path) -> None:
     if group == "experiment":
         overrides.append("data.root=/some/kaggle/data")
     cfg = compose_train(overrides, tmp_path)
-    assert cfg.data.image_size == cfg.model.image_size > 0
+    assert "image_size" not in cfg.data and cfg.model.image_size > 0  # one home: the model
     assert cfg.trainer.precision in ("auto", "32", 32, "16-mixed", "bf16-mixed")
     hardware.resolve_training(cfg)
     assert cfg.trainer.precision in ("32", 32, "16-mixed", "bf16-mixed")
@@ -30,7 +30,7 @@ def test_every_config_composes(group: str, option: str, tmp_path: Path) -> None:
 def test_default_config_builds_data_model_and_trainer(tmp_path: Path, tiny_root: Path) -> None:
     cfg = compose_train(["model=tiny", f"data.root={tiny_root}"], tmp_path)
     hardware.resolve_training(cfg)  # as the entry point does
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data, image_size=cfg.model.image_size)
     model = instantiate(cfg.model)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False)
@@ -41,8 +41,8 @@ def test_default_config_builds_data_model_and_trainer(tmp_path: Path, tiny_root:
 @pytest.mark.parametrize(("model", "size"), [("resnet50", 224), ("densenet121", 224), ("inception_v3", 299)])
 def test_model_input_size_comes_from_timm(model: str, size: int, tmp_path: Path) -> None:
     cfg = compose_train([f"model={model}"], tmp_path)
-    assert cfg.data.image_size == size
-    assert compose_train([f"model={model}", "data.image_size=128"], tmp_path).data.image_size == 128
+    assert cfg.model.image_size == size
+    assert compose_train([f"model={model}", "model.image_size=128"], tmp_path).model.image_size == 128
 
 
 @pytest.mark.parametrize("launcher", ["joblib", "slurm"])

@@ -14,8 +14,9 @@ from hydra.utils import instantiate
 from omegaconf import open_dict
 
 from amazon_cls.callbacks import gather_unique
-from amazon_cls.data.datamodule import EpochSampler, read_labels
+from amazon_cls.data.dataset import EpochSampler
 from amazon_cls.data.folds import fold_file, load_or_create_folds
+from amazon_cls.data.layout import read_labels
 from amazon_cls.labels import PROB_COLUMNS
 from amazon_cls.train import instantiate_dict
 from tests.helpers import compose_train, tiny_overrides
@@ -88,10 +89,10 @@ def test_ddp_cpu_gathers_each_validation_chip_once(tmp_path: Path, tiny_root: Pa
     with open_dict(cfg):
         cfg.paths.log_dir = str(tmp_path / "logs")
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    model = instantiate(cfg.model, _convert_="all", image_size=cfg.data.image_size)
-    model.tta = "d4"
+    model = instantiate(cfg.model, _convert_="all", tta="d4")
     trainer = instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.callbacks), logger=False)
-    (single,) = trainer.validate(model, instantiate(cfg.data, _convert_="all"), ckpt_path=metrics["best_checkpoint"])
+    datamodule = instantiate(cfg.data, _convert_="all", image_size=cfg.model.image_size)
+    (single,) = trainer.validate(model, datamodule, ckpt_path=metrics["best_checkpoint"])
     for key in ("val/f2@0.5", "val/f2@0.2", "val/f2"):
         assert single[key] == pytest.approx(metrics[key], abs=1e-6)
     assert json.loads((single_dir / "thresholds.json").read_text()) == json.loads(

@@ -2,11 +2,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from amazon_cls.data.layout import Layout
 from amazon_cls.eda import write_report
 
 
 def test_eda_writes_plots_and_summary(tiny_root: Path, tmp_path: Path) -> None:
-    summary = write_report(tiny_root, "train_v2.csv", "train-jpg", ".jpg", tmp_path / "eda")
+    summary = write_report(Layout(tiny_root), tmp_path / "eda")
     text = summary.read_text()
     assert "240 labelled chips of 32x32 px" in text
     assert "chips with exactly one weather label: 240" in text

@@ -22,7 +22,7 @@ def make_member(root: Path, model: str, fold: int, probs: np.ndarray, targets: n
     """A finished run folder as train.py leaves it, with the given out-of-fold and test probabilities."""
     run_dir = root / f"{model}_fold{fold}"
     (run_dir / ".hydra").mkdir(parents=True)
-    config = {"model": {"backbone": model}, "data": {"fold": fold, "image_size": 32}, "seed": 0}
+    config = {"model": {"backbone": model, "image_size": 32}, "data": {"fold": fold}, "seed": 0}
     OmegaConf.save(OmegaConf.create(config), run_dir / ".hydra" / "config.yaml")
     rows = np.arange(CHIPS) % FOLDS == fold
     val = pd.DataFrame(probs[rows], columns=PROB_COLUMNS)

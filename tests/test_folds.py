@@ -2,8 +2,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amazon_cls.data.datamodule import read_labels
 from amazon_cls.data.folds import assign_folds, fold_file, load_or_create_folds
+from amazon_cls.data.layout import read_labels
 
 
 def test_every_label_with_k_chips_reaches_every_fold(tiny_root: Path) -> None:

@@ -67,13 +67,6 @@ def test_explicit_precision_wins(cpu, explicit) -> None:
     assert choice.value == str(explicit) and choice.reason == "set explicitly"
 
 
-def test_memory_format_follows_device_and_precision() -> None:
-    assert hardware.resolve_channels_last("auto", "cpu", "32").value is False
-    assert hardware.resolve_channels_last("auto", "cpu", "bf16-mixed").value is True
-    assert hardware.resolve_channels_last("auto", "cuda", "16-mixed").value is True
-    assert hardware.resolve_channels_last(True, "cpu", "32").value is True
-
-
 def test_workers_and_pinned_memory(cpu, monkeypatch: pytest.MonkeyPatch) -> None:
     cpu(onednn_bf16=False)
     monkeypatch.setattr(hardware, "usable_cpus", lambda: 12)
@@ -87,7 +80,7 @@ def test_training_config_gets_concrete_values(cpu, tmp_path: Path, tiny_root: Pa
     cpu(onednn_bf16=False)
     cfg = compose_train([f"data.root={tiny_root}", "data.num_workers=0"], tmp_path)
     lines = hardware.resolve_training(cfg)
-    assert cfg.trainer.precision == "32" and cfg.model.channels_last is False
+    assert cfg.trainer.precision == "32"
     assert cfg.data.num_workers == 0 and cfg.data.pin_memory is False
     assert (
         lines[0]

@@ -12,7 +12,7 @@ from PIL import Image
 
 from amazon_cls.data.cache import cache_file, load_or_build_cache
 from amazon_cls.data.chips import encode_cmyk_jpeg, load_chip, read_chip, resize
-from amazon_cls.data.datamodule import ChipDataset, EpochSampler, chip_loader
+from amazon_cls.data.dataset import ChipDataset, EpochSampler, chip_loader
 from amazon_cls.data.transforms import FastD4, train_transform
 from tests.helpers import smooth_rgb
 

@@ -1,5 +1,6 @@
 """Prediction CLI and D4 test-time augmentation."""
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,9 @@ import torch
 
 from amazon_cls.labels import LABELS, PROB_COLUMNS
 from amazon_cls.module import d4_views
-from amazon_cls.predict import probability_frame, write_submission
-from tests.helpers import run_module
+from amazon_cls.predict import run as predict
+from amazon_cls.runs import probability_frame, write_submission
+from tests.helpers import compose_config, run_module
 
 
 def test_tta_views_are_exactly_the_8_dihedral_transforms() -> None:
@@ -32,14 +34,20 @@ def order_file(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return path
 
 
-def test_predict_writes_submission_in_the_given_order(trained_run: Path, tiny_root: Path, order_file: Path) -> None:
+def predict_overrides(trained_run: Path, tiny_root: Path, output: Path) -> list[str]:
     ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
-    output = trained_run.parent / "submission.csv"
-    result = run_module(
-        "amazon_cls.predict", f"ckpt={ckpt}", f"input={tiny_root / 'test-jpg'}", f"output={output}",
-        f"order={order_file}", "tta=d4", "num_workers=0", f"hydra.run.dir={trained_run.parent / 'predict'}",
-    )  # fmt: skip
-    assert "Hardware choice: precision=" in result.stdout + result.stderr  # `auto`, resolved and logged
+    return [f"ckpt={ckpt}", f"input={tiny_root / 'test-jpg'}", f"output={output}", "tta=d4", "num_workers=0",
+            "trainer.enable_progress_bar=false"]  # fmt: skip
+
+
+def test_predict_writes_submission_in_the_given_order(
+    trained_run: Path, tiny_root: Path, order_file: Path, tmp_path: Path, caplog
+) -> None:
+    output = tmp_path / "submission.csv"
+    caplog.set_level(logging.INFO)
+    overrides = [*predict_overrides(trained_run, tiny_root, output), f"order={order_file}", "trainer.precision=32"]
+    predict(compose_config("predict", overrides, tmp_path / "predict"))
+    assert "Hardware choice: precision=32: set explicitly" in caplog.text
     submission = pd.read_csv(output, keep_default_na=False)
     assert list(submission.columns) == ["image_name", "tags"]
     assert submission["image_name"].tolist() == pd.read_csv(order_file)["image_name"].tolist()
@@ -49,7 +57,25 @@ def test_predict_writes_submission_in_the_given_order(trained_run: Path, tiny_ro
     assert probs["image_name"].tolist() == submission["image_name"].tolist()
     # the member's own test predictions were made with the same checkpoint and TTA
     member = pd.read_csv(trained_run / "test_probs.csv").set_index("image_name").loc[probs["image_name"]]
-    np.testing.assert_allclose(probs[PROB_COLUMNS].to_numpy(), member[PROB_COLUMNS].to_numpy(), atol=0.02)
+    np.testing.assert_allclose(probs[PROB_COLUMNS].to_numpy(), member[PROB_COLUMNS].to_numpy(), atol=1e-6)
+
+
+def test_predict_defaults_to_the_hardware_resolver(tmp_path: Path) -> None:
+    cfg = compose_config("predict", ["ckpt=a.ckpt", "input=in", "output=out.csv"], tmp_path)
+    assert cfg.trainer.precision == "auto" and cfg.num_workers == "auto"
+
+
+@pytest.mark.slow
+def test_two_process_ddp_prediction_equals_one_process(trained_run: Path, tiny_root: Path, tmp_path: Path) -> None:
+    """trainer=ddp_cpu: 2 gloo processes share the 20 chips; the merged table is the 1-process one."""
+    outputs = {}
+    for trainer in ("cpu", "ddp_cpu"):
+        outputs[trainer] = tmp_path / trainer / "submission.csv"
+        run_module("amazon_cls.predict", *predict_overrides(trained_run, tiny_root, outputs[trainer]),
+                   f"trainer={trainer}", "trainer.precision=32", f"hydra.run.dir={tmp_path / trainer}")  # fmt: skip
+    one, two = (pd.read_csv(path.with_name("submission_probs.csv")) for path in outputs.values())
+    assert two["image_name"].tolist() == one["image_name"].tolist()  # each chip once, in input order
+    np.testing.assert_allclose(two[PROB_COLUMNS].to_numpy(), one[PROB_COLUMNS].to_numpy(), rtol=0, atol=1e-6)
 
 
 def test_predict_refuses_an_order_file_with_other_chips(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from amazon_cls.data.datamodule import rare_subset, read_labels
+from amazon_cls.data.datamodule import rare_subset
+from amazon_cls.data.layout import read_labels
 from amazon_cls.ensemble import blend_rare
 from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, PROB_COLUMNS, RARE
 from amazon_cls.module import ChipClassifier

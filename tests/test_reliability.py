@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from amazon_cls.data.chips import ChipDecodeError
-from amazon_cls.module import ChipClassifier, LabelVocabularyError
-from amazon_cls.predict import load_model
+from amazon_cls.labels import LabelVocabularyError
+from amazon_cls.module import ChipClassifier
 from amazon_cls.train import run
 from tests.helpers import ROOT, compose_train, run_module, tiny_overrides
 
@@ -60,8 +60,8 @@ def test_checkpoint_with_other_labels_is_refused(tmp_path: Path, trained_run: Pa
     ckpt["labels"] = ["clear", "cloudy", "forest"]
     torch.save(ckpt, tmp_path / "other.ckpt")
     with pytest.raises(LabelVocabularyError, match=r"other\.ckpt.*differs from this project's"):
-        load_model(tmp_path / "other.ckpt")
-    assert load_model(trained_run / "checkpoints" / "last.ckpt").hparams.backbone == "test_resnet"
+        ChipClassifier.from_checkpoint(tmp_path / "other.ckpt")
+    assert ChipClassifier.from_checkpoint(trained_run / "checkpoints" / "last.ckpt").hparams.backbone == "test_resnet"
 
 
 class CrashAtEpoch(L.Callback):

@@ -9,8 +9,9 @@ import tifffile
 import torch
 
 from amazon_cls.data.chips import load_chip, read_chip
+from amazon_cls.data.layout import Layout
 from amazon_cls.labels import PROB_COLUMNS
-from amazon_cls.predict import load_model
+from amazon_cls.module import ChipClassifier
 from amazon_cls.train import run
 from tests.helpers import compose_train, tiny_overrides
 
@@ -45,9 +46,9 @@ def test_tiff_bands_come_in_rgb_nir_order(tif_root: Path, tiny_root: Path) -> No
 
 def test_training_on_four_bands(tif_root: Path, tmp_path: Path) -> None:
     cfg = compose_train([*tiny_overrides(tif_root), "data.format=tif", "data.cache=true"], tmp_path / "run")
-    assert cfg.model.in_chans == 4 and cfg.data.image_dir == "train-tif-v2"
+    assert cfg.model.in_chans == 4 and Layout.of_config(cfg.data).image_dir == "train-tif-v2"
     metrics = run(cfg)
-    model = load_model(metrics["best_checkpoint"])
+    model = ChipClassifier.from_checkpoint(metrics["best_checkpoint"])
     first_conv = next(m for m in model.net.modules() if isinstance(m, torch.nn.Conv2d))
     assert first_conv.in_channels == 4
     mean = model.mean.flatten()

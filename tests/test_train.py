@@ -82,11 +82,10 @@ def test_auto_pos_weight_follows_label_frequency(tiny_root: Path, tmp_path: Path
     from hydra.utils import instantiate
 
     cfg = compose_train([*tiny_overrides(tiny_root), "model.pos_weight=auto"], tmp_path / "run")
-    datamodule, model = instantiate(cfg.data), instantiate(cfg.model)
+    datamodule, model = instantiate(cfg.data, image_size=cfg.model.image_size), instantiate(cfg.model)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    model.trainer = type("T", (), {"datamodule": datamodule})()
-    model.setup("fit")
+    model.use_label_frequency(*datamodule.label_frequency())
     weights = model.loss_fn.pos_weight
     rare, common = LABELS.index("blow_down"), LABELS.index("primary")
     assert weights[rare] > 3 * weights[common] and weights[common] < 1

@@ -22,15 +22,12 @@ from PIL import Image
 
 from amazon_cls.data.cache import fingerprint
 from amazon_cls.data.chips import TIFF_SUFFIXES, ChipDecodeError, decode_chip, is_jpeg, read_bytes
+from amazon_cls.data.layout import DataError, Layout, read_labels_csv
 from amazon_cls.io import write_json
 from amazon_cls.labels import LABELS, NUM_LABELS, WEATHER, UnknownTagError, parse_tags, tags_to_vector
 
 log = logging.getLogger(__name__)
 EXAMPLES = 5
-
-
-class DataError(ValueError):
-    """The data set has problems that would spoil training; the message lists them."""
 
 
 @dataclass
@@ -49,24 +46,6 @@ class Problems:
                 if len(messages) > EXAMPLES:
                     lines.append(f"    ... and {len(messages) - EXAMPLES} more")
         return "\n".join(lines)
-
-
-def read_labels_csv(labels_csv: Path) -> pd.DataFrame:
-    """The `image_name,tags` table; a clear error for a missing file, wrong encoding or columns."""
-    if not labels_csv.is_file():
-        raise DataError(f"{labels_csv}: labels file not found (set data.root / data.labels_csv)")
-    try:
-        table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False, encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DataError(
-            f"{labels_csv}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8"
-        ) from error
-    except pd.errors.ParserError as error:
-        raise DataError(f"{labels_csv}: not a CSV table ({error})") from error
-    missing = {"image_name", "tags"} - set(table.columns)
-    if missing:
-        raise DataError(f"{labels_csv}: missing column(s) {sorted(missing)}; found {list(table.columns)}")
-    return table
 
 
 def check_rows(labels_csv: Path, table: pd.DataFrame, problems: Problems) -> tuple[np.ndarray, set[int]]:
@@ -136,14 +115,14 @@ def check_chips(paths: Sequence[Path], problems: Problems, expected_size: int | 
 
 
 def check_dataset(
-    root: Path, labels_csv: str, image_dir: str, image_ext: str, expected_size: int | None = None
+    layout: Layout, expected_size: int | None = None
 ) -> tuple[pd.DataFrame, np.ndarray, Problems, set[int]]:
     """Check the labels file and every chip; returns the table, targets, problems and bad rows."""
-    labels_path = root / labels_csv
+    labels_path = layout.labels_path
     table = read_labels_csv(labels_path)
     problems = Problems()
     targets, bad_rows = check_rows(labels_path, table, problems)
-    paths = [root / image_dir / f"{name}{image_ext}" for name in table["image_name"]]
+    paths = list(layout.chip_paths(table["image_name"]))
     for i in range(len(paths)):
         if i not in bad_rows and not paths[i].is_file():
             problems.fatal["missing image file"].append(f"{labels_path} row {i + 2}: {paths[i]} does not exist")
@@ -151,9 +130,9 @@ def check_dataset(
     present = [i for i in range(len(paths)) if i not in bad_rows]
     bad_rows |= {present[j] for j in check_chips([paths[i] for i in present], problems, expected_size)}
     listed = {path.name for path in paths}
-    unlisted = sorted(p.name for p in (root / image_dir).glob(f"*{image_ext}") if p.name not in listed)
+    unlisted = sorted(p.name for p in layout.image_folder.glob(f"*{layout.image_ext}") if p.name not in listed)
     if unlisted:
-        problems.notes["image without a CSV row (ignored)"] += [str(root / image_dir / n) for n in unlisted]
+        problems.notes["image without a CSV row (ignored)"] += [str(layout.image_folder / n) for n in unlisted]
     return table, targets, problems, bad_rows
 
 
@@ -161,9 +140,7 @@ def label_counts(targets: np.ndarray) -> dict[str, int]:
     return dict(zip(LABELS, targets.sum(axis=0).astype(int).tolist(), strict=True))
 
 
-def bad_rows_of(
-    root: Path, labels_csv: str, image_dir: str, image_ext: str, result_dir: Path, on_bad_chip: str = "fail"
-) -> list[int]:
+def bad_rows_of(layout: Layout, result_dir: Path, on_bad_chip: str = "fail") -> list[int]:
     """CSV rows (0-based) to leave out. Raises DataError on problems unless `on_bad_chip` is "skip".
 
     The result is stored under `result_dir`, keyed by the fingerprint of the labels file and of
@@ -171,14 +148,14 @@ def bad_rows_of(
     """
     if on_bad_chip not in ("fail", "skip"):
         raise ValueError(f"data.on_bad_chip={on_bad_chip!r}; choose fail or skip")
-    labels_path = root / labels_csv
+    labels_path = layout.labels_path
     names = read_labels_csv(labels_path)["image_name"]
-    sources = [labels_path, *(root / image_dir / f"{name}{image_ext}" for name in names)]
+    sources = [labels_path, *layout.chip_paths(names)]
     result_file = Path(result_dir) / f"check-{labels_path.stem}-{len(names)}chips-{fingerprint(sources, 0)}.json"
     if result_file.is_file():
         return json.loads(result_file.read_text())["bad_rows"]
-    table, targets, problems, bad_rows = check_dataset(root, labels_csv, image_dir, image_ext)
-    message = f"Data check of {root}: {len(table)} chips\n{problems.summary()}"
+    table, targets, problems, bad_rows = check_dataset(layout)
+    message = f"Data check of {layout.root}: {len(table)} chips\n{problems.summary()}"
     if problems.fatal and on_bad_chip != "skip":
         raise DataError(message + "\n(set data.on_bad_chip=skip to train without the bad chips)")
     if problems.fatal or problems.notes:

@@ -1,0 +1,131 @@
+"""The Kaggle layout, defined once: the labels file, where each chip lives, folders of chips to predict.
+
+<root>/train_v2.csv                   image_name,tags (tags space-separated)
+<root>/train-jpg/<image_name>.jpg     RGB chips (4-component JPEGs in the competition data)
+<root>/train-tif-v2/<image_name>.tif  4-band 16-bit chips (B, G, R, NIR)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from amazon_cls.labels import NUM_LABELS, parse_tags, tags_to_vector
+
+
+@dataclass(frozen=True)
+class Format:
+    """A chip format of the competition: its training folder, file extension and bands."""
+
+    image_dir: str
+    image_ext: str
+    bands: int
+
+
+FORMATS = {"jpg": Format("train-jpg", ".jpg", 3), "tif": Format("train-tif-v2", ".tif", 4)}
+LABELS_CSV = "train_v2.csv"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+class DataError(ValueError):
+    """The data set has problems that would spoil training; the message names the file or row."""
+
+
+def image_format(name: str) -> Format:
+    if name not in FORMATS:
+        raise DataError(f"data.format={name!r}; choose one of {sorted(FORMATS)}")
+    return FORMATS[name]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a labelled data set's files are: `root/labels_csv` and `root/image_dir/<name><image_ext>`."""
+
+    root: Path
+    labels_csv: str = LABELS_CSV
+    image_dir: str = FORMATS["jpg"].image_dir
+    image_ext: str = FORMATS["jpg"].image_ext
+
+    @classmethod
+    def of(
+        cls,
+        root: str | os.PathLike | None,
+        synthetic_dir: str | os.PathLike,
+        labels_csv: str = LABELS_CSV,
+        format: str = "jpg",
+        image_dir: str | None = None,
+        image_ext: str | None = None,
+    ) -> Layout:
+        """From the keys of a data config (`conf/data/planet.yaml`): root null means the embedded
+        data set; image_dir and image_ext null mean the competition's folder for the format."""
+        chosen = image_format(format)
+        image_dir, image_ext = image_dir or chosen.image_dir, image_ext or chosen.image_ext
+        return cls(Path(root or synthetic_dir), labels_csv, image_dir, image_ext)
+
+    @classmethod
+    def of_config(cls, data: Any) -> Layout:
+        """From a composed data config (`cfg.data`)."""
+        named = {key: data.get(key) for key in ("labels_csv", "format", "image_dir", "image_ext")}
+        return cls.of(data.get("root"), data.synthetic_dir, **{k: v for k, v in named.items() if v is not None})
+
+    @property
+    def labels_path(self) -> Path:
+        return self.root / self.labels_csv
+
+    @property
+    def image_folder(self) -> Path:
+        return self.root / self.image_dir
+
+    def chip_path(self, name: str) -> Path:
+        return self.image_folder / f"{name}{self.image_ext}"
+
+    def chip_paths(self, names: Sequence[str]) -> np.ndarray:
+        """Paths of these chips, as an object array (indexable by a fold's rows)."""
+        return np.array([self.chip_path(name) for name in names], dtype=object)
+
+
+def read_labels_csv(labels_csv: Path) -> pd.DataFrame:
+    """The `image_name,tags` table, every value a string (a chip named `NA` stays `NA`); a clear
+    error for a missing file, another encoding or missing columns."""
+    if not labels_csv.is_file():
+        raise DataError(f"{labels_csv}: labels file not found (set data.root / data.labels_csv)")
+    try:
+        table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{labels_csv}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8"
+        ) from error
+    except pd.errors.ParserError as error:
+        raise DataError(f"{labels_csv}: not a CSV table ({error})") from error
+    missing = {"image_name", "tags"} - set(table.columns)
+    if missing:
+        raise DataError(f"{labels_csv}: missing column(s) {sorted(missing)}; found {list(table.columns)}")
+    return table
+
+
+def read_labels(labels_csv: Path, skip_rows: Collection[int] = ()) -> tuple[list[str], np.ndarray]:
+    """Chip names and multi-hot targets of an `image_name,tags` CSV, without the rows in `skip_rows`."""
+    table = read_labels_csv(labels_csv)
+    keep = np.setdiff1d(np.arange(len(table)), np.asarray(list(skip_rows), dtype=int))
+    names = table["image_name"].iloc[keep].tolist()
+    targets = np.zeros((len(keep), NUM_LABELS), np.float32)
+    for i, (row, tags) in enumerate(zip(keep, table["tags"].iloc[keep], strict=True)):
+        targets[i] = tags_to_vector(parse_tags(tags), where=f"{labels_csv} row {row + 2} ({names[i]})")
+    return names, targets
+
+
+def list_chips(folders: Sequence[str | os.PathLike]) -> list[Path]:
+    """Every image file in `folders`, sorted by name within each folder: the order of predictions."""
+    paths: list[Path] = []
+    for folder in folders:
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: not a folder of chips")
+        paths += sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    return paths
