@@ -1,145 +1,33 @@
 """Combine ensemble members into one out-of-fold score and one Kaggle submission.
 
-    python -m amazon_cls.ensemble sweep_dir=<multirun folder> [method=mean|vote|stack] [order=<sample_submission.csv>]
-    python -m amazon_cls.ensemble "runs=[<run folder>,<run folder>,...]"
+    python -m amazon_cls.ensemble sweep_dir=<multirun folder> [method=auto|mean|vote|weighted|select|stack]
+    python -m amazon_cls.ensemble "runs=[<run folder>,<run folder>,...]" [order=<sample_submission.csv>]
 
 A member is a finished training run (one model x fold x seed). Each model's out-of-fold
-predictions are assembled over its folds (seeds averaged); models are combined by probability
-mean, vote (fraction of models above their own fitted thresholds) or a per-label ridge stack
-cross-fitted over the folds; thresholds are fitted on the combined out-of-fold set.
+predictions are assembled over its folds (seeds averaged); the models are combined by one of the
+methods of `blend.py`, every one scored cross-fitted, and `auto` (the default) keeps the best, or
+the best model alone when no method beats it. Thresholds are fitted on the combined out-of-fold
+set; the combination, its thresholds and the members' checkpoints are saved in `combination.json`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import hydra
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
-from sklearn.linear_model import Ridge
+from omegaconf import DictConfig
 
-from amazon_cls import runs
+from amazon_cls import blend, runs
 from amazon_cls.io import write_atomic, write_csv, write_json
-from amazon_cls.labels import LABEL_INDEX, PROB_COLUMNS, RARE, TARGET_COLUMNS
+from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds, per_label_report, predict_labels
+from amazon_cls.runs import Member, common_chips, find_members, model_tables
 
 log = logging.getLogger(__name__)
-METHODS = ("mean", "vote", "stack")
-
-
-@dataclass
-class Member:
-    """One finished training run and its prediction tables (indexed by image_name)."""
-
-    run_dir: Path
-    model: str
-    fold: int
-    seed: int
-    oof: pd.DataFrame  # fold, p_* (TTA as trained), t_*
-    oof_plain: pd.DataFrame | None  # the same without TTA, when the run used TTA
-    test: pd.DataFrame | None  # p_* of the test chips
-
-
-def load_member(run_dir: Path) -> Member | None:
-    """The member in `run_dir`, or None if that run has not finished."""
-    if runs.finished_metrics(run_dir) is None:
-        return None
-    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
-    model = f"{cfg.model.backbone}@{cfg.model.image_size}px"
-    return Member(
-        run_dir=run_dir,
-        model=model,
-        fold=int(cfg.data.fold),
-        seed=int(cfg.seed),
-        oof=runs.read_frame(run_dir / runs.VAL_PROBS),
-        oof_plain=runs.read_frame(run_dir / runs.VAL_PROBS_PLAIN),
-        test=runs.read_frame(run_dir / runs.TEST_PROBS),
-    )
-
-
-def find_members(run_dirs: list[Path]) -> list[Member]:
-    """Finished members among `run_dirs` (unfinished ones are reported and left out)."""
-    members = []
-    for run_dir in run_dirs:
-        member = load_member(run_dir)
-        if member is None:
-            log.warning("Leaving out %s: no finished run there (metrics.json and its outputs)", run_dir)
-        else:
-            members.append(member)
-    if not members:
-        raise FileNotFoundError(f"no finished members in {[str(d) for d in run_dirs]}")
-    return members
-
-
-def model_tables(members: list[Member], table: str) -> dict[str, pd.DataFrame]:
-    """Per model: the chosen table of its members, seeds averaged and folds concatenated."""
-    tables: dict[str, pd.DataFrame] = {}
-    for model in sorted({m.model for m in members}):
-        frames = [getattr(m, table) for m in members if m.model == model]
-        if any(frame is None for frame in frames):
-            continue
-        stacked = pd.concat(frames)
-        tables[model] = stacked.groupby(level=0, sort=True).mean()
-    return tables
-
-
-def common_chips(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """Restrict every model to the chips all models predicted (warns about the rest)."""
-    names = sorted(set.intersection(*(set(t.index) for t in tables.values())))
-    for model, table in tables.items():
-        if len(table) != len(names):
-            log.warning(
-                "%s: %d of its %d chips are not predicted by every model; left out",
-                model,
-                len(table) - len(names),
-                len(table),
-            )
-    return {model: table.loc[names] for model, table in tables.items()}
-
-
-def combine(
-    oof: dict[str, pd.DataFrame], test: dict[str, pd.DataFrame] | None, method: str
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Combined out-of-fold and (if given) test probabilities of several models."""
-    oof_probs = np.stack([t[PROB_COLUMNS].to_numpy() for t in oof.values()])  # models x chips x labels
-    test_probs = np.stack([test[m][PROB_COLUMNS].to_numpy() for m in oof]) if test else None
-    if method == "mean":
-        return oof_probs.mean(0), None if test_probs is None else test_probs.mean(0)
-    targets = next(iter(oof.values()))[TARGET_COLUMNS].to_numpy()
-    if method == "vote":
-        thresholds = np.stack([fit_thresholds(p, targets) for p in oof_probs])[:, None, :]
-        vote = lambda probs: (probs > thresholds).mean(0)  # noqa: E731 - the fraction of models voting yes
-        return vote(oof_probs), None if test_probs is None else vote(test_probs)
-    if method == "stack":
-        folds = next(iter(oof.values()))["fold"].to_numpy()
-        return ridge_stack(oof_probs, targets, folds, test_probs)
-    raise ValueError(f"method={method!r}; choose one of {METHODS}")
-
-
-def ridge_stack(
-    oof_probs: np.ndarray, targets: np.ndarray, folds: np.ndarray, test_probs: np.ndarray | None, alpha: float = 1.0
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Per label, a ridge regression over the models' probabilities.
-
-    Out-of-fold: each fold is predicted by a ridge fitted on the other folds, so the thresholds
-    fitted afterwards see honest predictions. Test: a ridge fitted on every fold.
-    """
-    stacked_oof = np.zeros(oof_probs.shape[1:])
-    stacked_test = None if test_probs is None else np.zeros(test_probs.shape[1:])
-    for label in range(oof_probs.shape[2]):
-        features = oof_probs[:, :, label].T
-        for fold in np.unique(folds):
-            held_out = folds == fold
-            ridge = Ridge(alpha=alpha).fit(features[~held_out], targets[~held_out, label])
-            stacked_oof[held_out, label] = ridge.predict(features[held_out])
-        if test_probs is not None:
-            ridge = Ridge(alpha=alpha).fit(features, targets[:, label])
-            stacked_test[:, label] = ridge.predict(test_probs[:, :, label].T)
-    clip = lambda probs: None if probs is None else np.clip(probs, 0.0, 1.0)  # noqa: E731
-    return clip(stacked_oof), clip(stacked_test)
+COMBINATION = "combination.json"
 
 
 def scores(probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
@@ -167,16 +55,31 @@ def score_row(level: str, name: str, variants: dict[str, tuple[np.ndarray, np.nd
     return row
 
 
+def stacked(tables: dict[str, pd.DataFrame]) -> np.ndarray:
+    """The models' probabilities as one array: models x chips x labels."""
+    return np.stack([table[PROB_COLUMNS].to_numpy() for table in tables.values()])
+
+
 def build_report(
     members: list[Member],
-    method: str,
     oof: dict[str, pd.DataFrame],
     plain: dict[str, pd.DataFrame] | None,
-    combined: np.ndarray,
+    choice: blend.Choice,
+    plain_choice: blend.Choice | None,
+    chosen: str,
 ) -> pd.DataFrame:
-    """Rows for every member, every model and the ensemble (`combined`: its out-of-fold probabilities)."""
+    """Rows for every member, every model, every method (cross-fitted) and the ensemble."""
     targets = split(next(iter(oof.values())))[1]
-    combined_plain = None if plain is None else (combine(plain, None, method)[0], targets)
+
+    def variants(method: str) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+        without_tta = plain_choice.combined.get(method) if plain_choice else None
+        if without_tta is None and plain and method.startswith(f"{blend.SINGLE}:"):
+            without_tta = split(plain[method.split(":", 1)[1]])[0]
+        return {
+            "": (choice.combined[method], targets),
+            "_notta": None if without_tta is None else (without_tta, targets),
+        }
+
     rows = [
         score_row(
             "member",
@@ -189,12 +92,22 @@ def build_report(
         score_row("model", model, {"": split(oof[model]), "_notta": split(plain[model]) if plain else None})
         for model in oof
     ]
-    variants = {"": (combined, targets), "_notta": combined_plain}
-    rows.append(score_row("ensemble", f"{method} of {len(oof)} models", variants))
+    rows += [score_row("method", method, variants(method)) for method in blend.METHODS]
+    rows.append(score_row("ensemble", f"{chosen} of {len(oof)} models", variants(chosen)))
     return pd.DataFrame(rows)
 
 
-def report_markdown(report: pd.DataFrame, per_label: pd.DataFrame, method: str, weather: bool) -> str:
+def weights_table(combination: blend.Combination) -> pd.DataFrame:
+    """The combination's weight of every model: one column, or one per label where they differ."""
+    weights = pd.DataFrame(combination.weights, index=combination.models, columns=list(LABELS))
+    if np.allclose(combination.weights, combination.weights[:, :1]):
+        weights = weights.iloc[:, :1].set_axis(["weight"], axis=1)
+    return weights.reset_index(names="model")
+
+
+def report_markdown(
+    report: pd.DataFrame, per_label: pd.DataFrame, combination: blend.Combination, reason: str, weather: bool
+) -> str:
     def table(frame: pd.DataFrame) -> str:
         header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
         cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
@@ -203,11 +116,16 @@ def report_markdown(report: pd.DataFrame, per_label: pd.DataFrame, method: str, 
         )
 
     return (
-        f"# Ensemble report\n\nCombination: **{method}**; weather rules in the submission: **{weather}**.\n"
+        f"# Ensemble report\n\nCombination: **{combination.method}** ({reason}); weather rules in the "
+        f"submission: **{weather}**.\n"
         "Scores are out-of-fold chip-averaged F2 with thresholds fitted on the rows scored "
         "(`f2`), the same plus the weather rules (`f2_weather`), every label at 0.2 (`f2@0.2`); "
-        "`_notta` columns use the plain view instead of the 8 dihedral views.\n\n"
-        f"## Members, models, ensemble\n\n{table(report)}\n\n## Ensemble per label\n\n{table(per_label)}\n"
+        "`_notta` columns use the plain view instead of the 8 dihedral views. Method rows are "
+        "cross-fitted: each fold (or, with one fold, each fifth of it) is combined with weights "
+        "fitted on the others.\n\n"
+        f"## Members, models, methods, ensemble\n\n{table(report)}\n\n"
+        f"## Weights of the combination (fitted on every out-of-fold chip)\n\n{table(weights_table(combination))}\n\n"
+        f"## Ensemble per label\n\n{table(per_label)}\n"
     )
 
 
@@ -242,28 +160,39 @@ def specialist_tables(runs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame | No
 def run_ensemble(
     run_dirs: list[Path],
     output_dir: Path,
-    method: str = "mean",
+    method: str = "auto",
     weather: bool = False,
     order: str | None = None,
     specialists: list[Path] | None = None,
     specialist_weight: float = 0.5,
 ) -> dict:
     """Everything `python -m amazon_cls.ensemble` does; returns the ensemble's scores and file paths."""
+    if method not in ("auto", *blend.METHODS):
+        raise ValueError(f"method={method!r}; choose one of {('auto', *blend.METHODS)}")
     members = find_members(run_dirs)
     oof = common_chips(model_tables(members, "oof"))
     plain = model_tables(members, "oof_plain")
     plain = common_chips(plain) if len(plain) == len(oof) else None
     tests = model_tables(members, "test")
     tests = common_chips(tests) if len(tests) == len(oof) else None
-    names = next(iter(oof.values())).index
-    targets = next(iter(oof.values()))[TARGET_COLUMNS].to_numpy()
-    oof_probs, test_probs = combine(oof, tests, method)  # once: vote and stack fit models of their own
-    report = build_report(members, method, oof, plain, oof_probs)
+    first = next(iter(oof.values()))
+    names, targets, models = first.index, first[TARGET_COLUMNS].to_numpy(), list(oof)
+    groups = blend.groups_of(first["fold"].to_numpy())
+    progress = lambda name: log.info("Cross-fitting %s over %d groups of chips", name, len(np.unique(groups)))  # noqa: E731
+    choice = blend.choose(models, stacked(oof), targets, groups, progress=progress)
+    plain_choice = blend.choose(models, stacked(plain), targets, groups) if plain else None
+    chosen = choice.method if method == "auto" else method
+    reason = choice.reason if method == "auto" else "chosen explicitly"
+    log.info("Combination: %s (%s)", chosen, reason)
+    oof_probs = choice.combined[chosen]
+    combination = blend.fit(chosen, models, stacked(oof), targets)
+    test_probs = combination.apply(stacked(tests)) if tests else None
+    report = build_report(members, oof, plain, choice, plain_choice, chosen)
     test_names = next(iter(tests.values())).index if tests else None
     if specialists:
         specialist_oof, specialist_test = specialist_tables(specialists)
         oof_probs = blend_rare(oof_probs, names, specialist_oof, specialist_weight)
-        name = f"{method} of {len(oof)} models + rare specialist (weight {specialist_weight})"
+        name = f"{chosen} of {len(oof)} models + rare specialist (weight {specialist_weight})"
         report = pd.concat([report, pd.DataFrame([score_row("ensemble", name, {"": (oof_probs, targets)})])])
         if test_probs is not None and specialist_test is not None:
             test_probs = blend_rare(test_probs, test_names, specialist_test, specialist_weight)
@@ -275,10 +204,14 @@ def run_ensemble(
     runs.write_thresholds(output_dir / runs.THRESHOLDS, thresholds)
     write_csv(output_dir / "ensemble_report.csv", report)
     write_csv(output_dir / "ensemble_per_label.csv", per_label)
-    markdown = report_markdown(report, per_label, method, weather)
+    markdown = report_markdown(report, per_label, combination, reason, weather)
     write_atomic(output_dir / "ensemble_report.md", lambda tmp: tmp.write_text(markdown))
     write_tensorboard(output_dir, report)
-    result = {"oof_f2": chip_f2(targets, y_pred), "members": len(members), "models": list(oof)}
+    checkpoints = {model: [m.checkpoint for m in members if m.model == model] for model in models}
+    saved = {**combination.to_dict(), "reason": reason, "cross_fitted_f2": choice.scores,
+             "thresholds": dict(zip(LABELS, thresholds.tolist(), strict=True)), "checkpoints": checkpoints}  # fmt: skip
+    write_json(output_dir / COMBINATION, saved)
+    result = {"oof_f2": chip_f2(targets, y_pred), "members": len(members), "models": models, "method": chosen}
     if test_probs is not None:
         frame = runs.probability_frame(test_names, test_probs)
         submission, _ = runs.write_submission(output_dir / "submission.csv", frame, thresholds, weather, order)
@@ -307,7 +240,8 @@ def main(cfg: DictConfig) -> None:
     if "submission" in result:
         print(f"Submission: {result['submission']}")
     models, members = len(result["models"]), result["members"]
-    print(f"Ensemble out-of-fold F2 ({cfg.method} of {models} models, {members} members): {result['oof_f2']:.4f}")
+    method = result["method"]
+    print(f"Ensemble out-of-fold F2 ({method} of {models} models, {members} members): {result['oof_f2']:.4f}")
 
 
 if __name__ == "__main__":

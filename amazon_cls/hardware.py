@@ -119,15 +119,17 @@ def resolve_training(cfg: DictConfig) -> list[str]:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo; elsewhere what the platform module knows)."""
+    """The CPU's name, family, model and stepping (Linux /proc/cpuinfo; elsewhere the platform's word)."""
+    fields: dict[str, str] = {}
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    ids = ", ".join(f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping") if key in fields)
+    return f"{fields.get('model name', platform.machine())} ({ids})" if ids else fields.get("model name", "?")
 
 
 def describe() -> list[str]:

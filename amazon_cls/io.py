@@ -1,9 +1,16 @@
-"""Atomic file writes: a crash never leaves a half-written file that a later step reads as valid."""
+"""Atomic file writes: a crash, a kill or a full disk never leaves a half-written file under a
+final name, and the temporary files a killed write leaves are recognised and removed later.
+
+A file is written to `.<name>.<host>-<pid>.<random>.tmp` in its destination folder, flushed to
+disk, then renamed over `<name>` in one step; the previous file stays whole until then.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import socket
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,21 +18,28 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+log = logging.getLogger(__name__)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+HOST = socket.gethostname().replace(".", "_").replace("-", "_")
 
 
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `target`; rename it over `target` only if the block succeeds."""
+    """Yield a temporary path beside `target`; flush it and rename it over `target` only if the
+    block succeeds."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{HOST}-{os.getpid()}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
     try:
         yield Path(tmp)
+        with open(tmp, "rb+") as written:  # on disk before the rename makes it the file
+            os.fsync(written.fileno())
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -45,3 +59,38 @@ def write_json(target: str | os.PathLike, data: Any) -> Path:
 
 def write_csv(target: str | os.PathLike, frame: pd.DataFrame) -> Path:
     return write_atomic(target, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))
+
+
+def _writer_is_gone(tmp: Path) -> bool:
+    """A temporary file of ours whose writing process, on this host, no longer runs."""
+    owner = tmp.name.removesuffix(".tmp").rsplit(".", 2)
+    if len(owner) != 3 or "-" not in owner[1]:
+        return False
+    host, _, pid = owner[1].rpartition("-")
+    if host != HOST or not pid.isdigit():
+        return False  # another machine's write (shared filesystem) may still be running
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files that killed writes left in `folder` and below; returns them."""
+    folder = Path(folder)
+    stale = [tmp for tmp in folder.rglob(".*.tmp") if _writer_is_gone(tmp)] if folder.is_dir() else []
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+        log.warning("Removed %s, left by a write that was killed", tmp)
+    return stale
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, atomic in the checkpoint's own folder (Lightning's own save
+    goes through the system temp folder, and a move across filesystems is a copy)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options=None) -> None:
+        write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))

@@ -8,18 +8,23 @@ A training run's folder holds:
     test_probs.csv       image_name, p_<label> x17 of the prediction folders
     metrics.json         the scores and the list of outputs; written last, so its presence means finished
 Submissions are `image_name,tags`, with the probabilities beside them in `<stem>_probs.csv`.
+A finished run is an ensemble's member: its model (backbone @ image size), fold, seed and tables.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from omegaconf import OmegaConf
 
 from amazon_cls.io import write_atomic, write_csv, write_json
 from amazon_cls.labels import LABELS, PROB_COLUMNS, TARGET_COLUMNS, check_label_vocabulary, vector_to_tags
@@ -33,6 +38,8 @@ VAL_PROBS = "val_probs.csv"
 VAL_PROBS_PLAIN = "val_probs_notta.csv"
 TEST_PROBS = "test_probs.csv"
 METRICS = "metrics.json"
+HYDRA_CONFIG = ".hydra/config.yaml"
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(ValueError):
@@ -97,6 +104,26 @@ def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
     return ckpt_path
 
 
+def interrupted(stop: SystemExit, run_dir: Path) -> SystemExit:
+    """The exit of an interrupted run: never status 0, with what it saved and how to resume.
+
+    Lightning turns SIGTERM into a SystemExit without a code (status 0, which a scheduler or
+    `make` takes for success) and Ctrl+C into status 1. They become 143 and 130, the shells'
+    statuses for those signals; the run is not marked finished (metrics.json is written last).
+    """
+    signal_name, code = ("SIGTERM", 143) if isinstance(stop, SIGTERMException) else ("SIGINT", 130)
+    last = run_dir / CHECKPOINTS / LAST_CHECKPOINT
+    saved = f"{last} holds the last finished epoch" if last.is_file() else "no checkpoint was saved yet"
+    log.error(
+        "Interrupted (%s): %s; the run is not marked finished. Resume with the same command and "
+        "ckpt_path=last hydra.run.dir=%s",
+        signal_name,
+        saved,
+        run_dir,
+    )
+    return SystemExit(code)
+
+
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A checkpoint of this project, read with weights_only=True (no code in the file runs)."""
     try:
@@ -154,3 +181,76 @@ def write_submission(
     write_csv(probs_path, probs)
     write_csv(output, submission_frame(probs["image_name"], y_pred))
     return output, probs_path
+
+
+@dataclass
+class Member:
+    """One finished training run and its prediction tables (indexed by image_name)."""
+
+    run_dir: Path
+    model: str
+    fold: int
+    seed: int
+    oof: pd.DataFrame  # fold, p_* (TTA as trained), t_*
+    oof_plain: pd.DataFrame | None  # the same without TTA, when the run used TTA
+    test: pd.DataFrame | None  # p_* of the test chips
+    checkpoint: str  # the best checkpoint, which predicts new chips
+
+
+def load_member(run_dir: Path) -> Member | None:
+    """The member in `run_dir`, or None if that run has not finished."""
+    metrics = finished_metrics(run_dir)
+    if metrics is None:
+        return None
+    cfg = OmegaConf.load(run_dir / HYDRA_CONFIG)
+    model = f"{cfg.model.backbone}@{cfg.model.image_size}px"
+    return Member(
+        run_dir=run_dir,
+        model=model,
+        fold=int(cfg.data.fold),
+        seed=int(cfg.seed),
+        oof=read_frame(run_dir / VAL_PROBS),
+        oof_plain=read_frame(run_dir / VAL_PROBS_PLAIN),
+        test=read_frame(run_dir / TEST_PROBS),
+        checkpoint=str(metrics.get("best_checkpoint", "")),
+    )
+
+
+def find_members(run_dirs: list[Path]) -> list[Member]:
+    """Finished members among `run_dirs` (unfinished ones are reported and left out)."""
+    members = []
+    for run_dir in run_dirs:
+        member = load_member(run_dir)
+        if member is None:
+            log.warning("Leaving out %s: no finished run there (metrics.json and its outputs)", run_dir)
+        else:
+            members.append(member)
+    if not members:
+        raise FileNotFoundError(f"no finished members in {[str(d) for d in run_dirs]}")
+    return members
+
+
+def model_tables(members: list[Member], table: str) -> dict[str, pd.DataFrame]:
+    """Per model: the chosen table of its members, seeds averaged and folds concatenated."""
+    tables: dict[str, pd.DataFrame] = {}
+    for model in sorted({m.model for m in members}):
+        frames = [getattr(m, table) for m in members if m.model == model]
+        if any(frame is None for frame in frames):
+            continue
+        stacked = pd.concat(frames)
+        tables[model] = stacked.groupby(level=0, sort=True).mean()
+    return tables
+
+
+def common_chips(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Restrict every model to the chips all models predicted (warns about the rest)."""
+    names = sorted(set.intersection(*(set(t.index) for t in tables.values())))
+    for model, table in tables.items():
+        if len(table) != len(names):
+            log.warning(
+                "%s: %d of its %d chips are not predicted by every model; left out",
+                model,
+                len(table) - len(names),
+                len(table),
+            )
+    return {model: table.loc[names] for model, table in tables.items()}

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from amazon_cls import STARTED, hardware, runs
 from amazon_cls.callbacks import ProbabilityWriter, ThresholdOptimizer, TrainingFoldStatistics
 from amazon_cls.data.datamodule import ChipFolders
+from amazon_cls.io import remove_stale_temporaries
 
 log = logging.getLogger(__name__)
 SCORES = ("val/f2@0.5", "val/f2@0.2", "val/f2", "val/f2_clear_primary", "val/rare_f2")
@@ -35,6 +36,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if cfg.get("skip_finished") and (done := runs.finished_metrics(output_dir)):
         log.info("Skipping %s: finished before (val/f2 %.4f)", output_dir, done.get("val/f2", float("nan")))
         return done
+    for folder in (output_dir, cfg.data.cache_dir, cfg.data.folds_dir):
+        remove_stale_temporaries(folder)
     for line in hardware.resolve_training(cfg):
         rank_zero_info(f"Hardware choice: {line}")
     L.seed_everything(cfg.seed, workers=True)
@@ -96,7 +99,10 @@ def format_duration(seconds: float) -> str:
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     log.debug("Config:\n%s", OmegaConf.to_yaml(cfg))
-    metrics = run(cfg)
+    try:
+        metrics = run(cfg)
+    except SystemExit as stop:  # Lightning's forms of SIGTERM and Ctrl+C; a multirun stops here too
+        raise runs.interrupted(stop, Path(cfg.paths.output_dir)) from None
     rank_zero_info(f"Finished in {format_duration(time.monotonic() - STARTED)} (from the start of the process)")
     return metrics.get(cfg.get("optimized_metric", "val/f2"))
 

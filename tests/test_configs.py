@@ -6,6 +6,7 @@ import pytest
 from hydra.utils import instantiate
 
 from amazon_cls import hardware
+from amazon_cls.io import AtomicCheckpointIO
 from tests.helpers import CONF_DIR, compose_train
 
 GROUP_OPTIONS = [
@@ -36,6 +37,7 @@ def test_default_config_builds_data_model_and_trainer(tmp_path: Path, tiny_root:
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=False)
     assert datamodule.hparams.fold == 0 and model.hparams.backbone == "test_resnet"
     assert trainer.checkpoint_callback.monitor == "val/f2"
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
 
 
 @pytest.mark.parametrize(("model", "size"), [("resnet50", 224), ("densenet121", 224), ("inception_v3", 299)])

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from amazon_cls.ensemble import combine, find_members, model_tables, run_ensemble
-from amazon_cls.labels import NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
-from amazon_cls.metrics import chip_f2, fit_thresholds
+from amazon_cls import blend
+from amazon_cls.ensemble import find_members, model_tables, run_ensemble, stacked
+from amazon_cls.labels import LABELS, NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
+from amazon_cls.metrics import fit_thresholds
 from amazon_cls.train import run as train
 from tests.helpers import compose_train, run_module, tiny_overrides
 
@@ -60,26 +61,25 @@ def test_mean_and_vote(members: tuple) -> None:
     found = find_members(run_dirs)
     oof, test = model_tables(found, "oof"), model_tables(found, "test")
     order = np.argsort([f"c{i}" for i in range(CHIPS)])  # tables are sorted by chip name
-    mean_oof, mean_test = combine(oof, test, "mean")
-    np.testing.assert_allclose(mean_oof, (probs["good"] + probs["noise"])[order] / 2, atol=1e-5)
+    models, truth = list(oof), targets[order]
+    mean = blend.fit("mean", models, stacked(oof), truth)
+    np.testing.assert_allclose(mean.apply(stacked(oof)), (probs["good"] + probs["noise"])[order] / 2, atol=1e-5)
     test_order = np.argsort([f"t{i}" for i in range(TEST_CHIPS)])
-    np.testing.assert_allclose(mean_test, (probs["test_good"] + probs["test_noise"])[test_order] / 2, atol=1e-5)
-    vote_oof, _ = combine(oof, test, "vote")
-    expected = np.mean(
-        [probs[m][order] > fit_thresholds(probs[m][order], targets[order]) for m in ("good", "noise")], axis=0
-    )
-    np.testing.assert_allclose(vote_oof, expected, atol=1e-6)
+    expected_test = (probs["test_good"] + probs["test_noise"])[test_order] / 2
+    np.testing.assert_allclose(mean.apply(stacked(test)), expected_test, atol=1e-5)
+    vote = blend.fit("vote", models, stacked(oof), truth).apply(stacked(oof))
+    expected = np.mean([probs[m][order] > fit_thresholds(probs[m][order], truth) for m in ("good", "noise")], axis=0)
+    np.testing.assert_allclose(vote, expected, atol=1e-6)
 
 
 def test_stack_learns_to_trust_the_good_model(members: tuple) -> None:
     run_dirs, _, _ = members
-    found = find_members(run_dirs)
-    oof = model_tables(found, "oof")
-    truth = oof["good@32px"][TARGET_COLUMNS].to_numpy()
-    scores = {}
-    for method in ("mean", "stack"):
-        combined, _ = combine(oof, model_tables(found, "test"), method)
-        scores[method] = chip_f2(truth, combined > fit_thresholds(combined, truth))
+    oof = model_tables(find_members(run_dirs), "oof")
+    first = next(iter(oof.values()))
+    truth, groups = first[TARGET_COLUMNS].to_numpy(), blend.groups_of(first["fold"].to_numpy())
+    scores = {
+        m: blend.fitted_f2(blend.cross_fit(m, list(oof), stacked(oof), truth, groups), truth) for m in ("mean", "stack")
+    }
     assert scores["stack"] > scores["mean"]
 
 
@@ -91,7 +91,10 @@ def test_run_ensemble_writes_report_and_ordered_submission(members: tuple, tmp_p
     submission = pd.read_csv(result["submission"])
     assert submission["image_name"].tolist() == [f"t{i}" for i in reversed(range(TEST_CHIPS))]
     report = pd.read_csv(tmp_path / "out" / "ensemble_report.csv")
-    assert report["level"].tolist() == ["member"] * 6 + ["model"] * 2 + ["ensemble"]
+    assert report["level"].tolist() == ["member"] * 6 + ["model"] * 2 + ["method"] * len(blend.METHODS) + ["ensemble"]
+    saved = json.loads((tmp_path / "out" / "combination.json").read_text())
+    assert saved["method"] == "stack" and saved["models"] == ["good@32px", "noise@32px"]
+    assert len(saved["checkpoints"]["good@32px"]) == FOLDS and list(saved["thresholds"]) == list(LABELS)
     assert {"f2", "f2_weather", "f2@0.2"} <= set(report.columns)
     assert (tmp_path / "out" / "ensemble_report.md").read_text().startswith("# Ensemble report")
     assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))

@@ -1,6 +1,8 @@
 """Nothing lost: non-finite losses stop cleanly, chips broken mid-run are named, resumes are exact."""
 
+import errno
 import json
+import os
 import re
 import signal
 import subprocess
@@ -11,8 +13,12 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from amazon_cls import io as amazon_io
+from amazon_cls import runs
 from amazon_cls.data.chips import ChipDecodeError
+from amazon_cls.io import AtomicCheckpointIO
 from amazon_cls.labels import LabelVocabularyError
 from amazon_cls.module import ChipClassifier
 from amazon_cls.train import run
@@ -127,3 +133,75 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, tiny_root: Path) 
     assert json.loads((resumed / "thresholds.json").read_text()) == json.loads(
         (tmp_path / "whole" / "thresholds.json").read_text()
     )
+
+
+class SigtermAtEpoch(CrashAtEpoch):
+    """Raises what Lightning raises after a SIGTERM, at the start of an epoch."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch == self.epoch:
+            raise SIGTERMException
+
+
+def test_sigterm_is_a_failure_that_says_how_to_resume(tmp_path: Path, tiny_root: Path, caplog) -> None:
+    """The in-process form of the subprocess test below."""
+    stop = f"+callbacks.stop={{_target_: {SigtermAtEpoch.__module__}.SigtermAtEpoch, epoch: 1}}"
+    cfg = compose_train([*tiny_overrides(tiny_root), "callbacks.tensorboard_extras=null", stop], tmp_path / "run")
+    with pytest.raises(SIGTERMException) as raised:
+        run(cfg)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    assert runs.interrupted(raised.value, tmp_path / "run").code == 143
+    assert f"Interrupted (SIGTERM): {tmp_path / 'run' / 'checkpoints' / 'last.ckpt'} holds the last finished epoch" in (
+        caplog.text
+    )
+    assert f"ckpt_path=last hydra.run.dir={tmp_path / 'run'}" in caplog.text
+    assert runs.interrupted(SystemExit(1), tmp_path / "run").code == 130  # Lightning's exit after Ctrl+C
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_sweep_with_a_failure(tmp_path: Path, tiny_root: Path) -> None:
+    """A real SIGTERM to a multirun during its first member: exit 143, nothing marked finished,
+    the second member never starts."""
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "amazon_cls.train", "-m", *tiny_overrides(tiny_root), "data.fold=0,1",
+               "trainer.max_epochs=50", "data.batch_size=16", f"paths.log_dir={tmp_path / 'logs'}",
+               f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not (sweep / "0" / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output[-3000:]
+    assert "Interrupted (SIGTERM)" in output
+    assert not (sweep / "0" / "metrics.json").exists() and not (sweep / "1").exists()
+
+
+def test_a_checkpoint_write_that_fails_leaves_the_previous_file(tmp_path: Path, monkeypatch) -> None:
+    """A full disk halfway through a checkpoint: the previous checkpoint stays whole, nothing else remains."""
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"epoch": 1}, path)
+
+    def full_disk(obj, target) -> None:
+        Path(target).write_bytes(b"\x80partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(amazon_io.torch, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        AtomicCheckpointIO().save_checkpoint({"epoch": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True) == {"epoch": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]
+
+
+def test_temporaries_of_killed_writes_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(gone.stdout)
+    killed = tmp_path / "cache" / f".planet-64px.npy.{amazon_io.HOST}-{dead_pid}.abc123.tmp"
+    running = tmp_path / f".metrics.json.{amazon_io.HOST}-{os.getpid()}.def456.tmp"
+    elsewhere = tmp_path / f".metrics.json.other_host-{dead_pid}.ghi789.tmp"  # shared filesystem
+    for path in (killed, running, elsewhere):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    assert amazon_io.remove_stale_temporaries(tmp_path) == [killed]
+    assert not killed.exists() and running.exists() and elsewhere.exists()

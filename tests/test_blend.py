@@ -1,0 +1,94 @@
+"""Ensemble methods on constructed models whose right answer is known; cross-fitting is honest."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from amazon_cls import blend
+from amazon_cls.ensemble import run_ensemble
+from amazon_cls.labels import NUM_LABELS
+from tests.test_ensemble import CHIPS, TEST_CHIPS, make_member
+
+FOLDS = np.arange(CHIPS) % 3
+
+
+def noisy(targets: np.ndarray, rng: np.random.Generator, signal: float) -> np.ndarray:
+    """Probabilities that follow the truth with weight `signal`, the rest uniform noise."""
+    return np.clip(signal * targets + (1 - signal) * rng.random(targets.shape), 0, 1)
+
+
+@pytest.fixture()
+def targets() -> np.ndarray:
+    return np.random.default_rng(0).random((CHIPS, NUM_LABELS)) < 0.3
+
+
+def test_auto_is_the_good_model_when_the_other_is_noise(targets: np.ndarray) -> None:
+    rng = np.random.default_rng(1)
+    probs = np.stack([noisy(targets, rng, 0.6), rng.random(targets.shape)])
+    choice = blend.choose(["good", "noise"], probs, targets, blend.groups_of(FOLDS))
+    assert choice.scores[choice.method] >= choice.scores["model:good"]
+    combination = blend.fit(choice.method, ["good", "noise"], probs, targets)
+    assert combination.weights[1].max() < 0.05  # the noise model gets (almost) nothing
+    np.testing.assert_allclose(combination.apply(probs), probs[0], atol=0.05)
+
+
+def test_weighted_blend_of_complementary_models_beats_both(targets: np.ndarray) -> None:
+    rng = np.random.default_rng(2)
+    first, second = noisy(targets, rng, 0.5), noisy(targets, rng, 0.5)
+    first[:, NUM_LABELS // 2 :] = rng.random((CHIPS, NUM_LABELS - NUM_LABELS // 2))  # knows only the first labels
+    second[:, : NUM_LABELS // 2] = rng.random((CHIPS, NUM_LABELS // 2))  # knows only the others
+    probs, groups = np.stack([first, second]), blend.groups_of(FOLDS)
+    best_single = max(blend.fitted_f2(p, targets) for p in probs)
+    weighted = blend.cross_fit("weighted_per_label", ["a", "b"], probs, targets, groups)
+    assert blend.fitted_f2(weighted, targets) > best_single + 0.02
+    per_label = blend.fit("weighted_per_label", ["a", "b"], probs, targets).weights
+    assert (per_label[0, : NUM_LABELS // 2] > 0.8).all() and (per_label[1, NUM_LABELS // 2 :] > 0.8).all()
+
+
+def test_every_method_runs_on_one_fold(targets: np.ndarray, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    probs = np.stack([noisy(targets, rng, 0.5), noisy(targets, rng, 0.3)])
+    groups = blend.groups_of(np.zeros(CHIPS, dtype=int))
+    assert len(np.unique(groups)) == blend.INNER_GROUPS  # cross-fitting over parts of the single fold
+    choice = blend.choose(["a", "b"], probs, targets, groups)
+    assert set(blend.METHODS) <= set(choice.scores)
+    assert all(np.isfinite(choice.combined[m]).all() for m in blend.METHODS)
+    run_dirs = []  # the whole command on one fold's members, with the stack
+    for name, p in zip(("a", "b"), probs, strict=True):
+        run_dirs.append(make_member(tmp_path, name, 0, p, targets, rng.random((TEST_CHIPS, NUM_LABELS))))
+    result = run_ensemble(run_dirs, tmp_path / "out", method="stack")
+    assert result["method"] == "stack" and Path(result["submission"]).is_file()
+
+
+def test_a_member_perfect_on_some_chips_does_not_inflate_the_score(targets: np.ndarray) -> None:
+    """A leaky model, perfect on fold 0 and noise elsewhere: fold 0 is combined with weights fitted
+    on folds 1 and 2, where it is noise, so its perfection there does not reach the reported score."""
+    rng = np.random.default_rng(4)
+    leaky = rng.random(targets.shape)
+    leaky[FOLDS == 0] = targets[FOLDS == 0]
+    honest = noisy(targets, rng, 0.4)
+    probs = np.stack([honest, leaky])
+    fold0 = FOLDS == 0
+    assert blend.fitted_f2(leaky[fold0], targets[fold0]) == 1.0
+    for method in ("weighted", "select", "stack"):
+        combined = blend.cross_fit(method, ["honest", "leaky"], probs, targets, FOLDS)
+        in_sample = blend.fit(method, ["honest", "leaky"], probs, targets).apply(probs)
+        assert blend.fitted_f2(combined, targets) < blend.fitted_f2(in_sample, targets)
+        # on fold 0 the combination scores what the honest model scores there, not the leak's 1.0
+        assert blend.fitted_f2(combined[fold0], targets[fold0]) <= blend.fitted_f2(honest[fold0], targets[fold0]) + 0.01
+
+
+def test_combination_round_trips_through_json(targets: np.ndarray) -> None:
+    rng = np.random.default_rng(5)
+    probs = np.stack([noisy(targets, rng, 0.5), noisy(targets, rng, 0.4)])
+    for method in blend.METHODS:
+        fitted = blend.fit(method, ["a", "b"], probs, targets)
+        again = blend.Combination.from_dict(json.loads(json.dumps(fitted.to_dict())))
+        np.testing.assert_array_equal(again.apply(probs), fitted.apply(probs))
+
+
+def test_unknown_method_is_refused_before_the_work(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"method='median'; choose one of \('auto', 'mean'"):
+        run_ensemble([tmp_path / "nothing"], tmp_path / "out", method="median")
