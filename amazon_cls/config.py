@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 from omegaconf import OmegaConf
 
 from amazon_cls.data.layout import image_format
@@ -13,14 +11,9 @@ def timm_input_size(backbone: str) -> int:
     """The input size (pixels) a timm model was trained at, from its pretrained config."""
     import timm  # imported here: composing a config should not pay for timm unless asked
 
-    import amazon_cls.models  # noqa: F401 - the project's extra timm models
+    from amazon_cls.models import check_backbone
 
-    if not timm.is_model(backbone):
-        close = difflib.get_close_matches(backbone, timm.list_models(), n=5, cutoff=0.6)
-        raise ValueError(
-            f"model.backbone={backbone!r}: timm has no model of that name"
-            + (f"; close names: {', '.join(close)}" if close else "")
-        )
+    check_backbone(backbone)
     config = timm.get_pretrained_cfg(backbone)
     if config is None:
         raise ValueError(f"model.backbone={backbone!r} has no pretrained config; set model.image_size explicitly")

@@ -28,6 +28,8 @@ from amazon_cls.runs import Member, common_chips, find_members, model_tables
 
 log = logging.getLogger(__name__)
 COMBINATION = "combination.json"
+OUTPUTS = ("oof_probs.csv", runs.THRESHOLDS, "ensemble_report.csv", "ensemble_report.md", "ensemble_per_label.csv",
+           COMBINATION, "ensemble_scores.json", "submission.csv", "submission_probs.csv")  # fmt: skip
 
 
 def scores(probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
@@ -170,6 +172,14 @@ def run_ensemble(
     if method not in ("auto", *blend.METHODS):
         raise ValueError(f"method={method!r}; choose one of {('auto', *blend.METHODS)}")
     members = find_members(run_dirs)
+    without_test = [str(m.run_dir) for m in members if m.test is None]
+    if 0 < len(without_test) < len(members):
+        raise ValueError(
+            f"{len(without_test)} of {len(members)} members have no {runs.TEST_PROBS} while the others do "
+            f"(e.g. {without_test[0]}); train every member with the same predict_dirs"
+        )
+    for name in OUTPUTS:  # an earlier combination's files never sit beside this one's as if current
+        (output_dir / name).unlink(missing_ok=True)
     oof = common_chips(model_tables(members, "oof"))
     plain = model_tables(members, "oof_plain")
     plain = common_chips(plain) if len(plain) == len(oof) else None
@@ -225,7 +235,9 @@ def run_folders(sweep_dir: str | None, runs: list[str] | None) -> list[Path]:
         return [Path(r) for r in runs]
     if not sweep_dir:
         raise ValueError("give sweep_dir=<multirun folder> or runs=[<run folder>,...]")
-    return sorted(p.parent.parent for p in Path(sweep_dir).glob("*/.hydra/config.yaml"))
+    found = {p.parent for p in Path(sweep_dir).glob(f"*/{runs.SETTINGS}")}
+    found |= {p.parent.parent for p in Path(sweep_dir).glob(f"*/{runs.HYDRA_CONFIG}")}  # runs made before settings.json
+    return sorted(found)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="ensemble")

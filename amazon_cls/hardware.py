@@ -54,6 +54,8 @@ class Choice:
 
 def resolve_precision(requested: str | int, accelerator: str = "cpu") -> Choice:
     """`auto`: bf16-mixed where the hardware computes bf16, else 16-mixed on GPUs and 32 on CPUs."""
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ValueError(f"trainer.accelerator={accelerator}: this machine has no CUDA GPU; use trainer=cpu")
     if str(requested) != AUTO:
         return Choice(str(requested), "set explicitly")
     if uses_gpu(accelerator):

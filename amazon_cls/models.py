@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
+import timm
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import register_model
 from torch import Tensor, nn
@@ -40,6 +42,14 @@ class PlainCNN(nn.Module):
 
     def forward(self, images: Tensor) -> Tensor:
         return self.head(self.features(images))
+
+
+def check_backbone(name: str) -> None:
+    """Refuse a backbone name timm does not know, naming the closest ones it does."""
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
+        hint = f"; close names: {', '.join(close)}" if close else ""
+        raise ValueError(f"model.backbone={name!r}: timm has no model of that name{hint}")
 
 
 @register_model

@@ -16,9 +16,9 @@ from timm.optim import create_optimizer_v2
 from torch import nn
 from torchvision.ops import sigmoid_focal_loss
 
-import amazon_cls.models  # noqa: F401 - registers the project's extra timm models
 from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, RARE, check_label_vocabulary
 from amazon_cls.metrics import START_THRESHOLD
+from amazon_cls.models import check_backbone  # also registers the project's extra timm models
 from amazon_cls.runs import read_checkpoint
 
 SCHEDULERS = ("cosine", "onecycle", "step", "constant")
@@ -77,6 +77,7 @@ class ChipClassifier(L.LightningModule):
             raise ValueError(f"model.loss_labels={loss_labels!r}; choose all or rare")
         if isinstance(pos_weight, str) and pos_weight != "auto":
             raise ValueError(f"model.pos_weight={pos_weight!r}; give 17 numbers, 'auto' or null")
+        check_backbone(backbone)
         self.save_hyperparameters()
         self.net = timm.create_model(
             backbone, pretrained=pretrained, num_classes=NUM_LABELS, drop_rate=drop_rate, in_chans=in_chans
@@ -112,6 +113,22 @@ class ChipClassifier(L.LightningModule):
         model = cls(**hparams)
         model.load_state_dict(checkpoint["state_dict"])
         return model.eval()
+
+    def check_image_size(self) -> None:
+        """Refuse an image size the backbone cannot take (inception_v3 needs 75 px) before any
+        data is read: one forward pass of a blank chip."""
+        size, chans = self.hparams.image_size, self.hparams.in_chans
+        if not size:
+            return
+        training = self.training
+        try:
+            with torch.no_grad():
+                self.eval().net(torch.zeros(1, chans, size, size))
+        except RuntimeError as error:
+            message = f"model.image_size={size} is too small for model.backbone={self.hparams.backbone} ({error})"
+            raise ValueError(message) from None
+        finally:
+            self.train(training)
 
     @property
     def active_tta(self) -> str:

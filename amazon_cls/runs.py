@@ -7,6 +7,7 @@ A training run's folder holds:
     val_probs.csv        image_name, fold, p_<label> x17, t_<label> x17 (val_probs_notta.csv: the plain view)
     test_probs.csv       image_name, p_<label> x17 of the prediction folders
     metrics.json         the scores and the list of outputs; written last, so its presence means finished
+    settings.json        the settings that change results, recorded at the first start and never rewritten
 Submissions are `image_name,tags`, with the probabilities beside them in `<stem>_probs.csv`.
 A finished run is an ensemble's member: its model (backbone @ image size), fold, seed and tables.
 """
@@ -24,8 +25,9 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
+from amazon_cls.data.layout import read_name_table
 from amazon_cls.io import write_atomic, write_csv, write_json
 from amazon_cls.labels import LABELS, PROB_COLUMNS, TARGET_COLUMNS, check_label_vocabulary, vector_to_tags
 from amazon_cls.metrics import predict_labels
@@ -38,7 +40,13 @@ VAL_PROBS = "val_probs.csv"
 VAL_PROBS_PLAIN = "val_probs_notta.csv"
 TEST_PROBS = "test_probs.csv"
 METRICS = "metrics.json"
+SETTINGS = "settings.json"
 HYDRA_CONFIG = ".hydra/config.yaml"
+# What changes a run's results: its data and folds, model, optimiser and schedule, epochs, seed, TTA.
+RESULT_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.format", "data.image_dir", "data.image_ext",
+               "data.num_folds", "data.fold", "data.fold_seed", "data.train_subset", "data.dehaze", "data.on_bad_chip",
+               "model", "trainer.max_epochs", "seed", "tta")  # fmt: skip
+FOLD_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.num_folds", "data.fold_seed")
 log = logging.getLogger(__name__)
 
 
@@ -64,10 +72,25 @@ def validation_frame(names: Sequence[str], fold: int, probs: np.ndarray, targets
 
 
 def read_frame(path: Path) -> pd.DataFrame | None:
-    """A probability table indexed by chip name (names read as strings), or None if absent."""
+    """A probability table indexed by chip name (names read as strings), or None if absent; a
+    damaged file (truncated, other columns, values outside [0, 1]) is an error naming it."""
     if not path.is_file():
         return None
-    return pd.read_csv(path, dtype={"image_name": str}, keep_default_na=False).set_index("image_name")
+    try:
+        frame = pd.read_csv(
+            path, dtype={"image_name": str}, keep_default_na=False, na_values={c: [""] for c in PROB_COLUMNS}
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{path}: damaged probability file ({error})") from None
+    missing = [column for column in ["image_name", *PROB_COLUMNS] if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: not a probability file of this project's 17 labels (missing {missing[:3]} ...)")
+    probs = frame[PROB_COLUMNS].apply(pd.to_numeric, errors="coerce").to_numpy()
+    bad = np.flatnonzero(~((probs >= 0) & (probs <= 1)).all(axis=1))
+    if len(bad):
+        raise ValueError(f"{path}: damaged probability file: {len(bad)} rows with missing or out-of-range "
+                         f"probabilities (first: line {bad[0] + 2})")  # fmt: skip
+    return frame.set_index("image_name")
 
 
 def write_thresholds(path: Path, thresholds: np.ndarray) -> Path:
@@ -75,10 +98,22 @@ def write_thresholds(path: Path, thresholds: np.ndarray) -> Path:
 
 
 def read_thresholds(path: str | Path) -> np.ndarray:
-    """Thresholds from a `label -> threshold` JSON file, in label order."""
-    thresholds = json.loads(Path(path).read_text())
-    check_label_vocabulary(list(thresholds), source=str(path))
+    """Thresholds from a `label -> threshold` JSON file (every label once, in any order), in label order."""
+    try:
+        thresholds = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path}: not a readable thresholds file ({error})") from error
+    if not isinstance(thresholds, dict) or sorted(thresholds) != sorted(LABELS):
+        found = sorted(thresholds) if isinstance(thresholds, dict) else type(thresholds).__name__
+        raise ValueError(f"{path}: needs each of the 17 labels exactly once as a key; found {found}")
+    bad = {label: value for label, value in thresholds.items() if not _is_probability(value)}
+    if bad:
+        raise ValueError(f"{path}: thresholds must be numbers in [0, 1]; found {bad}")
     return np.array([thresholds[label] for label in LABELS], dtype=np.float64)
+
+
+def _is_probability(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
 def write_metrics(run_dir: Path, metrics: dict[str, Any], outputs: list[str]) -> Path:
@@ -96,12 +131,52 @@ def finished_metrics(run_dir: Path) -> dict[str, Any] | None:
     return metrics if all(path.is_file() for path in outputs) else None
 
 
+def result_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The settings that change a run's results, as flat dotted keys with resolved values."""
+    settings: dict[str, Any] = {}
+    for key in RESULT_KEYS:
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, DictConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+            settings.update({f"{key}.{k}": v for k, v in value.items() if k != "_target_" or key == "model"})
+        else:
+            settings[key] = value
+    return settings
+
+
+def differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    return [f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}"
+            for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]  # fmt: skip
+
+
+def check_settings(run_dir: Path, settings: dict[str, Any], allow_changes: bool = False, write: bool = True) -> None:
+    """Record a run's settings at its first start; refuse to resume or skip it with other ones
+    (a resumed model trained on another fold would report out-of-fold scores on its own training chips)."""
+    path = run_dir / SETTINGS
+    if not path.is_file():
+        if write:
+            write_json(path, settings)
+        return
+    changed = differences(json.loads(path.read_text()), settings)
+    if changed and not allow_changes:
+        raise ValueError(
+            f"{run_dir}: this run folder holds a run made with other settings ({'; '.join(changed)}); "
+            "use another run folder (hydra.run.dir), or allow_changed_settings=true to continue anyway"
+        )
+
+
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
-    """`last` means this run folder's checkpoints/last.ckpt, when there is one."""
-    if ckpt_path == "last":
-        last = run_dir / CHECKPOINTS / LAST_CHECKPOINT
-        return str(last) if last.is_file() else None
-    return ckpt_path
+    """`last` means this run folder's newest state: the checkpoint Lightning saves when SLURM
+    preempts a job (`hpc_ckpt_<n>.ckpt`, mid-epoch) if newer than checkpoints/last.ckpt, which
+    is saved after each validation. (With no ckpt_path, Lightning itself resumes from the former.)"""
+    if ckpt_path != "last":
+        return ckpt_path
+    candidates = [*run_dir.glob("hpc_ckpt_*.ckpt"), run_dir / CHECKPOINTS / LAST_CHECKPOINT]
+    existing = [path for path in candidates if path.is_file()]
+    if not existing:
+        return None
+    newest = max(existing, key=lambda path: path.stat().st_mtime_ns)
+    return "hpc" if newest.name.startswith("hpc_ckpt_") else str(newest)
 
 
 def interrupted(stop: SystemExit, run_dir: Path) -> SystemExit:
@@ -153,7 +228,7 @@ def submission_frame(names: Sequence[str], y_pred: np.ndarray) -> pd.DataFrame:
 
 def order_like(frame: pd.DataFrame, order_csv: str | Path) -> pd.DataFrame:
     """Rows in exactly the order of `order_csv` (a sample submission); the two row sets must match."""
-    order = pd.read_csv(order_csv, usecols=["image_name"], dtype=str, keep_default_na=False)["image_name"]
+    order = read_name_table(Path(order_csv), ["image_name"], "order file")["image_name"]
     missing = pd.Index(order).difference(frame["image_name"])
     extra = pd.Index(frame["image_name"]).difference(order)
     if len(missing) or len(extra) or not order.is_unique:
@@ -195,6 +270,14 @@ class Member:
     oof_plain: pd.DataFrame | None  # the same without TTA, when the run used TTA
     test: pd.DataFrame | None  # p_* of the test chips
     checkpoint: str  # the best checkpoint, which predicts new chips
+    settings: dict[str, Any]  # what it was trained with (see `result_settings`)
+
+
+def member_settings(run_dir: Path) -> dict[str, Any]:
+    """A run's recorded settings (runs made before settings.json: its Hydra config)."""
+    if (run_dir / SETTINGS).is_file():
+        return json.loads((run_dir / SETTINGS).read_text())
+    return result_settings(OmegaConf.load(run_dir / HYDRA_CONFIG))
 
 
 def load_member(run_dir: Path) -> Member | None:
@@ -202,18 +285,23 @@ def load_member(run_dir: Path) -> Member | None:
     metrics = finished_metrics(run_dir)
     if metrics is None:
         return None
-    cfg = OmegaConf.load(run_dir / HYDRA_CONFIG)
-    model = f"{cfg.model.backbone}@{cfg.model.image_size}px"
+    settings = member_settings(run_dir)
     return Member(
         run_dir=run_dir,
-        model=model,
-        fold=int(cfg.data.fold),
-        seed=int(cfg.seed),
+        model=f"{settings['model.backbone']}@{settings['model.image_size']}px",
+        fold=int(settings["data.fold"]),
+        seed=int(settings["seed"]),
         oof=read_frame(run_dir / VAL_PROBS),
         oof_plain=read_frame(run_dir / VAL_PROBS_PLAIN),
         test=read_frame(run_dir / TEST_PROBS),
         checkpoint=str(metrics.get("best_checkpoint", "")),
+        settings=settings,
     )
+
+
+def fold_assignment(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that decide which chips are in which fold."""
+    return {key: value for key, value in settings.items() if key.startswith(FOLD_KEYS)}
 
 
 def find_members(run_dirs: list[Path]) -> list[Member]:
@@ -227,6 +315,14 @@ def find_members(run_dirs: list[Path]) -> list[Member]:
             members.append(member)
     if not members:
         raise FileNotFoundError(f"no finished members in {[str(d) for d in run_dirs]}")
+    first = members[0]
+    for member in members[1:]:
+        changed = differences(fold_assignment(first.settings), fold_assignment(member.settings))
+        if changed:
+            raise ValueError(
+                f"members {first.run_dir} and {member.run_dir} were trained on different fold assignments "
+                f"({'; '.join(changed)}); an ensemble combines members of one fold assignment"
+            )
     return members
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from amazon_cls import STARTED, hardware, runs
@@ -33,6 +33,8 @@ def instantiate_dict(group: DictConfig | None) -> list[Any]:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Fit, validate the best checkpoint (fitting its thresholds), predict the test folders."""
     output_dir = Path(cfg.paths.output_dir)
+    write = rank_zero_only.rank == 0
+    runs.check_settings(output_dir, runs.result_settings(cfg), cfg.get("allow_changed_settings", False), write)
     if cfg.get("skip_finished") and (done := runs.finished_metrics(output_dir)):
         log.info("Skipping %s: finished before (val/f2 %.4f)", output_dir, done.get("val/f2", float("nan")))
         return done
@@ -40,10 +42,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         remove_stale_temporaries(folder)
     for line in hardware.resolve_training(cfg):
         rank_zero_info(f"Hardware choice: {line}")
+    if (cfg.trainer.get("max_epochs") or 0) < 1 and not cfg.trainer.get("fast_dev_run"):
+        raise ValueError(f"trainer.max_epochs={cfg.trainer.get('max_epochs')}: must be at least 1")
     L.seed_everything(cfg.seed, workers=True)
-    # plain containers keep checkpoints weights_only-loadable
+    # plain containers keep checkpoints weights_only-loadable; both check their values here, before any data
     datamodule = instantiate(cfg.data, _convert_="all", image_size=cfg.model.image_size)
     model = instantiate(cfg.model, _convert_="all", tta=cfg.tta, dehaze=cfg.data.dehaze)
+    model.check_image_size()
     test_probs = ProbabilityWriter(output_dir / runs.TEST_PROBS)
     trainer: L.Trainer = instantiate(
         cfg.trainer,

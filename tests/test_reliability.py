@@ -205,3 +205,38 @@ def test_temporaries_of_killed_writes_are_removed_at_the_next_start(tmp_path: Pa
         path.write_bytes(b"x")
     assert amazon_io.remove_stale_temporaries(tmp_path) == [killed]
     assert not killed.exists() and running.exists() and elsewhere.exists()
+
+
+@pytest.mark.slow
+def test_slurm_preemption_saves_requeues_and_resumes(tmp_path: Path, tiny_root: Path) -> None:
+    """SLURM's warning signal (SIGUSR1) on CPU: Lightning saves hpc_ckpt_1.ckpt in the run folder and
+    calls `scontrol requeue <job>` (a fake one here); the SIGTERM that follows ends the job as a
+    failure; the requeued job, the same command, resumes from that checkpoint and finishes."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
+    (bin_dir / "scontrol").chmod(0o755)
+    slurm = {"SLURM_NTASKS": "1", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "train", "SLURM_NODELIST": "localhost",
+             "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}  # fmt: skip
+    env = {**os.environ, **slurm, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "amazon_cls.train", *tiny_overrides(tiny_root), "trainer.max_epochs=30",
+               "data.batch_size=16", f"paths.log_dir={tmp_path / 'logs'}", f"hydra.run.dir={run_dir}"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGUSR1)
+    while not (run_dir / "hpc_ckpt_1.ckpt").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output[-3000:]
+    assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "4242"]
+    assert not (run_dir / "metrics.json").exists()
+    resumed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (
+        f"Restoring states from the checkpoint path at {run_dir / 'hpc_ckpt_1.ckpt'}" in resumed.stdout + resumed.stderr
+    )
+    assert (run_dir / "metrics.json").is_file()

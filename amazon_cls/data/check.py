@@ -143,8 +143,9 @@ def label_counts(targets: np.ndarray) -> dict[str, int]:
 def bad_rows_of(layout: Layout, result_dir: Path, on_bad_chip: str = "fail") -> list[int]:
     """CSV rows (0-based) to leave out. Raises DataError on problems unless `on_bad_chip` is "skip".
 
-    The result is stored under `result_dir`, keyed by the fingerprint of the labels file and of
-    every chip file, so an unchanged data set is checked only once.
+    The findings are stored under `result_dir`, keyed by the fingerprint of the labels file and of
+    every chip file, so an unchanged data set is checked only once; the policy is applied on every
+    run, so a run with `fail` stops on chips that an earlier `skip` run left out.
     """
     if on_bad_chip not in ("fail", "skip"):
         raise ValueError(f"data.on_bad_chip={on_bad_chip!r}; choose fail or skip")
@@ -153,14 +154,16 @@ def bad_rows_of(layout: Layout, result_dir: Path, on_bad_chip: str = "fail") -> 
     sources = [labels_path, *layout.chip_paths(names)]
     result_file = Path(result_dir) / f"check-{labels_path.stem}-{len(names)}chips-{fingerprint(sources, 0)}.json"
     if result_file.is_file():
-        return json.loads(result_file.read_text())["bad_rows"]
-    table, targets, problems, bad_rows = check_dataset(layout)
-    message = f"Data check of {layout.root}: {len(table)} chips\n{problems.summary()}"
-    if problems.fatal and on_bad_chip != "skip":
+        findings = json.loads(result_file.read_text())
+    else:
+        table, targets, problems, bad_rows = check_dataset(layout)
+        findings = {"chips": len(table), "bad_rows": sorted(bad_rows), "fatal": bool(problems.fatal),
+                    "labels": label_counts(targets), "problems": problems.summary()}  # fmt: skip
+        write_json(result_file, findings)
+    message = f"Data check of {layout.root}: {findings['chips']} chips\n{findings['problems']}"
+    if findings.get("fatal", bool(findings["bad_rows"])) and on_bad_chip != "skip":
         raise DataError(message + "\n(set data.on_bad_chip=skip to train without the bad chips)")
-    if problems.fatal or problems.notes:
-        log.warning(message + (f"\nSkipping {len(bad_rows)} bad chips." if bad_rows else ""))
-    bad = sorted(bad_rows)
-    summary = {"chips": len(table), "bad_rows": bad, "labels": label_counts(targets), "problems": problems.summary()}
-    write_json(result_file, summary)
-    return bad
+    if findings["problems"]:
+        bad = findings["bad_rows"]
+        log.warning(message + (f"\nSkipping {len(bad)} bad chips." if bad else ""))
+    return findings["bad_rows"]

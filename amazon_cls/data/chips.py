@@ -49,9 +49,23 @@ def decode_rgb(data: bytes, source: str | os.PathLike = "<bytes>", min_size: int
             pass  # let PIL try, and report its error if it fails too
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return np.asarray(image.convert("RGB"))
+            image.load()
     except Exception as error:  # PIL raises many types for bad files
         raise ChipDecodeError(f"{source}: cannot decode image ({error})") from error
+    return eight_bit_rgb(image, source)
+
+
+def eight_bit_rgb(image: Image.Image, source: str | os.PathLike) -> np.ndarray:
+    """8-bit RGB of a decoded image of any mode. Pillow's own conversion clips 16-bit values at 255
+    (an all-white chip); here they are scaled by 1/257. 32-bit integer and float images have no
+    known range, so they are refused rather than guessed."""
+    if image.mode.startswith("I;16"):
+        gray = np.round(np.asarray(image).astype(np.float64) / 257).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode in ("I", "F"):
+        kind = "32-bit integer" if image.mode == "I" else "32-bit float"
+        raise ChipDecodeError(f"{source}: a {kind} image (mode {image.mode}); chips must be 8- or 16-bit images")
+    return np.asarray(image.convert("RGB"))
 
 
 def decode_jpeg(data: bytes, min_size: int = 0) -> np.ndarray:

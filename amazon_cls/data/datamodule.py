@@ -64,8 +64,14 @@ class PlanetDataModule(L.LightningDataModule):
         super().__init__()
         if train_subset not in ("all", "rare"):
             raise ValueError(f"data.train_subset={train_subset!r}; choose all or rare")
+        if num_folds < 2:
+            raise ValueError(f"data.num_folds={num_folds}: must be at least 2 (one fold validates, the others train)")
         if not 0 <= fold < num_folds:
             raise ValueError(f"data.fold={fold} must be in [0, {num_folds - 1}] for data.num_folds={num_folds}")
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size={batch_size}: must be at least 1")
+        if num_workers != "auto" and (not isinstance(num_workers, int) or num_workers < 0):
+            raise ValueError(f"data.num_workers={num_workers!r}: auto, or a whole number >= 0")
         self.save_hyperparameters(logger=False)
         self.layout = Layout.of(root, synthetic_dir, labels_csv, format, image_dir, image_ext)
         self.synthetic = dict(synthetic or {})
@@ -162,6 +168,10 @@ class ChipFolders(L.LightningDataModule):
         paths = list_chips(self.folders)
         if not paths:
             raise FileNotFoundError(f"no chips ({', '.join(IMAGE_SUFFIXES)}) in {[str(f) for f in self.folders]}")
+        first: dict[str, Path] = {}
+        for path in paths:  # a submission row per chip name: the same name twice is ambiguous
+            if first.setdefault(path.stem, path) != path:
+                raise ValueError(f"chip {path.stem!r} is in two input folders: {first[path.stem]} and {path}")
         self.predict_set = ChipDataset(paths, None, self.image_size, dehaze=self.dehaze)
 
     def predict_dataloader(self) -> DataLoader:

@@ -40,14 +40,22 @@ def load_or_create_folds(
 ) -> np.ndarray:
     """Read the fold file at `path`, or write it first; returns folds aligned with `names`."""
     path = Path(path)
+    if len(names) < num_folds:
+        raise ValueError(f"{len(names)} labelled chips cannot fill data.num_folds={num_folds} folds")
     if not path.is_file():
         table = pd.DataFrame({"image_name": names, "fold": assign_folds(targets, num_folds, seed)})
         write_csv(path, table)
-    table = pd.read_csv(path, dtype={"image_name": str, "fold": np.int64}).set_index("image_name")
+    # chip names stay strings: a chip named NA or null is a chip, not a missing value
+    table = pd.read_csv(path, dtype={"image_name": str, "fold": np.int64}, keep_default_na=False)
+    table = table.set_index("image_name")
     missing = set(names) - set(table.index)
     if missing:
         raise ValueError(
             f"{path}: fold file lacks {len(missing)} chips of the labels file "
             f"(e.g. {sorted(missing)[0]}); delete it to recompute"
         )
-    return table.loc[names, "fold"].to_numpy()
+    folds = table.loc[names, "fold"].to_numpy()
+    empty = sorted(set(range(num_folds)) - set(folds.tolist()))
+    if empty:
+        raise ValueError(f"{path}: fold(s) {empty} get no chips; delete it to recompute, or lower data.num_folds")
+    return folds

@@ -90,22 +90,37 @@ class Layout:
         return np.array([self.chip_path(name) for name in names], dtype=object)
 
 
-def read_labels_csv(labels_csv: Path) -> pd.DataFrame:
-    """The `image_name,tags` table, every value a string (a chip named `NA` stays `NA`); a clear
-    error for a missing file, another encoding or missing columns."""
-    if not labels_csv.is_file():
-        raise DataError(f"{labels_csv}: labels file not found (set data.root / data.labels_csv)")
+def read_name_table(path: Path, columns: Sequence[str], what: str, hint: str = "") -> pd.DataFrame:
+    """A CSV table keyed by chip names, every value a string (a chip named `NA` stays `NA`); a clear
+    error naming the file for a missing file, another encoding, another delimiter, trailing commas
+    or missing columns."""
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found{hint}")
     try:
-        table = pd.read_csv(labels_csv, dtype=str, keep_default_na=False, encoding="utf-8")
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
     except UnicodeDecodeError as error:
-        raise DataError(
-            f"{labels_csv}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8"
-        ) from error
+        raise DataError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason}); save it as UTF-8") from error
     except pd.errors.ParserError as error:
-        raise DataError(f"{labels_csv}: not a CSV table ({error})") from error
-    missing = {"image_name", "tags"} - set(table.columns)
+        raise DataError(f"{path}: not a CSV table ({error})") from error
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: empty file; expected the columns {list(columns)}") from None
+    header = ",".join(map(str, table.columns))
+    for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "bars")):
+        if delimiter in header and not set(columns) <= set(table.columns):
+            raise DataError(f"{path}: columns separated by {name}; this project reads comma-separated files")
+    if any(str(column).startswith("Unnamed:") for column in table.columns):
+        raise DataError(f"{path}: rows end with a trailing comma (an unnamed extra column); remove it")
+    missing = set(columns) - set(table.columns)
     if missing:
-        raise DataError(f"{labels_csv}: missing column(s) {sorted(missing)}; found {list(table.columns)}")
+        raise DataError(f"{path}: missing column(s) {sorted(missing)}; found {list(table.columns)}")
+    return table
+
+
+def read_labels_csv(labels_csv: Path) -> pd.DataFrame:
+    """The `image_name,tags` table (see `read_name_table`); a labels file needs rows."""
+    table = read_name_table(labels_csv, ("image_name", "tags"), "labels file", " (set data.root / data.labels_csv)")
+    if table.empty:
+        raise DataError(f"{labels_csv}: the labels file has a header but no rows")
     return table
 
 

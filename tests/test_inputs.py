@@ -1,0 +1,165 @@
+"""Values and inputs are checked before the work, with the key or the file named."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from amazon_cls import hardware
+from amazon_cls.data.check import bad_rows_of
+from amazon_cls.data.chips import ChipDecodeError, read_chip
+from amazon_cls.data.datamodule import ChipFolders
+from amazon_cls.data.layout import DataError, Layout, read_labels_csv
+from amazon_cls.labels import LABELS
+from amazon_cls.module import ChipClassifier
+from amazon_cls.runs import CheckpointError, probability_frame, read_thresholds, write_submission
+from amazon_cls.train import run
+from tests.helpers import compose_train, tiny_overrides
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.num_folds=1", r"data\.num_folds=1: must be at least 2"),
+        ("data.batch_size=0", r"data\.batch_size=0: must be at least 1"),
+        ("data.num_workers=-1", r"data\.num_workers=-1: auto, or a whole number >= 0"),
+        ("trainer.max_epochs=0", r"trainer\.max_epochs=0: must be at least 1"),
+        (
+            "model.backbone=resnet5O",
+            r"model\.backbone='resnet5O': timm has no model of that name; close names: resnet50",
+        ),
+    ],
+)
+def test_bad_config_values_are_named(tmp_path: Path, tiny_root: Path, override: str, message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        run(compose_train([*tiny_overrides(tiny_root), override], tmp_path / "run"))
+    assert not (tmp_path / "logs" / "cache").exists()  # stopped before the data check
+
+
+def test_image_size_below_the_backbones_minimum_is_refused_before_the_data(tmp_path: Path, tiny_root: Path) -> None:
+    overrides = [*tiny_overrides(tiny_root), "model=inception_v3", "model.pretrained=false", "model.image_size=32"]
+    with pytest.raises(ValueError, match=r"model\.image_size=32 is too small for model\.backbone=inception_v3"):
+        run(compose_train(overrides, tmp_path / "run"))
+    assert not (tmp_path / "logs" / "cache").exists()
+
+
+def test_chips_named_like_missing_values_are_chips(tmp_path: Path, tiny_root: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    labels = pd.read_csv(root / "train_v2.csv", dtype=str, keep_default_na=False)
+    for old, new in (("train_0", "NA"), ("train_1", "null")):
+        (root / "train-jpg" / f"{old}.jpg").rename(root / "train-jpg" / f"{new}.jpg")
+        labels.loc[labels["image_name"] == old, "image_name"] = new
+    labels.to_csv(root / "train_v2.csv", index=False)
+    run(compose_train([*tiny_overrides(root), "debug=fdr"], tmp_path / "run"))
+    (folds,) = (tmp_path / "logs" / "folds").glob("*.csv")
+    assert {"NA", "null"} <= set(pd.read_csv(folds, dtype=str, keep_default_na=False)["image_name"])
+
+
+def test_thresholds_file_takes_any_key_order_and_refuses_bad_values(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.json"
+    values = {label: 0.01 * (i + 1) for i, label in enumerate(LABELS)}
+    path.write_text(json.dumps(dict(reversed(values.items()))))
+    np.testing.assert_allclose(read_thresholds(path), list(values.values()))
+    for bad in (None, "0.1", 5, -1, float("nan"), True):
+        path.write_text(json.dumps({**values, "haze": bad}))
+        with pytest.raises(ValueError, match=r"thresholds\.json: thresholds must be numbers in \[0, 1\]"):
+            read_thresholds(path)
+    path.write_text(json.dumps({label: 0.2 for label in LABELS[1:]}))
+    with pytest.raises(ValueError, match=r"thresholds\.json: needs each of the 17 labels exactly once"):
+        read_thresholds(path)
+
+
+def test_the_same_chip_in_two_input_folders_is_refused(tmp_path: Path, tiny_root: Path) -> None:
+    shutil.copytree(tiny_root / "test-jpg", tmp_path / "again")
+    folders = ChipFolders([tiny_root / "test-jpg", tmp_path / "again"], 32)
+    with pytest.raises(ValueError, match=r"chip 'test_0' is in two input folders: .*test-jpg/test_0\.jpg and .*again"):
+        folders.setup("predict")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"no chips \(.jpg"):
+        ChipFolders([tmp_path / "empty"], 32).setup("predict")
+
+
+def test_files_that_are_not_checkpoints_are_named(tmp_path: Path, trained_run: Path) -> None:
+    last = (trained_run / "checkpoints" / "last.ckpt").read_bytes()
+    (tmp_path / "truncated.ckpt").write_bytes(last[: len(last) // 2])
+    (tmp_path / "notes.ckpt").write_text("not a checkpoint")
+    torch.save(torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"],
+               tmp_path / "bare.ckpt")  # fmt: skip
+    torch.save({"model": {"w": torch.zeros(2)}}, tmp_path / "other.ckpt")
+    for name, reason in [("truncated", "not a readable checkpoint"), ("notes", "not a readable checkpoint"),
+                         ("bare", "not a checkpoint of this project"), ("other", "not a checkpoint of this project"),
+                         ("missing", "checkpoint not found")]:  # fmt: skip
+        with pytest.raises(CheckpointError, match=rf"{name}\.ckpt: {reason}"):
+            ChipClassifier.from_checkpoint(tmp_path / f"{name}.ckpt")
+
+
+def test_bad_chip_policy_is_applied_on_every_run(tmp_path: Path, tiny_root: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    (root / "train-jpg" / "train_5.jpg").write_bytes(b"")
+    assert len(bad_rows_of(Layout(root), tmp_path / "check", "skip")) == 1
+    with pytest.raises(DataError, match=r"train_5\.jpg: empty file"):
+        bad_rows_of(Layout(root), tmp_path / "check", "fail")  # the cached findings, this run's policy
+
+
+def png_named_jpg(tmp_path: Path, image: Image.Image) -> Path:
+    path = tmp_path / f"chip_{image.mode.replace(';', '_')}.jpg"
+    image.save(path, format="PNG")
+    return path
+
+
+def test_every_image_mode_is_decoded_to_its_8_bit_rendering_or_refused(tmp_path: Path) -> None:
+    ramp = np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16  # 0 ... 65,520
+    gray16 = png_named_jpg(tmp_path, Image.fromarray(ramp.astype(np.uint16)))
+    np.testing.assert_array_equal(read_chip(gray16)[..., 0], np.round(ramp / 257).astype(np.uint8))
+    assert read_chip(gray16).max() == 255 and read_chip(gray16).min() == 0  # not all white
+    palette = Image.fromarray((ramp % 4).astype(np.uint8), mode="L").convert("P")
+    palette.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9] + [0] * (256 * 3 - 12))
+    colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9]], np.uint8)
+    np.testing.assert_array_equal(read_chip(png_named_jpg(tmp_path, palette)), colours[ramp % 4])
+    gray_alpha = Image.fromarray(np.stack([(ramp % 256).astype(np.uint8), np.full((64, 64), 7, np.uint8)], -1), "LA")
+    np.testing.assert_array_equal(
+        read_chip(png_named_jpg(tmp_path, gray_alpha)), np.repeat((ramp % 256)[..., None], 3, 2)
+    )
+    for image, kind in [(Image.fromarray(ramp.astype(np.int32) * 1000, mode="I"), "32-bit integer"),
+                        (Image.fromarray(ramp.astype(np.float32) / 7, mode="F"), "32-bit float")]:  # fmt: skip
+        path = tmp_path / f"chip_{image.mode}.tif"
+        image.save(path.with_suffix(".tiff"), format="TIFF")
+        path = path.with_suffix(".tiff").rename(tmp_path / f"chip_{image.mode}.jpg")
+        with pytest.raises(ChipDecodeError, match=rf"chip_{image.mode}\.jpg: a {kind} image"):
+            read_chip(path)
+
+
+def test_a_gpu_trainer_without_a_gpu_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for precision in ("auto", "16-mixed"):
+        with pytest.raises(ValueError, match=r"trainer\.accelerator=gpu: this machine has no CUDA GPU"):
+            hardware.resolve_precision(precision, "gpu")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("image_name;tags\ntrain_0;clear primary\n", "columns separated by semicolons"),
+        ("image_name,tags,\ntrain_0,clear primary,\n", "rows end with a trailing comma"),
+        ("image_name,tags\n", "the labels file has a header but no rows"),
+        ("", "empty file"),
+    ],
+)
+def test_labels_files_in_another_shape_are_named(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "train_v2.csv").write_text(text)
+    with pytest.raises(DataError, match=rf"train_v2\.csv: {message}"):
+        read_labels_csv(tmp_path / "train_v2.csv")
+
+
+def test_order_file_in_another_shape_is_named(tmp_path: Path) -> None:
+    (tmp_path / "order.csv").write_text("image_name\ttags\ntest_0\t\n")
+    probs = probability_frame(["test_0"], np.full((1, len(LABELS)), 0.5))
+    with pytest.raises(DataError, match=r"order\.csv: columns separated by tabs"):
+        write_submission(tmp_path / "sub.csv", probs, np.full(len(LABELS), 0.2), order=tmp_path / "order.csv")
