@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from amazon_cls import STARTED, hardware, runs
 from amazon_cls.callbacks import ProbabilityWriter, ThresholdOptimizer, TrainingFoldStatistics
+from amazon_cls.checks import build
 from amazon_cls.data.datamodule import ChipFolders
 from amazon_cls.io import remove_stale_temporaries
 
@@ -42,13 +43,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         remove_stale_temporaries(folder)
     for line in hardware.resolve_training(cfg):
         rank_zero_info(f"Hardware choice: {line}")
-    if (cfg.trainer.get("max_epochs") or 0) < 1 and not cfg.trainer.get("fast_dev_run"):
-        raise ValueError(f"trainer.max_epochs={cfg.trainer.get('max_epochs')}: must be at least 1")
     L.seed_everything(cfg.seed, workers=True)
-    # plain containers keep checkpoints weights_only-loadable; both check their values here, before any data
-    datamodule = instantiate(cfg.data, _convert_="all", image_size=cfg.model.image_size)
-    model = instantiate(cfg.model, _convert_="all", tta=cfg.tta, dehaze=cfg.data.dehaze)
-    model.check_image_size()
+    datamodule, model = build(cfg)
     test_probs = ProbabilityWriter(output_dir / runs.TEST_PROBS)
     trainer: L.Trainer = instantiate(
         cfg.trainer,

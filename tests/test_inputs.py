@@ -2,6 +2,8 @@
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from amazon_cls.labels import LABELS
 from amazon_cls.module import ChipClassifier
 from amazon_cls.runs import CheckpointError, probability_frame, read_thresholds, write_submission
 from amazon_cls.train import run
-from tests.helpers import compose_train, tiny_overrides
+from tests.helpers import ROOT, compose_train, tiny_overrides
 
 
 @pytest.mark.parametrize(
@@ -163,3 +165,16 @@ def test_order_file_in_another_shape_is_named(tmp_path: Path) -> None:
     probs = probability_frame(["test_0"], np.full((1, len(LABELS)), 0.5))
     with pytest.raises(DataError, match=r"order\.csv: columns separated by tabs"):
         write_submission(tmp_path / "sub.csv", probs, np.full(len(LABELS), 0.2), order=tmp_path / "order.csv")
+
+
+@pytest.mark.slow
+def test_a_sweep_checks_every_member_before_the_first_trains(tmp_path: Path, tiny_root: Path) -> None:
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, "-m", "amazon_cls.train", "-m", *tiny_overrides(tiny_root), "model=tiny,inception_v3",
+               "model.image_size=32", "model.pretrained=false", f"paths.log_dir={tmp_path / 'logs'}",
+               f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "Error in sweep member [model=inception_v3" in result.stderr
+    assert "model.image_size=32 is too small for model.backbone=inception_v3" in result.stderr
+    assert not sweep.exists()  # stopped before the sweep began: the tiny member never started
