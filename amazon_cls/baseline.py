@@ -20,6 +20,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from amazon_cls import runs
 from amazon_cls.data.chips import load_chip
+from amazon_cls.errors import one_line_errors
 from amazon_cls.io import write_csv, write_json
 from amazon_cls.metrics import ValidationResult, fit_thresholds
 
@@ -63,6 +64,7 @@ def run_baseline(cfg: DictConfig, output_dir: Path) -> dict[str, float]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="baseline")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     metrics = run_baseline(cfg, Path(cfg.paths.output_dir))
     print("\n".join(f"{key:<22} {value:.4f}" for key, value in metrics.items()))

@@ -31,6 +31,9 @@ METHODS = ("mean", "vote", "weighted", "weighted_per_label", "select", "stack")
 SINGLE = "model"  # the method name of a combination that is one model alone
 INNER_GROUPS = 5  # with a single fold, cross-fitting splits its chips into this many groups
 EPSILON = 1e-6
+# An ensemble must beat its best model by this much F2 to be used: a smaller gain is noise, and
+# would cost every member's prediction on new chips.
+MIN_GAIN = 0.0005
 
 
 @dataclass
@@ -185,7 +188,7 @@ def choose(
     progress: Callable[[str], None] = lambda _: None,
 ) -> Choice:
     """The method with the best cross-fitted out-of-fold F2, or the best single model when no
-    method beats it, so that the ensemble never scores below its best model."""
+    method beats it by MIN_GAIN, so that the ensemble never scores below its best model."""
     combined = {}
     for method in methods:
         progress(method)
@@ -194,13 +197,13 @@ def choose(
     singles = {f"{SINGLE}:{name}": fitted_f2(p, targets) for name, p in zip(models, probs, strict=True)}
     best_method = max(scores, key=scores.get)
     best_single = max(singles, key=singles.get)
-    if scores[best_method] > singles[best_single]:
+    if scores[best_method] >= singles[best_single] + MIN_GAIN:
         reason = f"best cross-fitted out-of-fold F2 of {', '.join(methods)} ({scores[best_method]:.4f})"
         reason += f", above the best model, {best_single.split(':', 1)[1]} ({singles[best_single]:.4f})"
         return Choice(best_method, reason, {**scores, **singles}, combined)
     reason = (
-        f"no ensemble beats the best model: {best_method} {scores[best_method]:.4f} <= "
-        f"{best_single.split(':', 1)[1]} {singles[best_single]:.4f}; using that model alone"
+        f"no ensemble beats the best model by {MIN_GAIN}: {best_method} {scores[best_method]:.5f} vs "
+        f"{best_single.split(':', 1)[1]} {singles[best_single]:.5f}; using that model alone"
     )
     combined[best_single] = probs[list(models).index(best_single.split(":", 1)[1])]
     return Choice(best_single, reason, {**scores, **singles}, combined)

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from amazon_cls.data.check import check_dataset, label_counts
 from amazon_cls.data.layout import DataError, Layout
+from amazon_cls.errors import one_line_errors
 
 
 def report(cfg: DictConfig) -> tuple[str, bool]:
@@ -29,6 +30,7 @@ def report(cfg: DictConfig) -> tuple[str, bool]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="check")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     text, fatal = report(cfg)
     print(text)

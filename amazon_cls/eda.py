@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from amazon_cls.data.chips import load_chip, read_chip
 from amazon_cls.data.layout import Layout, read_labels
+from amazon_cls.errors import one_line_errors
 from amazon_cls.io import write_atomic
 from amazon_cls.labels import LABEL_INDEX, LABELS, RARE, WEATHER
 
@@ -119,6 +120,7 @@ def write_report(layout: Layout, output_dir: Path) -> Path:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="eda")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     output_dir = Path(cfg.output_dir)
     write_report(Layout.of_config(cfg.data), output_dir)

@@ -21,6 +21,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from amazon_cls import blend, runs
+from amazon_cls.errors import one_line_errors
 from amazon_cls.io import write_atomic, write_csv, write_json
 from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds, per_label_report, predict_labels
@@ -230,9 +231,10 @@ def run_ensemble(
     return result
 
 
-def run_folders(sweep_dir: str | None, runs: list[str] | None) -> list[Path]:
-    if runs:
-        return [Path(r) for r in runs]
+def run_folders(sweep_dir: str | None, listed: list[str] | None) -> list[Path]:
+    """The member folders: those listed (`runs=[...]`), or every run of the sweep folder."""
+    if listed:
+        return [Path(run_dir) for run_dir in listed]
     if not sweep_dir:
         raise ValueError("give sweep_dir=<multirun folder> or runs=[<run folder>,...]")
     found = {p.parent for p in Path(sweep_dir).glob(f"*/{runs.SETTINGS}")}
@@ -241,6 +243,7 @@ def run_folders(sweep_dir: str | None, runs: list[str] | None) -> list[Path]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="ensemble")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     run_dirs = run_folders(cfg.sweep_dir, cfg.runs)
     output_dir = Path(cfg.output_dir or Path(cfg.sweep_dir or ".") / "ensemble")

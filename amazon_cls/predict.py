@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from amazon_cls import hardware, runs
 from amazon_cls.callbacks import ProbabilityWriter
 from amazon_cls.data.datamodule import ChipFolders
+from amazon_cls.errors import one_line_errors
 from amazon_cls.module import ChipClassifier
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
+@one_line_errors
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -18,6 +18,7 @@ from amazon_cls import STARTED, hardware, runs
 from amazon_cls.callbacks import ProbabilityWriter, ThresholdOptimizer, TrainingFoldStatistics
 from amazon_cls.checks import build
 from amazon_cls.data.datamodule import ChipFolders
+from amazon_cls.errors import one_line_errors
 from amazon_cls.io import remove_stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ def format_duration(seconds: float) -> str:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@one_line_errors
 def main(cfg: DictConfig) -> float | None:
     log.debug("Config:\n%s", OmegaConf.to_yaml(cfg))
     try:

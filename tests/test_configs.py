@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 from hydra.utils import instantiate
 
 from amazon_cls import hardware
@@ -24,6 +25,10 @@ def test_every_config_composes(group: str, option: str, tmp_path: Path) -> None:
     cfg = compose_train(overrides, tmp_path)
     assert "image_size" not in cfg.data and cfg.model.image_size > 0  # one home: the model
     assert cfg.trainer.precision in ("auto", "32", 32, "16-mixed", "bf16-mixed")
+    if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"trainer\.accelerator=gpu: this machine has no CUDA GPU"):
+            hardware.resolve_training(cfg)
+        return
     hardware.resolve_training(cfg)
     assert cfg.trainer.precision in ("32", 32, "16-mixed", "bf16-mixed")
 

@@ -10,7 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from amazon_cls import blend
-from amazon_cls.ensemble import find_members, model_tables, run_ensemble, stacked
+from amazon_cls.ensemble import find_members, model_tables, run_ensemble, run_folders, stacked
 from amazon_cls.labels import LABELS, NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.metrics import fit_thresholds
 from amazon_cls.train import run as train
@@ -150,3 +150,11 @@ def test_rare_specialist_rows_and_blend(members: tuple, tmp_path: Path) -> None:
     report = pd.read_csv(tmp_path / "out" / "ensemble_report.csv")
     assert report["name"].iloc[-1] == "mean of 2 models + rare specialist (weight 0.5)"
     assert report["f2"].iloc[-1] > report["f2"].iloc[-2]  # a good specialist helps the noisy mean
+
+
+def test_a_sweep_folder_lists_its_runs_old_and_new(members: tuple, tmp_path: Path) -> None:
+    run_dirs, _, _ = members
+    (run_dirs[0] / ".hydra" / "config.yaml").unlink()  # a run that records settings.json only
+    (run_dirs[0] / "settings.json").write_text("{}")
+    assert run_folders(str(tmp_path), None) == sorted(run_dirs)
+    assert run_folders(None, [str(run_dirs[1])]) == [run_dirs[1]]
