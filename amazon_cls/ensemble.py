@@ -24,8 +24,8 @@ from amazon_cls import blend, runs
 from amazon_cls.errors import one_line_errors
 from amazon_cls.io import write_atomic, write_csv, write_json
 from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
+from amazon_cls.members import Member, common_chips, find_members, model_tables
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds, per_label_report, predict_labels
-from amazon_cls.runs import Member, common_chips, find_members, model_tables
 
 log = logging.getLogger(__name__)
 COMBINATION = "combination.json"

@@ -19,9 +19,11 @@ USER_ERRORS = (ValueError, FileNotFoundError, InstantiationException, OmegaConfB
 
 
 def describe(error: BaseException) -> str:
-    """The message on one line, with Hydra's `full_key: <key>` suffix folded into it."""
-    text, _, key = str(error).partition("\nfull_key: ")
-    return " ".join(text.split()) + (f" (config key: {key.strip()})" if key else "")
+    """The message on one line, with Hydra's and OmegaConf's `full_key: <key> ...` context folded
+    into `(config key: <key>)`."""
+    text, _, context = str(error).partition("full_key: ")
+    key = context.split()[0] if context.split() else ""
+    return " ".join(text.split()) + (f" (config key: {key})" if key else "")
 
 
 def one_line_errors(main: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,0 +1,122 @@
+"""Finished training runs as an ensemble's members: their model (backbone @ image size), fold,
+seed, settings, prediction tables and best checkpoint, and the checks that they belong together."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from amazon_cls.runs import (
+    FOLD_KEYS,
+    HYDRA_CONFIG,
+    SETTINGS,
+    TEST_PROBS,
+    VAL_PROBS,
+    VAL_PROBS_PLAIN,
+    differences,
+    finished_metrics,
+    read_frame,
+    result_settings,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Member:
+    """One finished training run and its prediction tables (indexed by image_name)."""
+
+    run_dir: Path
+    model: str
+    fold: int
+    seed: int
+    oof: pd.DataFrame  # fold, p_* (TTA as trained), t_*
+    oof_plain: pd.DataFrame | None  # the same without TTA, when the run used TTA
+    test: pd.DataFrame | None  # p_* of the test chips
+    checkpoint: str  # the best checkpoint, which predicts new chips
+    settings: dict[str, Any]  # what it was trained with (see `result_settings`)
+
+
+def member_settings(run_dir: Path) -> dict[str, Any]:
+    """A run's recorded settings (runs made before settings.json: its Hydra config)."""
+    if (run_dir / SETTINGS).is_file():
+        return json.loads((run_dir / SETTINGS).read_text())
+    return result_settings(OmegaConf.load(run_dir / HYDRA_CONFIG))
+
+
+def load_member(run_dir: Path) -> Member | None:
+    """The member in `run_dir`, or None if that run has not finished."""
+    metrics = finished_metrics(run_dir)
+    if metrics is None:
+        return None
+    settings = member_settings(run_dir)
+    return Member(
+        run_dir=run_dir,
+        model=f"{settings['model.backbone']}@{settings['model.image_size']}px",
+        fold=int(settings["data.fold"]),
+        seed=int(settings["seed"]),
+        oof=read_frame(run_dir / VAL_PROBS),
+        oof_plain=read_frame(run_dir / VAL_PROBS_PLAIN),
+        test=read_frame(run_dir / TEST_PROBS),
+        checkpoint=str(metrics.get("best_checkpoint", "")),
+        settings=settings,
+    )
+
+
+def fold_assignment(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that decide which chips are in which fold."""
+    return {key: value for key, value in settings.items() if key.startswith(FOLD_KEYS)}
+
+
+def find_members(run_dirs: list[Path]) -> list[Member]:
+    """Finished members among `run_dirs` (unfinished ones are reported and left out)."""
+    members = []
+    for run_dir in run_dirs:
+        member = load_member(run_dir)
+        if member is None:
+            log.warning("Leaving out %s: no finished run there (metrics.json and its outputs)", run_dir)
+        else:
+            members.append(member)
+    if not members:
+        raise FileNotFoundError(f"no finished members in {[str(d) for d in run_dirs]}")
+    first = members[0]
+    for member in members[1:]:
+        changed = differences(fold_assignment(first.settings), fold_assignment(member.settings))
+        if changed:
+            raise ValueError(
+                f"members {first.run_dir} and {member.run_dir} were trained on different fold assignments "
+                f"({'; '.join(changed)}); an ensemble combines members of one fold assignment"
+            )
+    return members
+
+
+def model_tables(members: list[Member], table: str) -> dict[str, pd.DataFrame]:
+    """Per model: the chosen table of its members, seeds averaged and folds concatenated."""
+    tables: dict[str, pd.DataFrame] = {}
+    for model in sorted({m.model for m in members}):
+        frames = [getattr(m, table) for m in members if m.model == model]
+        if any(frame is None for frame in frames):
+            continue
+        stacked = pd.concat(frames)
+        tables[model] = stacked.groupby(level=0, sort=True).mean()
+    return tables
+
+
+def common_chips(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """Restrict every model to the chips all models predicted (warns about the rest)."""
+    names = sorted(set.intersection(*(set(t.index) for t in tables.values())))
+    for model, table in tables.items():
+        if len(table) != len(names):
+            log.warning(
+                "%s: %d of its %d chips are not predicted by every model; left out",
+                model,
+                len(table) - len(names),
+                len(table),
+            )
+    return {model: table.loc[names] for model, table in tables.items()}
