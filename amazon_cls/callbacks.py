@@ -1,9 +1,11 @@
 """Lightning callbacks: threshold fitting on the whole validation fold and its run-folder files,
-the training fold's statistics handed to the model, the prediction writer, TensorBoard extras."""
+the training fold's statistics handed to the model, the prediction writer, TensorBoard extras;
+and the atomic checkpoint writer (a Lightning plugin)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -11,11 +13,12 @@ import pandas as pd
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.trainer.states import TrainerFn
 from PIL import Image, ImageDraw
 
 from amazon_cls import runs
-from amazon_cls.io import write_csv
+from amazon_cls.io import write_atomic, write_csv
 from amazon_cls.labels import LABELS
 from amazon_cls.metrics import ValidationResult, binarize, fit_thresholds
 
@@ -37,6 +40,14 @@ def gather_unique(pl_module: L.LightningModule, index: torch.Tensor, *values: to
         gathered.append(torch.cat([stacked[rank, : int(n)] for rank, n in enumerate(counts)]).cpu().numpy())
     _, first = np.unique(gathered[0], return_index=True)
     return [array[first] for array in gathered]
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, atomic in the checkpoint's own folder (Lightning's own save
+    goes through the system temp folder, and a move across filesystems is a copy)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 class TrainingFoldStatistics(L.Callback):

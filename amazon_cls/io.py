@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 log = logging.getLogger(__name__)
 _UMASK = os.umask(0)
@@ -86,11 +84,3 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
         tmp.unlink(missing_ok=True)
         log.warning("Removed %s, left by a write that was killed", tmp)
     return stale
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint writer, atomic in the checkpoint's own folder (Lightning's own save
-    goes through the system temp folder, and a move across filesystems is a copy)."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options=None) -> None:
-        write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))

@@ -2,18 +2,17 @@
 
 import io
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from PIL import Image
 
+from amazon_cls.check import report
 from amazon_cls.data.check import bad_rows_of, check_dataset
 from amazon_cls.data.chips import encode_cmyk_jpeg
 from amazon_cls.data.layout import DataError, Layout, read_labels_csv
-from tests.helpers import ROOT, run_module, smooth_rgb
+from tests.helpers import compose_config, smooth_rgb
 
 
 @pytest.fixture()
@@ -144,14 +143,11 @@ def test_fail_lists_problems_with_counts_and_skip_leaves_bad_chips_out(root: Pat
 
 
 def test_check_command_prints_a_summary(root: Path, tmp_path: Path) -> None:
-    result = run_module("amazon_cls.check", f"data.root={root}", f"hydra.run.dir={tmp_path / 'run'}")
-    assert f"{root}: 40 chips in train_v2.csv, 0 bad" in result.stdout
-    assert "no problems found" in result.stdout
+    text, fatal = report(compose_config("check", [f"data.root={root}"], tmp_path / "run"))  # what main prints
+    assert f"{root}: 40 chips in train_v2.csv, 0 bad" in text and not fatal
+    assert "no problems found" in text
     chip(root, "train_0").write_bytes(b"")
-    failed = subprocess.run(
-        [sys.executable, "-m", "amazon_cls.check", f"data.root={root}", f"hydra.run.dir={tmp_path / 'run2'}"],
-        cwd=ROOT, capture_output=True, text=True,
-    )  # fmt: skip
-    assert failed.returncode == 1
-    assert "error: unreadable chip: 1 case" in failed.stdout
-    assert f"{chip(root, 'train_0')}: empty file (0 bytes)" in failed.stdout
+    text, fatal = report(compose_config("check", [f"data.root={root}"], tmp_path / "run2"))  # what main prints
+    assert fatal  # main exits with status 1
+    assert "error: unreadable chip: 1 case" in text
+    assert f"{chip(root, 'train_0')}: empty file (0 bytes)" in text

@@ -7,7 +7,7 @@ import torch
 from hydra.utils import instantiate
 
 from amazon_cls import hardware
-from amazon_cls.io import AtomicCheckpointIO
+from amazon_cls.callbacks import AtomicCheckpointIO
 from tests.helpers import CONF_DIR, compose_train
 
 GROUP_OPTIONS = [

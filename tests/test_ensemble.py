@@ -108,7 +108,8 @@ def test_unfinished_members_are_left_out(members: tuple) -> None:
 
 def test_finished_run_is_skipped_and_unfinished_one_resumed(tmp_path: Path, tiny_root: Path, caplog) -> None:
     """What the ensemble sweep does per member (its CLI form is the slow test below)."""
-    args = [*tiny_overrides(tiny_root), "skip_finished=true", "ckpt_path=last", "callbacks.tensorboard_extras=null"]
+    args = [*tiny_overrides(tiny_root), "skip_finished=true", "ckpt_path=last", "callbacks.tensorboard_extras=null",
+            "trainer.max_epochs=1"]  # fmt: skip
     finished, unfinished = tmp_path / "finished", tmp_path / "unfinished"
     for run_dir in (finished, unfinished):
         train(compose_train(args, run_dir))

@@ -15,10 +15,10 @@ import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from amazon_cls import callbacks, runs
 from amazon_cls import io as amazon_io
-from amazon_cls import runs
+from amazon_cls.callbacks import AtomicCheckpointIO
 from amazon_cls.data.chips import ChipDecodeError
-from amazon_cls.io import AtomicCheckpointIO
 from amazon_cls.labels import LabelVocabularyError
 from amazon_cls.module import ChipClassifier
 from amazon_cls.train import run
@@ -85,8 +85,8 @@ def test_crashed_run_resumes_to_the_same_result(tmp_path: Path, tiny_root: Path)
     """The in-process form of the test below: same scores and thresholds as an uninterrupted run."""
     args = [
         *tiny_overrides(tiny_root),
-        "trainer.max_epochs=4",
-        "data.batch_size=16",
+        "trainer.max_epochs=3",
+        "data.batch_size=32",
         "callbacks.tensorboard_extras=null",
     ]
     whole = run(compose_train(args, tmp_path / "whole"))
@@ -186,7 +186,7 @@ def test_a_checkpoint_write_that_fails_leaves_the_previous_file(tmp_path: Path, 
         Path(target).write_bytes(b"\x80partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(amazon_io.torch, "save", full_disk)
+    monkeypatch.setattr(callbacks.torch, "save", full_disk)
     with pytest.raises(OSError, match="No space left"):
         AtomicCheckpointIO().save_checkpoint({"epoch": 2}, path)
     monkeypatch.undo()
