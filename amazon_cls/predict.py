@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from amazon_cls import hardware, runs
 from amazon_cls.callbacks import ProbabilityWriter
 from amazon_cls.data.datamodule import ChipFolders
+from amazon_cls.data.layout import read_name_table
 from amazon_cls.errors import one_line_errors
 from amazon_cls.module import ChipClassifier
 
@@ -43,6 +44,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for name, choice in choices.items():
         rank_zero_info(f"Hardware choice: {choice.describe(name)}")
     model = ChipClassifier.from_checkpoint(cfg.ckpt, tta=cfg.tta)
+    # the other input files are checked before the chips are predicted
+    thresholds = runs.read_thresholds(cfg.thresholds) if cfg.thresholds else model.thresholds.cpu().numpy()
+    if cfg.order:
+        read_name_table(Path(cfg.order), ["image_name"], "order file")
     if cfg.compile:  # worth it for large test sets: compiling takes a minute, then inference is faster
         model.net = torch.compile(model.net)
     hp = model.hparams
@@ -59,7 +64,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     trainer.predict(model, datamodule=folders, return_predictions=False)
     if not trainer.is_global_zero:
         return {}
-    thresholds = runs.read_thresholds(cfg.thresholds) if cfg.thresholds else model.thresholds.cpu().numpy()
     submission, probs = runs.write_submission(output, writer.frame, thresholds, cfg.postprocess.weather, cfg.order)
     log.info("Wrote %s and %s", submission, probs)
     return {"submission": submission, "probs": probs}

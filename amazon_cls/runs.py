@@ -147,13 +147,11 @@ def differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
             for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]  # fmt: skip
 
 
-def check_settings(run_dir: Path, settings: dict[str, Any], allow_changes: bool = False, write: bool = True) -> None:
-    """Record a run's settings at its first start; refuse to resume or skip it with other ones
-    (a resumed model trained on another fold would report out-of-fold scores on its own training chips)."""
+def check_settings(run_dir: Path, settings: dict[str, Any], allow_changes: bool = False) -> None:
+    """Refuse to resume or skip a run recorded with other settings (a resumed model trained on
+    another fold would report out-of-fold scores on its own training chips)."""
     path = run_dir / SETTINGS
     if not path.is_file():
-        if write:
-            write_json(path, settings)
         return
     changed = differences(json.loads(path.read_text()), settings)
     if changed and not allow_changes:
@@ -161,6 +159,12 @@ def check_settings(run_dir: Path, settings: dict[str, Any], allow_changes: bool 
             f"{run_dir}: this run folder holds a run made with other settings ({'; '.join(changed)}); "
             "use another run folder (hydra.run.dir), or allow_changed_settings=true to continue anyway"
         )
+
+
+def record_settings(run_dir: Path, settings: dict[str, Any]) -> None:
+    """Record a run's settings at its first start (once its config passed every check); never rewritten."""
+    if not (run_dir / SETTINGS).is_file():
+        write_json(run_dir / SETTINGS, settings)
 
 
 def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:

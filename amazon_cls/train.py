@@ -35,8 +35,8 @@ def instantiate_dict(group: DictConfig | None) -> list[Any]:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Fit, validate the best checkpoint (fitting its thresholds), predict the test folders."""
     output_dir = Path(cfg.paths.output_dir)
-    write = rank_zero_only.rank == 0
-    runs.check_settings(output_dir, runs.result_settings(cfg), cfg.get("allow_changed_settings", False), write)
+    settings = runs.result_settings(cfg)
+    runs.check_settings(output_dir, settings, cfg.get("allow_changed_settings", False))
     if cfg.get("skip_finished") and (done := runs.finished_metrics(output_dir)):
         log.info("Skipping %s: finished before (val/f2 %.4f)", output_dir, done.get("val/f2", float("nan")))
         return done
@@ -46,6 +46,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         rank_zero_info(f"Hardware choice: {line}")
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
+    if rank_zero_only.rank == 0:
+        runs.record_settings(output_dir, settings)
     test_probs = ProbabilityWriter(output_dir / runs.TEST_PROBS)
     trainer: L.Trainer = instantiate(
         cfg.trainer,

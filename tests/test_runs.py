@@ -85,3 +85,13 @@ def test_an_earlier_submission_never_sits_beside_a_new_report(two_members: tuple
         (run_dir / "metrics.json").write_text(json.dumps({**metrics, "outputs": ["val_probs.csv"]}))
     assert "submission" not in run_ensemble(dirs, tmp_path / "out", method="mean")
     assert not (tmp_path / "out" / "submission.csv").exists() and (tmp_path / "out" / "ensemble_report.md").exists()
+
+
+def test_a_run_stopped_by_a_bad_value_records_nothing(tmp_path: Path, tiny_root: Path) -> None:
+    """The corrected command may then use the same run folder."""
+    args = [*tiny_overrides(tiny_root), *ONE_EPOCH]
+    with pytest.raises(Exception, match=r"data\.fold=7 must be in"):
+        run(compose_train([*args, "data.fold=7"], tmp_path / "run"))
+    assert not (tmp_path / "run" / "settings.json").exists()
+    run(compose_train([*args, "data.fold=1"], tmp_path / "run"))
+    assert json.loads((tmp_path / "run" / "settings.json").read_text())["data.fold"] == 1
