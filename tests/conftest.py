@@ -12,7 +12,7 @@ from tests.helpers import TINY_DATA, compose_train, tiny_overrides
 
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """240 labelled + 20 test synthetic chips at 32 px, in the Kaggle layout."""
+    """A small synthetic data set in the Kaggle layout (TINY_DATA: chips, size, seed)."""
     return write_dataset(tmp_path_factory.mktemp("data") / "tiny", **TINY_DATA)
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = str(ROOT / "conf")
-TINY_DATA = {"num_train": 240, "num_test": 20, "size": 32, "seed": 3}
+TINY_DATA = {"num_train": 160, "num_test": 20, "size": 32, "seed": 3}
 
 
 def run_module(module: str, *overrides: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

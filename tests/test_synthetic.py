@@ -6,6 +6,7 @@ from PIL import Image
 
 from amazon_cls.data.synthetic import write_dataset
 from amazon_cls.labels import LABELS, WEATHER, parse_tags
+from tests.helpers import TINY_DATA
 
 
 def test_label_rules(tiny_root: Path) -> None:
@@ -22,18 +23,18 @@ def test_label_rules(tiny_root: Path) -> None:
 
 def test_layout_and_cmyk_chips(tiny_root: Path) -> None:
     table = pd.read_csv(tiny_root / "train_v2.csv")
-    assert len(table) == 240
-    assert len(list((tiny_root / "test-jpg").glob("*.jpg"))) == 20
+    assert len(table) == TINY_DATA["num_train"]
+    assert len(list((tiny_root / "test-jpg").glob("*.jpg"))) == TINY_DATA["num_test"]
     with Image.open(tiny_root / "train-jpg" / f"{table.image_name[0]}.jpg") as chip:
         assert chip.mode == "CMYK" and chip.size == (32, 32)
 
 
 def test_generation_is_deterministic(tmp_path: Path, tiny_root: Path) -> None:
-    again = write_dataset(tmp_path / "again", num_train=240, num_test=20, size=32, seed=3)
+    again = write_dataset(tmp_path / "again", **TINY_DATA)
     assert (again / "train_v2.csv").read_bytes() == (tiny_root / "train_v2.csv").read_bytes()
     for name in ("train_0.jpg", "train_77.jpg"):
         assert (again / "train-jpg" / name).read_bytes() == (tiny_root / "train-jpg" / name).read_bytes()
-    other = write_dataset(tmp_path / "other", num_train=240, num_test=0, size=32, seed=4)
+    other = write_dataset(tmp_path / "other", **{**TINY_DATA, "num_test": 0, "seed": TINY_DATA["seed"] + 1})
     a = np.asarray(Image.open(other / "train-jpg" / "train_0.jpg"))
     b = np.asarray(Image.open(tiny_root / "train-jpg" / "train_0.jpg"))
     assert not np.array_equal(a, b)
