@@ -190,13 +190,14 @@ def run_ensemble(
     names, targets, models = first.index, first[TARGET_COLUMNS].to_numpy(), list(oof)
     groups = blend.groups_of(first["fold"].to_numpy())
     progress = lambda name: log.info("Cross-fitting %s over %d groups of chips", name, len(np.unique(groups)))  # noqa: E731
-    choice = blend.choose(models, stacked(oof), targets, groups, progress=progress)
+    probs = stacked(oof)
+    choice = blend.choose(models, probs, targets, groups, progress=progress)
     plain_choice = blend.choose(models, stacked(plain), targets, groups) if plain else None
     chosen = choice.method if method == "auto" else method
     reason = choice.reason if method == "auto" else "chosen explicitly"
     log.info("Combination: %s (%s)", chosen, reason)
     oof_probs = choice.combined[chosen]
-    combination = blend.fit(chosen, models, stacked(oof), targets)
+    combination = blend.fit(chosen, models, probs, targets)
     test_probs = combination.apply(stacked(tests)) if tests else None
     report = build_report(members, oof, plain, choice, plain_choice, chosen)
     test_names = next(iter(tests.values())).index if tests else None
@@ -221,6 +222,8 @@ def run_ensemble(
     checkpoints = {model: [m.checkpoint for m in members if m.model == model] for model in models}
     saved = {**combination.to_dict(), "reason": reason, "cross_fitted_f2": choice.scores,
              "thresholds": dict(zip(LABELS, thresholds.tolist(), strict=True)), "checkpoints": checkpoints}  # fmt: skip
+    if specialists:  # the thresholds were fitted after blending them into the rare labels
+        saved.update(specialists=[str(run_dir) for run_dir in specialists], specialist_weight=specialist_weight)
     write_json(output_dir / COMBINATION, saved)
     result = {"oof_f2": chip_f2(targets, y_pred), "members": len(members), "models": models, "method": chosen}
     if test_probs is not None:

@@ -72,7 +72,7 @@ def _writer_is_gone(tmp: Path) -> bool:
     except ProcessLookupError:
         return True
     except PermissionError:
-        return False
+        pass  # alive, under another user
     return False
 
 

@@ -136,7 +136,7 @@ def result_settings(cfg: DictConfig) -> dict[str, Any]:
         value = OmegaConf.select(cfg, key)
         if isinstance(value, DictConfig):
             value = OmegaConf.to_container(value, resolve=True)
-            settings.update({f"{key}.{k}": v for k, v in value.items() if k != "_target_" or key == "model"})
+            settings.update({f"{key}.{k}": v for k, v in value.items()})
         else:
             settings[key] = value
     return settings

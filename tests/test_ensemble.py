@@ -150,6 +150,8 @@ def test_rare_specialist_rows_and_blend(members: tuple, tmp_path: Path) -> None:
     run_ensemble(run_dirs, tmp_path / "out", method="mean", specialists=good, specialist_weight=0.5)
     report = pd.read_csv(tmp_path / "out" / "ensemble_report.csv")
     assert report["name"].iloc[-1] == "mean of 2 models + rare specialist (weight 0.5)"
+    saved = json.loads((tmp_path / "out" / "combination.json").read_text())
+    assert saved["specialists"] == [str(d) for d in good] and saved["specialist_weight"] == 0.5
     assert report["f2"].iloc[-1] > report["f2"].iloc[-2]  # a good specialist helps the noisy mean
 
 
