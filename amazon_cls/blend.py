@@ -25,6 +25,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.linear_model import Ridge
 
+from amazon_cls.labels import LABEL_INDEX, RARE
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds
 
 METHODS = ("mean", "vote", "weighted", "weighted_per_label", "select", "stack")
@@ -207,3 +208,12 @@ def choose(
     )
     combined[best_single] = probs[list(models).index(best_single.split(":", 1)[1])]
     return Choice(best_single, reason, {**scores, **singles}, combined)
+
+
+def blend_rare(probs: np.ndarray, specialist: np.ndarray, weight: float) -> np.ndarray:
+    """The rare-label columns as a weighted mean with a rare-label specialist's probabilities
+    (both chips x labels, same chips)."""
+    rare = [LABEL_INDEX[name] for name in RARE]
+    blended = probs.copy()
+    blended[:, rare] = (1 - weight) * probs[:, rare] + weight * specialist[:, rare]
+    return blended

@@ -23,14 +23,13 @@ from omegaconf import DictConfig
 from amazon_cls import blend, runs
 from amazon_cls.errors import one_line_errors
 from amazon_cls.io import write_atomic, write_csv, write_json
-from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, RARE, TARGET_COLUMNS
+from amazon_cls.labels import LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.members import Member, common_chips, find_members, model_tables
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds, per_label_report, predict_labels
 
 log = logging.getLogger(__name__)
-COMBINATION = "combination.json"
 OUTPUTS = ("oof_probs.csv", runs.THRESHOLDS, "ensemble_report.csv", "ensemble_report.md", "ensemble_per_label.csv",
-           COMBINATION, "ensemble_scores.json", "submission.csv", "submission_probs.csv")  # fmt: skip
+           runs.COMBINATION, "ensemble_scores.json", "submission.csv", "submission_probs.csv")  # fmt: skip
 
 
 def scores(probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
@@ -143,21 +142,14 @@ def write_tensorboard(output_dir: Path, report: pd.DataFrame) -> None:
                     writer.add_scalar(f"ensemble_{row.level}/{column}/{row.name}", value, 0)
 
 
-def blend_rare(probs: np.ndarray, names: pd.Index, specialist: pd.DataFrame, weight: float) -> np.ndarray:
-    """The rare-label columns as a weighted mean with a rare-label specialist's probabilities."""
-    rare = [LABEL_INDEX[name] for name in RARE]
-    blended = probs.copy()
-    specialist_probs = specialist.loc[names, PROB_COLUMNS].to_numpy()
-    blended[:, rare] = (1 - weight) * probs[:, rare] + weight * specialist_probs[:, rare]
-    return blended
-
-
-def specialist_tables(runs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Out-of-fold and test probabilities of the rare-label specialist runs (models averaged)."""
+def specialist_tables(runs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, list[str]]]:
+    """Out-of-fold and test probabilities of the rare-label specialist runs (models averaged), and
+    their checkpoints per model (which apply the same blend to new chips)."""
     members = find_members(runs)
     average = lambda tables: sum(t[PROB_COLUMNS] for t in tables.values()) / len(tables)  # noqa: E731
     oof, test = model_tables(members, "oof"), model_tables(members, "test")
-    return average(oof), (average(test) if test else None)
+    checkpoints = {model: [m.checkpoint for m in members if m.model == model] for model in oof}
+    return average(oof), (average(test) if test else None), checkpoints
 
 
 def run_ensemble(
@@ -202,12 +194,12 @@ def run_ensemble(
     report = build_report(members, oof, plain, choice, plain_choice, chosen)
     test_names = next(iter(tests.values())).index if tests else None
     if specialists:
-        specialist_oof, specialist_test = specialist_tables(specialists)
-        oof_probs = blend_rare(oof_probs, names, specialist_oof, specialist_weight)
+        specialist_oof, specialist_test, specialist_checkpoints = specialist_tables(specialists)
+        oof_probs = blend.blend_rare(oof_probs, specialist_oof.loc[names].to_numpy(), specialist_weight)
         name = f"{chosen} of {len(oof)} models + rare specialist (weight {specialist_weight})"
         report = pd.concat([report, pd.DataFrame([score_row("ensemble", name, {"": (oof_probs, targets)})])])
         if test_probs is not None and specialist_test is not None:
-            test_probs = blend_rare(test_probs, test_names, specialist_test, specialist_weight)
+            test_probs = blend.blend_rare(test_probs, specialist_test.loc[test_names].to_numpy(), specialist_weight)
     thresholds = fit_thresholds(oof_probs, targets)
     y_pred = predict_labels(oof_probs, thresholds, weather)
     per_label = per_label_report(targets, y_pred, thresholds)
@@ -223,8 +215,9 @@ def run_ensemble(
     saved = {**combination.to_dict(), "reason": reason, "cross_fitted_f2": choice.scores,
              "thresholds": dict(zip(LABELS, thresholds.tolist(), strict=True)), "checkpoints": checkpoints}  # fmt: skip
     if specialists:  # the thresholds were fitted after blending them into the rare labels
-        saved.update(specialists=[str(run_dir) for run_dir in specialists], specialist_weight=specialist_weight)
-    write_json(output_dir / COMBINATION, saved)
+        saved.update(specialists=[str(run_dir) for run_dir in specialists], specialist_weight=specialist_weight,
+                     specialist_checkpoints=specialist_checkpoints)  # fmt: skip
+    write_json(output_dir / runs.COMBINATION, saved)
     result = {"oof_f2": chip_f2(targets, y_pred), "members": len(members), "models": models, "method": chosen}
     if test_probs is not None:
         frame = runs.probability_frame(test_names, test_probs)

@@ -101,6 +101,11 @@ class ChipClassifier(L.LightningModule):
         if self.hparams.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
+    @staticmethod
+    def hparams_of(path: str | Path) -> dict[str, Any]:
+        """A checkpoint's hyperparameters (image size, bands, ...) without building its model."""
+        return read_checkpoint(path)["hyper_parameters"]
+
     @classmethod
     def from_checkpoint(cls, path: str | Path, **overrides: Any) -> ChipClassifier:
         """A checkpoint's model in eval mode, with `overrides` of its hyperparameters (e.g. tta).

@@ -1,12 +1,14 @@
-"""Predict folders of chips with a trained checkpoint and write a Kaggle submission.
+"""Predict folders of chips with a trained checkpoint or an ensemble and write a Kaggle submission.
 
     python -m amazon_cls.predict ckpt=<model.ckpt> input=<folder> output=<submission.csv>
+    python -m amazon_cls.predict ensemble=<ensemble folder> input=<folder> output=<submission.csv>
     python -m amazon_cls.predict ckpt=... "input=[test-jpg,test-jpg-additional]" output=... \\
         order=sample_submission_v2.csv tta=d4 thresholds=<thresholds.json>
     python -m amazon_cls.predict ... trainer=ddp            # every GPU of this machine
     python -m amazon_cls.predict ... trainer=ddp trainer.num_nodes=4
 
 Writes `image_name,tags` to `output` and the probabilities beside it (`<output stem>_probs.csv`).
+An ensemble folder's models are combined as `ensemble` combined them (see `predictor.py`).
 Prediction is Lightning's `Trainer.predict`, so precision and devices come from the `trainer` group.
 """
 
@@ -19,7 +21,6 @@ from typing import Any
 
 import hydra
 import lightning as L
-import torch
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
@@ -29,7 +30,7 @@ from amazon_cls.callbacks import ProbabilityWriter
 from amazon_cls.data.datamodule import ChipFolders
 from amazon_cls.data.layout import read_name_table
 from amazon_cls.errors import one_line_errors
-from amazon_cls.module import ChipClassifier
+from amazon_cls.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -43,28 +44,24 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     choices = hardware.resolve(cfg.trainer.accelerator, cfg.trainer.precision, cfg.num_workers)
     for name, choice in choices.items():
         rank_zero_info(f"Hardware choice: {choice.describe(name)}")
-    model = ChipClassifier.from_checkpoint(cfg.ckpt, tta=cfg.tta)
-    # the other input files are checked before the chips are predicted
-    thresholds = runs.read_thresholds(cfg.thresholds) if cfg.thresholds else model.thresholds.cpu().numpy()
+    # every input file is checked before any chip is predicted
+    predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.thresholds)
     if cfg.order:
         read_name_table(Path(cfg.order), ["image_name"], "order file")
-    if cfg.compile:  # worth it for large test sets: compiling takes a minute, then inference is faster
-        model.net = torch.compile(model.net)
-    hp = model.hparams
-    folders = ChipFolders(
-        as_list(cfg.input), hp.image_size, hp.dehaze, cfg.batch_size, choices["num_workers"].value,
-        choices["pin_memory"].value,
+    folders = lambda model: ChipFolders(  # noqa: E731
+        as_list(cfg.input), model.hparams.image_size, model.hparams.dehaze, cfg.batch_size,
+        choices["num_workers"].value, choices["pin_memory"].value,
     )  # fmt: skip
-    output = Path(cfg.output)
     writer = ProbabilityWriter()  # the submission's probabilities file is written in its row order below
     trainer: L.Trainer = instantiate(
         cfg.trainer, precision=choices["precision"].value, callbacks=[writer], logger=False, enable_checkpointing=False
     )
-    rank_zero_info(f"Predicting {as_list(cfg.input)} with {cfg.ckpt} (tta={cfg.tta})")
-    trainer.predict(model, datamodule=folders, return_predictions=False)
-    if not trainer.is_global_zero:
+    rank_zero_info(f"Predicting {as_list(cfg.input)} with {predictor.describe()} (tta={cfg.tta})")
+    frame = predictor.predict(trainer, writer, folders, cfg.tta, cfg.compile)
+    if frame is None:
         return {}
-    submission, probs = runs.write_submission(output, writer.frame, thresholds, cfg.postprocess.weather, cfg.order)
+    output = Path(cfg.output)
+    submission, probs = runs.write_submission(output, frame, predictor.thresholds, cfg.postprocess.weather, cfg.order)
     log.info("Wrote %s and %s", submission, probs)
     return {"submission": submission, "probs": probs}
 

@@ -40,6 +40,7 @@ TEST_PROBS = "test_probs.csv"
 METRICS = "metrics.json"
 SETTINGS = "settings.json"
 HYDRA_CONFIG = ".hydra/config.yaml"
+COMBINATION = "combination.json"  # an ensemble folder's combination: all that applies it to new chips
 # What changes a run's results: its data and folds, model, optimiser and schedule, epochs, seed, TTA.
 RESULT_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.format", "data.image_dir", "data.image_ext",
                "data.num_folds", "data.fold", "data.fold_seed", "data.train_subset", "data.dehaze", "data.on_bad_chip",
@@ -101,6 +102,12 @@ def read_thresholds(path: str | Path) -> np.ndarray:
         thresholds = json.loads(Path(path).read_text())
     except (OSError, ValueError) as error:
         raise ValueError(f"{path}: not a readable thresholds file ({error})") from error
+    return thresholds_of(thresholds, path)
+
+
+def thresholds_of(thresholds: Any, source: str | Path) -> np.ndarray:
+    """A `label -> threshold` mapping checked (every label once, numbers in [0, 1]), in label order."""
+    path = source
     if not isinstance(thresholds, dict) or sorted(thresholds) != sorted(LABELS):
         found = sorted(thresholds) if isinstance(thresholds, dict) else type(thresholds).__name__
         raise ValueError(f"{path}: needs each of the 17 labels exactly once as a key; found {found}")

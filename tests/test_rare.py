@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from amazon_cls.blend import blend_rare
 from amazon_cls.data.datamodule import rare_subset
 from amazon_cls.data.layout import read_labels
-from amazon_cls.ensemble import blend_rare
 from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, PROB_COLUMNS, RARE
 from amazon_cls.module import ChipClassifier
 from amazon_cls.train import run
@@ -41,7 +41,7 @@ def test_blend_moves_only_the_rare_columns() -> None:
     names = pd.Index([f"c{i}" for i in range(50)])
     main = rng.random((50, NUM_LABELS))
     specialist = pd.DataFrame(rng.random((50, NUM_LABELS)), index=names[::-1], columns=PROB_COLUMNS)
-    blended = blend_rare(main, names, specialist, weight=0.25)
+    blended = blend_rare(main, specialist.loc[names].to_numpy(), weight=0.25)
     rare = [LABEL_INDEX[name] for name in RARE]
     common = [i for i in range(NUM_LABELS) if i not in rare]
     np.testing.assert_array_equal(blended[:, common], main[:, common])

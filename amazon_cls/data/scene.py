@@ -1,0 +1,272 @@
+"""Georeferenced scenes -> chips: a raster read by windows with rasterio, its chip grid, and the
+datamodule `map` predicts.
+
+A scene is a 3-band 8-bit visual product (R, G, B) or a 4-band 16-bit analytic product (B, G, R,
+NIR). Its bands are mapped to what the model was trained on: RGB (16-bit values divided by
+`scale_16bit` into the 8-bit range) or, for a 4-band model, raw 16-bit R, G, B, NIR. Chips are read
+one window at a time, never the whole scene, and prepared like chip files (`chips.resize`, haze).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError, RasterioIOError
+from rasterio.windows import Window
+from torch.utils.data import DataLoader
+
+from amazon_cls.data.chips import resize
+from amazon_cls.data.dataset import ChipDataset, epoch_loader
+from amazon_cls.data.dehaze import dehaze as remove_haze
+from amazon_cls.labels import NUM_LABELS
+
+RGB_BANDS = {3: (1, 2, 3), 4: (3, 2, 1)}  # visual: R, G, B; analytic: B, G, R, NIR
+NIR_BAND = 4
+EDGES = ("pad", "skip")
+
+
+class SceneError(ValueError):
+    """A scene the map cannot use; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """How a scene is cut into chips (sizes in pixels at the target resolution)."""
+
+    chip_size: int = 256
+    stride: int = 256
+    resolution: float | None = None  # ground units (metres) per pixel to resample to; None: the scene's own
+    edge: str = "pad"  # pad: edge chips are padded with nodata; skip: only whole chips
+    min_valid: float = 0.5  # chips with a smaller share of valid pixels (inside the footprint) are skipped
+
+    def __post_init__(self) -> None:
+        if self.chip_size < 1 or self.stride < 1:
+            raise ValueError(f"chip_size={self.chip_size}, stride={self.stride}: both must be at least 1")
+        if self.edge not in EDGES:
+            raise ValueError(f"edge={self.edge!r}: choose one of {EDGES}")
+        if not 0 <= self.min_valid <= 1:
+            raise ValueError(f"min_valid={self.min_valid}: must be in [0, 1]")
+        if self.resolution is not None and self.resolution <= 0:
+            raise ValueError(f"resolution={self.resolution}: must be positive (ground units per pixel)")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """An open-able raster and how its bands become a model's input."""
+
+    path: Path
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+    bands: tuple[int, ...]  # 1-based band indexes in the model's order: R, G, B(, NIR)
+    scale: float  # divisor taking the scene's values to the model's range (1: none)
+
+    @property
+    def resolution(self) -> float:
+        return abs(self.transform.a)
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        in_chans: int,
+        crs: str | None = None,
+        bands: Sequence[int] | None = None,
+        scale_16bit: float = 257.0,
+    ) -> Scene:
+        """The scene at `path`, checked for what a model with `in_chans` input bands needs."""
+        path = Path(path)
+        if not path.is_file():
+            raise SceneError(f"{path}: no such file")
+        try:
+            with rasterio.open(path) as source:
+                count, dtype, scene_crs = source.count, source.dtypes[0], source.crs
+                transform, width, height = source.transform, source.width, source.height
+        except RasterioIOError as error:
+            raise SceneError(f"{path}: not a raster GDAL can read ({error})") from None
+        scene_crs = scene_crs_of(path, scene_crs, crs)
+        if transform.b or transform.d:
+            raise SceneError(f"{path}: a rotated raster; warp it to a north-up grid first (gdalwarp)")
+        chosen = tuple(bands) if bands else default_bands(path, count, in_chans)
+        if len(chosen) != in_chans or not all(1 <= band <= count for band in chosen):
+            raise SceneError(f"{path}: bands={list(chosen)} must name {in_chans} of its bands 1..{count}")
+        return cls(path, scene_crs, transform, width, height, chosen, input_scale(path, dtype, in_chans, scale_16bit))
+
+
+def scene_crs_of(path: Path, found: CRS | None, override: str | None) -> CRS:
+    """The scene's CRS; a raster without one needs an explicit `crs=`, which never replaces a file's own."""
+    if override is None:
+        if found is None:
+            raise SceneError(f"{path}: the raster has no CRS; give one with crs=<EPSG:code or WKT> if you know it")
+        return found
+    try:
+        given = CRS.from_user_input(override)
+    except CRSError as error:
+        raise SceneError(f"crs={override!r}: not a coordinate reference system ({error})") from None
+    if found is not None and found != given:
+        raise SceneError(f"{path}: has its own CRS {found.to_string()}; crs={override} is for rasters without one")
+    return given
+
+
+def default_bands(path: Path, count: int, in_chans: int) -> tuple[int, ...]:
+    """R, G, B(, NIR) of a 3-band visual or 4-band analytic (B, G, R, NIR) product."""
+    if count not in RGB_BANDS:
+        raise SceneError(
+            f"{path}: {count} bands; expected 3 (R, G, B visual product) or 4 (B, G, R, NIR analytic "
+            "product), or name them with bands=[r,g,b] (1-based)"
+        )
+    if in_chans == 4 and count == 4:
+        return (*RGB_BANDS[4], NIR_BAND)
+    if in_chans == 3:
+        return RGB_BANDS[count]
+    raise SceneError(f"{path}: {count} bands, but the model takes {in_chans} (R, G, B, NIR)")
+
+
+def input_scale(path: Path, dtype: str, in_chans: int, scale_16bit: float) -> float:
+    """8-bit scenes feed RGB models as they are; 16-bit scenes feed 4-band models raw (as the
+    training TIFFs did) and RGB models divided by `scale_16bit` (257 maps 0-65535 onto 0-255)."""
+    if dtype == "uint8" and in_chans == 3:
+        return 1.0
+    if dtype == "uint16":
+        if in_chans == 3 and scale_16bit <= 0:
+            raise SceneError(f"scale_16bit={scale_16bit}: must be positive")
+        return scale_16bit if in_chans == 3 else 1.0
+    raise SceneError(
+        f"{path}: {dtype} pixels; this model reads 8-bit RGB or 16-bit bands"
+        + (" (it was trained on 16-bit R, G, B, NIR)" if in_chans == 4 else "")
+    )
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The chips of a scene: windows in the scene's pixels, and which are kept."""
+
+    rows: int
+    cols: int
+    window_size: int  # scene pixels per chip side
+    step: int  # scene pixels between chips
+    kept: np.ndarray  # (rows, cols) bool: enough valid pixels to predict
+
+    def window(self, row: int, col: int) -> Window:
+        return Window(col * self.step, row * self.step, self.window_size, self.window_size)
+
+    def chips(self) -> list[tuple[int, int]]:
+        return [(int(r), int(c)) for r, c in zip(*np.nonzero(self.kept), strict=True)]
+
+    @property
+    def skipped(self) -> int:
+        return int(self.kept.size - self.kept.sum())
+
+
+def chip_name(row: int, col: int) -> str:
+    return f"r{row}_c{col}"
+
+
+def make_grid(scene: Scene, tiling: Tiling) -> Grid:
+    """Windows of `chip_size` (resampled: its ground size) every `stride`; chips mostly outside the
+    footprint (nodata, or padding beyond the edge) are not kept."""
+    factor = tiling.resolution / scene.resolution if tiling.resolution else 1.0
+    size, step = round(tiling.chip_size * factor), max(1, round(tiling.stride * factor))
+    if size > scene.width or size > scene.height:
+        raise SceneError(
+            f"{scene.path}: chip_size={tiling.chip_size} ({size} scene pixels) is larger than the scene "
+            f"({scene.width} x {scene.height})"
+        )
+    count = (lambda extent: math.ceil((extent - size) / step) + 1) if tiling.edge == "pad" else (
+        lambda extent: (extent - size) // step + 1
+    )  # fmt: skip
+    rows, cols = count(scene.height), count(scene.width)
+    valid = valid_fractions(scene, rows, cols, size, step)
+    return Grid(rows, cols, size, step, valid >= max(tiling.min_valid, 1e-9))
+
+
+def valid_fractions(scene: Scene, rows: int, cols: int, size: int, step: int) -> np.ndarray:
+    """Each chip's share of valid pixels, from the dataset mask read at reduced resolution (about
+    16 x 16 samples per chip), so that the scene is never held in memory."""
+    reduction = max(1, size // 16)
+    shape = (math.ceil(scene.height / reduction), math.ceil(scene.width / reduction))
+    with rasterio.open(scene.path) as source:
+        mask = source.dataset_mask(out_shape=shape, resampling=Resampling.nearest) > 0
+    fractions = np.zeros((rows, cols))
+    cells = max(1, round(size / reduction)) ** 2
+    for row in range(rows):
+        for col in range(cols):
+            top, left = row * step // reduction, col * step // reduction
+            fractions[row, col] = mask[top : top + round(size / reduction), left : left + round(size / reduction)].sum()
+    return fractions / cells
+
+
+class SceneChips(ChipDataset):
+    """The kept chips of a scene, read window by window (the file is opened once per worker)."""
+
+    def __init__(self, scene: Scene, grid: Grid, chip_size: int, image_size: int, dehaze: bool = False) -> None:
+        super().__init__([], None, image_size, dehaze=dehaze)
+        self.scene, self.grid, self.chip_size = scene, grid, chip_size
+        self.cells = grid.chips()
+        self.names = [chip_name(row, col) for row, col in self.cells]
+        self.paths = [Path(f"{scene.path}#{name}") for name in self.names]  # how errors name a chip
+        self.targets = np.zeros((len(self.cells), NUM_LABELS), np.float32)
+        self._source: rasterio.DatasetReader | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_source": None}  # workers open the file themselves
+
+    def _chip(self, index: int) -> np.ndarray:
+        if self._source is None:
+            self._source = rasterio.open(self.scene.path)
+        pixels = self._source.read(
+            list(self.scene.bands),
+            window=self.grid.window(*self.cells[index]),
+            out_shape=self._read_shape(),
+            boundless=True,
+            fill_value=0,
+            resampling=Resampling.average,
+        ).transpose(1, 2, 0)
+        if self.scene.scale != 1.0:
+            pixels = np.clip(np.round(pixels / self.scene.scale), 0, 255).astype(np.uint8)
+        chip = resize(np.ascontiguousarray(pixels), self.image_size)
+        return remove_haze(chip) if self.dehaze else chip
+
+    def _read_shape(self) -> tuple[int, int, int] | None:
+        """Resampled to `chip_size` pixels when a target resolution changes the window's size."""
+        return (
+            None if self.grid.window_size == self.chip_size else (len(self.scene.bands), self.chip_size, self.chip_size)
+        )
+
+
+class SceneTiles(L.LightningDataModule):
+    """A scene's kept chips to predict, prepared as the model was trained (image size, haze);
+    under DDP each rank predicts its share."""
+
+    def __init__(
+        self,
+        scene: Scene,
+        grid: Grid,
+        chip_size: int,
+        image_size: int,
+        dehaze: bool = False,
+        batch_size: int = 64,
+        num_workers: int | str = "auto",
+        pin_memory: bool | str | None = "auto",
+    ) -> None:
+        super().__init__()
+        self.scene, self.grid, self.chip_size = scene, grid, chip_size
+        self.image_size, self.dehaze = image_size, dehaze
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.predict_set: SceneChips | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        self.predict_set = SceneChips(self.scene, self.grid, self.chip_size, self.image_size, self.dehaze)
+
+    def predict_dataloader(self) -> DataLoader:
+        return epoch_loader(self.predict_set, self.batch_size, self.num_workers, self.pin_memory)

@@ -1,0 +1,138 @@
+"""What predicts new chips: one checkpoint, or an ensemble folder's saved combination.
+
+`predict` and `map` both go through `Predictor.predict`: every checkpoint it needs runs through
+Lightning's `Trainer.predict` on the same chips, and the probabilities are combined exactly as
+`ensemble` combined the members' test predictions (each model the mean of its checkpoints, then
+the saved combination, then the rare-label specialists), with the thresholds saved beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+
+from amazon_cls import blend, runs
+from amazon_cls.callbacks import ProbabilityWriter
+from amazon_cls.labels import LABELS, PROB_COLUMNS
+from amazon_cls.module import ChipClassifier
+
+
+@dataclass
+class Predictor:
+    """Checkpoints per model, how their probabilities combine, and the thresholds that follow."""
+
+    checkpoints: dict[str, list[str]]
+    thresholds: np.ndarray
+    combination: blend.Combination | None = None  # None: one model
+    specialists: dict[str, list[str]] = field(default_factory=dict)  # rare-label specialists' checkpoints per model
+    specialist_weight: float = 0.0
+    source: str = ""
+
+    @classmethod
+    def of(cls, ckpt: str | None, ensemble: str | None, thresholds: str | None = None) -> Predictor:
+        """The predictor a command names: `ckpt=<model.ckpt>` or `ensemble=<ensemble folder>`."""
+        if bool(ckpt) == bool(ensemble):
+            given = "both" if ckpt else "neither"
+            raise ValueError(f"give ckpt=<model.ckpt> or ensemble=<ensemble folder> ({given} given)")
+        return cls.from_checkpoint(ckpt, thresholds) if ckpt else cls.from_ensemble(ensemble, thresholds)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: str | Path, thresholds: str | Path | None = None) -> Predictor:
+        """One checkpoint, with its stored thresholds or those of a thresholds.json."""
+        stored = runs.read_checkpoint(ckpt).get("thresholds")
+        if thresholds:
+            fitted = runs.read_thresholds(thresholds)
+        elif isinstance(stored, dict) and set(stored) == set(LABELS):
+            fitted = np.array([stored[label] for label in LABELS])
+        else:
+            fitted = ChipClassifier.from_checkpoint(ckpt).thresholds.numpy()
+        return cls({Path(ckpt).stem: [str(ckpt)]}, fitted, source=str(ckpt))
+
+    @classmethod
+    def from_ensemble(cls, folder: str | Path, thresholds: str | Path | None = None) -> Predictor:
+        """The combination an `ensemble` run saved in `folder` (its combination.json)."""
+        path = Path(folder) / runs.COMBINATION
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder}: no {runs.COMBINATION}; give the output folder of `ensemble`")
+        saved = json.loads(path.read_text())
+        missing = [
+            key for key in ("method", "models", "weights", "intercept", "thresholds", "checkpoints") if key not in saved
+        ]
+        if missing:
+            raise ValueError(f"{path}: lacks {missing}; make it again with this version of `ensemble`")
+        combination = blend.Combination.from_dict(saved)
+        checkpoints = {model: list(saved["checkpoints"][model]) for model in combination.models}
+        specialists = {model: list(paths) for model, paths in saved.get("specialist_checkpoints", {}).items()}
+        if saved.get("specialists") and not specialists:
+            raise ValueError(f"{path}: blends rare-label specialists without their checkpoints; make it again")
+        for paths in [*checkpoints.values(), *specialists.values()]:
+            for ckpt in paths:
+                if not Path(ckpt).is_file():
+                    raise FileNotFoundError(f"{path}: its checkpoint {ckpt} is gone")
+        fitted = runs.read_thresholds(thresholds) if thresholds else runs.thresholds_of(saved["thresholds"], path)
+        return cls(checkpoints, fitted, combination, specialists,
+                   float(saved.get("specialist_weight", 0.0)), str(folder))  # fmt: skip
+
+    def needed(self) -> list[str]:
+        """The checkpoints whose predictions count (a model with zero weight is not run)."""
+        used = [
+            model for index, model in enumerate(self.checkpoints)
+            if self.combination is None or np.any(self.combination.weights[index])
+        ]  # fmt: skip
+        return [ckpt for model in used for ckpt in self.checkpoints[model]] + [
+            ckpt for paths in self.specialists.values() for ckpt in paths
+        ]
+
+    def describe(self) -> str:
+        if self.combination is None:
+            return self.source
+        models = ", ".join(self.checkpoints)
+        return f"{self.source} ({self.combination.method} of {models}: {len(self.needed())} checkpoints to run)"
+
+    def predict(
+        self,
+        trainer: L.Trainer,
+        writer: ProbabilityWriter,
+        datamodule_for: Callable[[ChipClassifier], L.LightningDataModule],
+        tta: str,
+        compile: bool = False,
+    ) -> pd.DataFrame | None:
+        """Combined probabilities of the chips `datamodule_for(model)` serves (rank 0; None elsewhere)."""
+        frames: dict[str, pd.DataFrame] = {}
+        for ckpt in self.needed():
+            model = ChipClassifier.from_checkpoint(ckpt, tta=tta)
+            if compile:  # worth it for many chips: compiling takes a minute, then inference is faster
+                model.net = torch.compile(model.net)
+            trainer.predict(model, datamodule=datamodule_for(model), return_predictions=False)
+            if trainer.is_global_zero:
+                frames[ckpt] = writer.frame
+        if not trainer.is_global_zero:
+            return None
+        return self.combine(frames)
+
+    def combine(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """One probability table from each needed checkpoint's table (the same chips in the same order)."""
+        names = next(iter(frames.values()))["image_name"]
+        for ckpt, frame in frames.items():
+            if not frame["image_name"].equals(names):
+                raise RuntimeError(f"{ckpt} predicted other chips than the first checkpoint")
+        mean = lambda ckpts: np.mean([frames[c][PROB_COLUMNS].to_numpy() for c in ckpts], axis=0)  # noqa: E731
+        if self.combination is None:
+            probs = mean(next(iter(self.checkpoints.values())))
+        else:
+            per_model = [
+                mean(ckpts) if all(c in frames for c in ckpts) else np.zeros((len(names), len(LABELS)))
+                for ckpts in self.checkpoints.values()
+            ]
+            probs = self.combination.apply(np.stack(per_model))
+        if self.specialists:
+            specialist = np.mean([mean(ckpts) for ckpts in self.specialists.values()], axis=0)
+            probs = blend.blend_rare(probs, specialist, self.specialist_weight)
+        return runs.probability_frame(list(names), probs)

@@ -1,0 +1,218 @@
+"""Mapping georeferenced scenes: a mosaic of the tiny data set's test chips in UTM zone 21S."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from PIL import Image
+from rasterio.warp import transform as reproject_points
+
+from amazon_cls.data.chips import read_chip
+from amazon_cls.data.scene import Scene, SceneChips, SceneError, Tiling, make_grid
+from amazon_cls.ensemble import run_ensemble
+from amazon_cls.labels import LABELS, PROB_COLUMNS
+from amazon_cls.map import run as map_scenes
+from amazon_cls.predict import run as predict
+from tests.helpers import TINY_DATA, compose_config
+
+CHIP = TINY_DATA["size"]
+CRS = "EPSG:32721"  # WGS 84 / UTM zone 21S: the Amazon near Manaus
+ORIGIN = (500_000.0, 9_650_000.0)  # upper left corner, metres
+PIXEL = 3.0  # metres, like Planet's scenes
+ROWS, COLS = 5, 4  # chip rows and columns; the last chip row is a nodata band
+
+
+def mosaic_of(tiny_root: Path) -> np.ndarray:
+    """The first ROWS - 1 rows of test chips side by side, and a nodata (0) row below them."""
+    chips = [read_chip(path) for path in sorted((tiny_root / "test-jpg").glob("*.jpg"))]
+    rgb = np.zeros((ROWS * CHIP, COLS * CHIP, 3), np.uint8)
+    for index, chip in enumerate(chips[: (ROWS - 1) * COLS]):
+        row, col = divmod(index, COLS)
+        rgb[row * CHIP : (row + 1) * CHIP, col * CHIP : (col + 1) * CHIP] = chip
+    return rgb
+
+
+def write_scene(path: Path, bands: np.ndarray, crs: str | None = CRS, nodata: float | None = 0) -> Path:
+    """A GeoTIFF of `bands` (count, height, width) at PIXEL metres from ORIGIN."""
+    count, height, width = bands.shape
+    transform = Affine(PIXEL, 0, ORIGIN[0], 0, -PIXEL, ORIGIN[1])
+    profile = {"driver": "GTiff", "width": width, "height": height, "count": count, "dtype": bands.dtype.name,
+               "crs": crs, "transform": transform, "nodata": nodata, "tiled": True, "blockxsize": 64,
+               "blockysize": 64}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as raster:
+        raster.write(bands)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scenes(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The mosaic as a visual product (R, G, B, 8-bit) and as an analytic one (B, G, R, NIR, 16-bit)."""
+    folder = tmp_path_factory.mktemp("scenes")
+    rgb = mosaic_of(tiny_root).transpose(2, 0, 1)
+    nir = (rgb.mean(0, keepdims=True) * 257).astype(np.uint16)
+    analytic = np.concatenate([rgb[::-1].astype(np.uint16) * 257, nir])
+    return {
+        "visual": write_scene(folder / "visual.tif", rgb),
+        "analytic": write_scene(folder / "analytic.tif", analytic),
+    }
+
+
+@pytest.fixture(scope="module")
+def checkpoint(trained_run: Path) -> Path:
+    return next((trained_run / "checkpoints").glob("best-*.ckpt"))
+
+
+def map_overrides(output_dir: Path, *extra: str) -> list[str]:
+    return [f"output_dir={output_dir}", f"chip_size={CHIP}", f"stride={CHIP}", "num_workers=0",
+            "trainer.enable_progress_bar=false", *extra]  # fmt: skip
+
+
+def run_map(tmp_path: Path, *overrides: str) -> dict:
+    return map_scenes(compose_config("map", list(overrides), tmp_path / "hydra"))
+
+
+def read_features(path: Path) -> pd.DataFrame:
+    collection = json.loads(path.read_text())
+    rows = [{**f["properties"], "ring": f["geometry"]["coordinates"][0]} for f in collection["features"]]
+    return pd.DataFrame(rows).set_index([pd.Index([f"r{r['row']}_c{r['col']}" for r in rows])])
+
+
+def predict_cut_chips(tmp_path: Path, scene: Path, source: str) -> pd.DataFrame:
+    """`predict` on every chip window of the scene cut out as a lossless file."""
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    with rasterio.open(scene) as raster:
+        rgb = raster.read([1, 2, 3]).transpose(1, 2, 0)
+    for row in range(ROWS - 1):
+        for col in range(COLS):
+            window = rgb[row * CHIP : (row + 1) * CHIP, col * CHIP : (col + 1) * CHIP]
+            Image.fromarray(window).save(folder / f"r{row}_c{col}.png")
+    output = tmp_path / "cut.csv"
+    predict(compose_config("predict", [source, f"input={folder}", f"output={output}", "num_workers=0",
+                                       "trainer.enable_progress_bar=false"], tmp_path / "hydra_predict"))  # fmt: skip
+    tags = pd.read_csv(output).set_index("image_name")["tags"].fillna("")
+    probs = pd.read_csv(tmp_path / "cut_probs.csv").set_index("image_name")
+    return probs.assign(tags=tags)
+
+
+def test_map_tags_equal_predict_on_the_same_chips_cut_out(tmp_path: Path, scenes: dict, checkpoint: Path) -> None:
+    summaries = run_map(tmp_path, f"ckpt={checkpoint}", f"scene={scenes['visual']}", *map_overrides(tmp_path / "out"))
+    features = read_features(tmp_path / "out" / "visual_chips.geojson")
+    expected = predict_cut_chips(tmp_path, scenes["visual"], f"ckpt={checkpoint}")
+    assert sorted(features.index) == sorted(expected.index)  # the nodata row is skipped
+    features = features.loc[expected.index]
+    assert list(features["tags"]) == list(expected["tags"].str.strip())
+    np.testing.assert_allclose(features[PROB_COLUMNS].to_numpy(), expected[PROB_COLUMNS].to_numpy(), atol=1e-5)
+    summary = summaries[str(scenes["visual"])].set_index("label")
+    tagged = features["tags"].str.split().explode().value_counts()
+    assert summary["chips"].to_dict() == {label: int(tagged.get(label, 0)) for label in LABELS}
+    hectares_per_chip = (CHIP * PIXEL) ** 2 / 1e4
+    np.testing.assert_allclose(summary["hectares"], summary["chips"] * hectares_per_chip)
+
+
+def test_polygons_fall_exactly_on_the_chip_windows(tmp_path: Path, scenes: dict, checkpoint: Path) -> None:
+    run_map(tmp_path, f"ckpt={checkpoint}", f"scene={scenes['visual']}", *map_overrides(tmp_path))
+    collection = json.loads((tmp_path / "visual_chips.geojson").read_text())
+    assert collection["scene_crs"] == CRS
+    for feature in collection["features"]:
+        ring = np.array(feature["geometry"]["coordinates"][0])
+        xs, ys = reproject_points("EPSG:4326", CRS, ring[:, 0].tolist(), ring[:, 1].tolist())
+        left, top = (
+            ORIGIN[0] + feature["properties"]["col"] * CHIP * PIXEL,
+            ORIGIN[1] - feature["properties"]["row"] * CHIP * PIXEL,
+        )
+        right, bottom = left + CHIP * PIXEL, top - CHIP * PIXEL
+        expected = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]  # counter-clockwise
+        np.testing.assert_allclose(np.column_stack([xs, ys]), expected, atol=1e-3)
+
+
+def test_label_raster_matches_the_scene(tmp_path: Path, scenes: dict, checkpoint: Path) -> None:
+    run_map(tmp_path, f"ckpt={checkpoint}", f"scene={scenes['visual']}", *map_overrides(tmp_path))
+    features = read_features(tmp_path / "visual_chips.geojson")
+    with rasterio.open(scenes["visual"]) as scene, rasterio.open(tmp_path / "visual_labels.tif") as labels:
+        assert labels.crs == scene.crs
+        assert labels.transform == scene.transform * Affine.scale(CHIP)
+        assert labels.descriptions == LABELS
+        assert (labels.height, labels.width, labels.count) == (ROWS, COLS, len(LABELS))
+        bands = labels.read()
+        assert (bands[:, ROWS - 1] == labels.nodata).all()  # the nodata band of the scene
+    for _, row in features.iterrows():
+        np.testing.assert_allclose(bands[:, row["row"], row["col"]], row[PROB_COLUMNS].to_numpy(float), atol=1e-6)
+    preview = Image.open(tmp_path / "visual_preview.png")
+    assert preview.width > 200 and preview.height > 200
+
+
+def test_analytic_16bit_scene_maps_like_the_visual_one(tmp_path: Path, scenes: dict, checkpoint: Path) -> None:
+    for kind in ("visual", "analytic"):
+        run_map(tmp_path, f"ckpt={checkpoint}", f"scene={scenes[kind]}", *map_overrides(tmp_path))
+    visual, analytic = (read_features(tmp_path / f"{kind}_chips.geojson") for kind in ("visual", "analytic"))
+    assert list(analytic["tags"]) == list(visual["tags"])
+    np.testing.assert_allclose(analytic[PROB_COLUMNS].to_numpy(float), visual[PROB_COLUMNS].to_numpy(float), atol=1e-6)
+
+
+def test_an_ensemble_maps_as_it_predicts(tmp_path: Path, scenes: dict, trained_run: Path) -> None:
+    run_ensemble([trained_run], tmp_path / "ensemble")
+    source = f"ensemble={tmp_path / 'ensemble'}"
+    run_map(tmp_path, source, f"scene={scenes['visual']}", *map_overrides(tmp_path / "out"))
+    features = read_features(tmp_path / "out" / "visual_chips.geojson")
+    expected = predict_cut_chips(tmp_path, scenes["visual"], source)
+    assert list(features.loc[expected.index, "tags"]) == list(expected["tags"].str.strip())
+
+
+def test_a_mapped_scene_is_not_mapped_again(tmp_path: Path, scenes: dict, checkpoint: Path, caplog) -> None:
+    overrides = [f"ckpt={checkpoint}", f"scene={scenes['visual']}", *map_overrides(tmp_path)]
+    assert run_map(tmp_path, *overrides)
+    assert run_map(tmp_path, *overrides) == {}
+    assert "already mapped with these settings" in caplog.text
+    assert run_map(tmp_path, *overrides, "tta=none")  # other settings: mapped again
+
+
+def test_windowed_reading_never_loads_the_whole_scene(tmp_path: Path) -> None:
+    side, chip = 2048, 64
+    rng = np.random.default_rng(0)
+    path = write_scene(tmp_path / "large.tif", rng.integers(1, 256, (3, side, side), dtype=np.uint8))
+    scene_bytes = 3 * side * side
+    tracemalloc.start()
+    scene = Scene.open(path, in_chans=3)
+    grid = make_grid(scene, Tiling(chip, chip))
+    chips = SceneChips(scene, grid, chip, image_size=32)
+    for start in range(0, len(chips), 64):
+        chips.__getitems__(list(range(start, min(start + 64, len(chips)))))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(chips) == (side // chip) ** 2
+    assert peak < scene_bytes / 8, f"peak {peak / 1e6:.1f} MB for a {scene_bytes / 1e6:.1f} MB scene"
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no_crs", "the raster has no CRS; give one with crs="),
+        ("two_bands", "2 bands; expected 3"),
+        ("too_small", "is larger than the scene"),
+        ("not_raster", "not a raster GDAL can read"),
+    ],
+)
+def test_bad_scenes_get_errors_that_name_the_file(tmp_path: Path, checkpoint: Path, case: str, message: str) -> None:
+    pixels = np.full((3, 64, 64), 100, np.uint8)
+    path = tmp_path / f"{case}.tif"
+    if case == "no_crs":
+        write_scene(path, pixels, crs=None)
+    elif case == "two_bands":
+        write_scene(path, pixels[:2])
+    elif case == "too_small":
+        write_scene(path, pixels[:, :16, :16])
+    else:
+        path.write_text("image_name,tags\n")
+    with pytest.raises(SceneError, match=message) as raised:
+        run_map(tmp_path, f"ckpt={checkpoint}", f"scene={path}", *map_overrides(tmp_path))
+    assert str(path) in str(raised.value)
+    if case == "no_crs":  # allowed with an explicit CRS
+        assert run_map(tmp_path, f"ckpt={checkpoint}", f"scene={path}", f"crs={CRS}", *map_overrides(tmp_path))
