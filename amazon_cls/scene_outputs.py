@@ -71,7 +71,7 @@ def chip_polygons(scene: Scene, pixels: np.ndarray) -> np.ndarray:
     col, row, size = pixels[:, 0:1], pixels[:, 1:2], pixels[:, 2:3]
     cols = np.hstack([col, col + size, col + size, col, col])  # lower left, lower right, upper right, ...
     rows = np.hstack([row + size, row + size, row, row, row + size])
-    xs, ys = scene.transform * (cols.ravel(), rows.ravel())
+    xs, ys = scene.transform @ (cols.ravel(), rows.ravel())
     lons, lats = reproject_points(scene.crs, WGS84, list(np.ravel(xs)), list(np.ravel(ys)))
     return np.stack([np.reshape(lons, cols.shape), np.reshape(lats, cols.shape)], axis=-1)
 
@@ -98,7 +98,7 @@ def write_geojson(path: Path, result: SceneResult) -> Path:
 
 def label_transform(scene: Scene, grid: Grid) -> Affine:
     """The scene's transform with pixels the size of the stride: pixel (row, col) is chip (row, col)."""
-    return scene.transform * Affine.scale(grid.step)
+    return scene.transform @ Affine.scale(grid.step)
 
 
 def write_label_raster(path: Path, result: SceneResult) -> Path:

@@ -16,6 +16,7 @@ from rasterio.warp import transform as reproject_points
 
 from amazon_cls.data.chips import read_chip
 from amazon_cls.data.scene import Scene, SceneChips, SceneError, Tiling, make_grid
+from amazon_cls.data.synthetic import write_mosaic
 from amazon_cls.ensemble import run_ensemble
 from amazon_cls.labels import LABELS, PROB_COLUMNS
 from amazon_cls.map import run as map_scenes
@@ -29,39 +30,28 @@ PIXEL = 3.0  # metres, like Planet's scenes
 ROWS, COLS = 5, 4  # chip rows and columns; the last chip row is a nodata band
 
 
-def mosaic_of(tiny_root: Path) -> np.ndarray:
-    """The first ROWS - 1 rows of test chips side by side, and a nodata (0) row below them."""
+def mosaic_chips(tiny_root: Path) -> list[np.ndarray | None]:
+    """The first ROWS - 1 rows of test chips, then a row of nodata chips."""
     chips = [read_chip(path) for path in sorted((tiny_root / "test-jpg").glob("*.jpg"))]
-    rgb = np.zeros((ROWS * CHIP, COLS * CHIP, 3), np.uint8)
-    for index, chip in enumerate(chips[: (ROWS - 1) * COLS]):
-        row, col = divmod(index, COLS)
-        rgb[row * CHIP : (row + 1) * CHIP, col * CHIP : (col + 1) * CHIP] = chip
-    return rgb
+    return [*chips[: (ROWS - 1) * COLS], *[None] * COLS]
 
 
-def write_scene(path: Path, bands: np.ndarray, crs: str | None = CRS, nodata: float | None = 0) -> Path:
-    """A GeoTIFF of `bands` (count, height, width) at PIXEL metres from ORIGIN."""
-    count, height, width = bands.shape
-    transform = Affine(PIXEL, 0, ORIGIN[0], 0, -PIXEL, ORIGIN[1])
-    profile = {"driver": "GTiff", "width": width, "height": height, "count": count, "dtype": bands.dtype.name,
-               "crs": crs, "transform": transform, "nodata": nodata, "tiled": True, "blockxsize": 64,
-               "blockysize": 64}  # fmt: skip
-    with rasterio.open(path, "w", **profile) as raster:
-        raster.write(bands)
-    return path
+def write_scene(path: Path, bands: np.ndarray, crs: str | None = CRS) -> Path:
+    """A one-chip-per-scene GeoTIFF of `bands` (count, height, width)."""
+    return write_mosaic(path, [bands.transpose(1, 2, 0)], cols=1, crs=crs, origin=ORIGIN, pixel=PIXEL)
 
 
 @pytest.fixture(scope="module")
 def scenes(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The mosaic as a visual product (R, G, B, 8-bit) and as an analytic one (B, G, R, NIR, 16-bit)."""
     folder = tmp_path_factory.mktemp("scenes")
-    rgb = mosaic_of(tiny_root).transpose(2, 0, 1)
-    nir = (rgb.mean(0, keepdims=True) * 257).astype(np.uint16)
-    analytic = np.concatenate([rgb[::-1].astype(np.uint16) * 257, nir])
-    return {
-        "visual": write_scene(folder / "visual.tif", rgb),
-        "analytic": write_scene(folder / "analytic.tif", analytic),
-    }
+    chips = mosaic_chips(tiny_root)
+    analytic = [
+        None if rgb is None else np.dstack([rgb[..., ::-1], rgb.mean(2).astype(np.uint8)]).astype(np.uint16) * 257
+        for rgb in chips
+    ]  # fmt: skip
+    mosaic = lambda name, tiles: write_mosaic(folder / name, tiles, COLS, CRS, ORIGIN, PIXEL)  # noqa: E731
+    return {"visual": mosaic("visual.tif", chips), "analytic": mosaic("analytic.tif", analytic)}
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +128,7 @@ def test_label_raster_matches_the_scene(tmp_path: Path, scenes: dict, checkpoint
     features = read_features(tmp_path / "visual_chips.geojson")
     with rasterio.open(scenes["visual"]) as scene, rasterio.open(tmp_path / "visual_labels.tif") as labels:
         assert labels.crs == scene.crs
-        assert labels.transform == scene.transform * Affine.scale(CHIP)
+        assert labels.transform == scene.transform @ Affine.scale(CHIP)
         assert labels.descriptions == LABELS
         assert (labels.height, labels.width, labels.count) == (ROWS, COLS, len(LABELS))
         bands = labels.read()

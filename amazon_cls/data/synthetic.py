@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -230,3 +231,37 @@ def ensure_dataset(target: str | os.PathLike, **kwargs) -> Path:
     if (target / "train_v2.csv").is_file():
         return target
     return write_dataset(target, **kwargs)
+
+
+def write_mosaic(
+    path: str | os.PathLike,
+    chips: Sequence[np.ndarray | None],
+    cols: int,
+    crs: str | None = "EPSG:32721",
+    origin: tuple[float, float] = (500_000.0, 9_650_000.0),
+    pixel: float = 3.0,
+    nodata: float | None = 0,
+    compress: str = "deflate",
+) -> Path:
+    """A georeferenced scene for tests, demos and benchmarks: equal square chips (H, W, bands),
+    `cols` to a row, written one window at a time as a tiled GeoTIFF. A None chip is nodata.
+    The default CRS is UTM zone 21S, where the Amazon is; `origin` is the upper left corner."""
+    import rasterio
+    from affine import Affine
+    from rasterio.windows import Window
+
+    size, bands, dtype = next((c.shape[0], c.shape[2], c.dtype) for c in chips if c is not None)
+    rows = -(-len(chips) // cols)
+    block = min(256, 16 * -(-size // 16))  # GeoTIFF tiles are multiples of 16 pixels
+    profile = {
+        "driver": "GTiff", "width": cols * size, "height": rows * size, "count": bands, "dtype": dtype.name,
+        "crs": crs, "transform": Affine(pixel, 0, origin[0], 0, -pixel, origin[1]), "nodata": nodata,
+        "tiled": True, "blockxsize": block, "blockysize": block, "compress": compress,
+    }  # fmt: skip
+    fill = np.full((size, size, bands), 0 if nodata is None else nodata, dtype)
+    with rasterio.open(path, "w", **profile) as scene:
+        for index in range(rows * cols):
+            chip = chips[index] if index < len(chips) and chips[index] is not None else fill
+            row, col = divmod(index, cols)
+            scene.write(chip.transpose(2, 0, 1), window=Window(col * size, row * size, size, size))
+    return Path(path)
