@@ -266,6 +266,48 @@ def bench_tcmalloc(args: argparse.Namespace) -> tuple | None:
     return f"tcmalloc vs glibc malloc (fp32 {args.backbone}, {args.image_size} px)", rate(library), rate(""), "> 1"
 
 
+def bench_map(paths: list[Path], args: argparse.Namespace, workdir: Path, rounds: int = 3) -> list[tuple]:
+    """`map` on a scene stitched from the chips vs `predict` on the same chips as files: the same
+    model and Trainer.predict, timed whole (workers started per call), best of `rounds`. The scene
+    is written deflate-compressed (the usual GeoTIFF) and uncompressed: decompressing a window
+    costs more than decoding a JPEG at 1/8 scale (`chips.decode_jpeg`), reading a plain one less."""
+    from amazon_cls.callbacks import ProbabilityWriter
+    from amazon_cls.data.chips import read_chip
+    from amazon_cls.data.datamodule import ChipFolders
+    from amazon_cls.data.scene import Scene, SceneTiles, Tiling, make_grid
+    from amazon_cls.data.synthetic import write_mosaic
+
+    chips = [read_chip(path) for path in paths[:600]]
+    size = chips[0].shape[0]
+    model = ChipClassifier(backbone="test_resnet", pretrained=False, image_size=32, tta="d4").eval()
+    workers = {"batch_size": args.batch_size, "num_workers": args.workers, "pin_memory": False}
+    files = ChipFolders([link_chips(paths[: len(chips)], workdir / "files")], 32, **workers)
+    quiet = dict.fromkeys(("logger", "enable_checkpointing", "enable_progress_bar", "enable_model_summary"), False)
+    trainer = L.Trainer(accelerator="cpu", devices=1, precision="32", callbacks=[ProbabilityWriter()], **quiet)
+
+    def rate(datamodule: L.LightningDataModule) -> float:
+        start = time.perf_counter()
+        trainer.predict(model, datamodule=datamodule, return_predictions=False)
+        return len(chips) / (time.perf_counter() - start)
+
+    rows = []
+    for compress in ("deflate", "none"):
+        scene = Scene.open(write_mosaic(workdir / f"scene_{compress}.tif", chips, cols=24, compress=compress), 3)
+        tiles = SceneTiles(scene, make_grid(scene, Tiling(size, size)), 32, **workers)
+        scene_rate, files_rate = (max(rate(dm) for _ in range(rounds)) for dm in (tiles, files))
+        kind = {"deflate": "deflate-compressed", "none": "uncompressed"}[compress]
+        name = f"map: {len(chips)} chips of a {kind} GeoTIFF vs as JPEG files (test_resnet, 32 px, TTA d4)"
+        rows.append((name, scene_rate, files_rate, ">= 0.8"))
+    return rows
+
+
+def link_chips(paths: list[Path], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in paths:
+        (folder / path.name).symlink_to(path.resolve())
+    return folder
+
+
 def bench_chips(data: Path | None, workdir: Path) -> tuple[list[Path], str]:
     folder = data or (PLANET_DEV if PLANET_DEV.is_dir() else None)
     if folder:
@@ -283,7 +325,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batches", type=int, default=60, help="timed batches per loader measurement")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per model measurement")
-    parser.add_argument("--only", nargs="*", default=["loader", "framework", "thresholds", "precision", "tcmalloc"])
+    parser.add_argument(
+        "--only", nargs="*", default=["loader", "framework", "thresholds", "precision", "tcmalloc", "map"]
+    )
     args = parser.parse_args(argv)
     torch.set_float32_matmul_precision("high")
     print_hardware(args.workers)
@@ -300,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
             "thresholds": lambda: [bench_thresholds()],
             "precision": lambda: bench_precision(args),
             "tcmalloc": lambda: [row for row in [bench_tcmalloc(args)] if row],
+            "map": lambda: bench_map(paths, args, Path(workdir)),
         }
         for part in args.only:
             for row in measure[part]():

@@ -75,7 +75,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"{grid.rows} x {grid.cols} chips, {grid.skipped} skipped as nodata; with {predictor.describe()}"
         )
         tiles = lambda model, scene=scene, grid=grid: SceneTiles(  # noqa: E731
-            scene, grid, cfg.chip_size, model.hparams.image_size, model.hparams.dehaze, cfg.batch_size,
+            scene, grid, model.hparams.image_size, model.hparams.dehaze, cfg.batch_size,
             choices["num_workers"].value, choices["pin_memory"].value,
         )  # fmt: skip
         frame = predictor.predict(trainer, writer, tiles, cfg.tta, cfg.compile)

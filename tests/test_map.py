@@ -172,7 +172,7 @@ def test_windowed_reading_never_loads_the_whole_scene(tmp_path: Path) -> None:
     tracemalloc.start()
     scene = Scene.open(path, in_chans=3)
     grid = make_grid(scene, Tiling(chip, chip))
-    chips = SceneChips(scene, grid, chip, image_size=32)
+    chips = SceneChips(scene, grid, image_size=32)
     for start in range(0, len(chips), 64):
         chips.__getitems__(list(range(start, min(start + 64, len(chips)))))
     peak = tracemalloc.get_traced_memory()[1]

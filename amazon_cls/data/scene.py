@@ -4,7 +4,8 @@ datamodule `map` predicts.
 A scene is a 3-band 8-bit visual product (R, G, B) or a 4-band 16-bit analytic product (B, G, R,
 NIR). Its bands are mapped to what the model was trained on: RGB (16-bit values divided by
 `scale_16bit` into the 8-bit range) or, for a 4-band model, raw 16-bit R, G, B, NIR. Chips are read
-one window at a time, never the whole scene, and prepared like chip files (`chips.resize`, haze).
+one window at a time, never the whole scene, and prepared like chip files of the same windows
+(`chips.resize` to the model's image size, which also resamples to a target ground resolution).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import lightning as L
 import numpy as np
 import rasterio
@@ -209,9 +211,9 @@ def valid_fractions(scene: Scene, rows: int, cols: int, size: int, step: int) ->
 class SceneChips(ChipDataset):
     """The kept chips of a scene, read window by window (the file is opened once per worker)."""
 
-    def __init__(self, scene: Scene, grid: Grid, chip_size: int, image_size: int, dehaze: bool = False) -> None:
+    def __init__(self, scene: Scene, grid: Grid, image_size: int, dehaze: bool = False) -> None:
         super().__init__([], None, image_size, dehaze=dehaze)
-        self.scene, self.grid, self.chip_size = scene, grid, chip_size
+        self.scene, self.grid = scene, grid
         self.cells = grid.chips()
         self.names = [chip_name(row, col) for row, col in self.cells]
         self.paths = [Path(f"{scene.path}#{name}") for name in self.names]  # how errors name a chip
@@ -222,26 +224,28 @@ class SceneChips(ChipDataset):
         return {**self.__dict__, "_source": None}  # workers open the file themselves
 
     def _chip(self, index: int) -> np.ndarray:
-        if self._source is None:
-            self._source = rasterio.open(self.scene.path)
-        pixels = self._source.read(
-            list(self.scene.bands),
-            window=self.grid.window(*self.cells[index]),
-            out_shape=self._read_shape(),
-            boundless=True,
-            fill_value=0,
-            resampling=Resampling.average,
-        ).transpose(1, 2, 0)
+        pixels = self.read_window(self.grid.window(*self.cells[index]))
         if self.scene.scale != 1.0:
             pixels = np.clip(np.round(pixels / self.scene.scale), 0, 255).astype(np.uint8)
-        chip = resize(np.ascontiguousarray(pixels), self.image_size)
+        chip = resize(pixels, self.image_size)  # as a chip file of the window would be resized
         return remove_haze(chip) if self.dehaze else chip
 
-    def _read_shape(self) -> tuple[int, int, int] | None:
-        """Resampled to `chip_size` pixels when a target resolution changes the window's size."""
-        return (
-            None if self.grid.window_size == self.chip_size else (len(self.scene.bands), self.chip_size, self.chip_size)
-        )
+    def read_window(self, window: Window) -> np.ndarray:
+        """The window's pixels (H, W, bands); the part beyond the scene's edge is 0 (nodata).
+        The inside part is read plainly: rasterio's boundless reads cost a VRT each, 4x slower."""
+        if self._source is None:
+            self._source = rasterio.open(self.scene.path)
+        size, bands = int(window.width), len(self.scene.bands)
+        inside = window.intersection(Window(0, 0, self.scene.width, self.scene.height))
+        bands_first = self._source.read(list(self.scene.bands), window=inside)
+        pixels = cv2.merge(list(bands_first))  # (H, W, bands); 20x faster than a transposed copy
+        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+        if pixels.shape[:2] == (size, size):
+            return pixels
+        padded = np.zeros((size, size, bands), pixels.dtype)
+        top, left = int(inside.row_off - window.row_off), int(inside.col_off - window.col_off)
+        padded[top : top + pixels.shape[0], left : left + pixels.shape[1]] = pixels
+        return padded
 
 
 class SceneTiles(L.LightningDataModule):
@@ -252,7 +256,6 @@ class SceneTiles(L.LightningDataModule):
         self,
         scene: Scene,
         grid: Grid,
-        chip_size: int,
         image_size: int,
         dehaze: bool = False,
         batch_size: int = 64,
@@ -260,13 +263,13 @@ class SceneTiles(L.LightningDataModule):
         pin_memory: bool | str | None = "auto",
     ) -> None:
         super().__init__()
-        self.scene, self.grid, self.chip_size = scene, grid, chip_size
+        self.scene, self.grid = scene, grid
         self.image_size, self.dehaze = image_size, dehaze
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.predict_set: SceneChips | None = None
 
     def setup(self, stage: str | None = None) -> None:
-        self.predict_set = SceneChips(self.scene, self.grid, self.chip_size, self.image_size, self.dehaze)
+        self.predict_set = SceneChips(self.scene, self.grid, self.image_size, self.dehaze)
 
     def predict_dataloader(self) -> DataLoader:
         return epoch_loader(self.predict_set, self.batch_size, self.num_workers, self.pin_memory)
