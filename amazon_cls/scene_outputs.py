@@ -177,7 +177,8 @@ def write_preview(path: Path, result: SceneResult) -> Path:
         if category:
             counts[category] += 1
             colour = CATEGORIES[category][1]
-            axes.add_patch(Rectangle((col, row), size, size, facecolor=colour, edgecolor=colour, alpha=0.45))
+            axes.add_patch(Rectangle((col, row), size, size, facecolor=colour, alpha=0.3))
+            axes.add_patch(Rectangle((col, row), size, size, fill=False, edgecolor=colour, linewidth=1.2))
     axes.set_xlim(0, scene.width)
     axes.set_ylim(scene.height, 0)
     axes.set_axis_off()
