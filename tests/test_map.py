@@ -21,7 +21,7 @@ from amazon_cls.ensemble import run_ensemble
 from amazon_cls.labels import LABELS, PROB_COLUMNS
 from amazon_cls.map import run as map_scenes
 from amazon_cls.predict import run as predict
-from tests.helpers import TINY_DATA, compose_config
+from tests.helpers import TINY_DATA, compose_config, run_module
 
 CHIP = TINY_DATA["size"]
 CRS = "EPSG:32721"  # WGS 84 / UTM zone 21S: the Amazon near Manaus
@@ -206,3 +206,32 @@ def test_bad_scenes_get_errors_that_name_the_file(tmp_path: Path, checkpoint: Pa
     assert str(path) in str(raised.value)
     if case == "no_crs":  # allowed with an explicit CRS
         assert run_map(tmp_path, f"ckpt={checkpoint}", f"scene={path}", f"crs={CRS}", *map_overrides(tmp_path))
+
+
+@pytest.mark.slow
+def test_two_process_ddp_maps_two_scenes_like_one_process(tmp_path: Path, scenes: dict, checkpoint: Path) -> None:
+    """trainer=ddp_cpu from the command line: 2 gloo processes share each scene's chips."""
+    scene_list = f"scene=[{scenes['visual']},{scenes['analytic']}]"
+    for trainer in ("cpu", "ddp_cpu"):
+        run_module("amazon_cls.map", f"ckpt={checkpoint}", scene_list, *map_overrides(tmp_path / trainer),
+                   f"trainer={trainer}", "trainer.precision=32", f"hydra.run.dir={tmp_path / trainer}")  # fmt: skip
+    for kind in ("visual", "analytic"):
+        one, two = (read_features(tmp_path / trainer / f"{kind}_chips.geojson") for trainer in ("cpu", "ddp_cpu"))
+        assert list(two.index) == list(one.index) and list(two["tags"]) == list(one["tags"])
+        np.testing.assert_allclose(two[PROB_COLUMNS].to_numpy(float), one[PROB_COLUMNS].to_numpy(float), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("tiling", "expected", "last_row_kept"),
+    [
+        (Tiling(48, 48, edge="pad"), (4, 3, 48, 48), False),  # the last row and column reach past the edge
+        (Tiling(48, 48, edge="skip"), (3, 2, 48, 48), True),  # whole chips only; rows 96-144 are 2/3 valid
+        (Tiling(32, 16), (9, 7, 32, 16), False),  # overlapping chips
+        (Tiling(32, 32, resolution=2 * PIXEL), (3, 2, 64, 64), False),  # a chip covers 32 pixels of 6 m
+    ],
+)
+def test_chip_grid(scenes: dict, tiling: Tiling, expected: tuple, last_row_kept: bool) -> None:
+    grid = make_grid(Scene.open(scenes["visual"], in_chans=3), tiling)  # 128 x 160 px, the last 32 rows nodata
+    assert (grid.rows, grid.cols, grid.window_size, grid.step) == expected
+    assert grid.kept[0].all()
+    assert grid.kept[-1].all() if last_row_kept else not grid.kept[-1].any()

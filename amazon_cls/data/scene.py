@@ -177,6 +177,8 @@ def chip_name(row: int, col: int) -> str:
 def make_grid(scene: Scene, tiling: Tiling) -> Grid:
     """Windows of `chip_size` (resampled: its ground size) every `stride`; chips mostly outside the
     footprint (nodata, or padding beyond the edge) are not kept."""
+    if tiling.resolution and not scene.crs.is_projected:
+        raise SceneError(f"{scene.path}: resolution={tiling.resolution} needs a projected CRS (metres), not degrees")
     factor = tiling.resolution / scene.resolution if tiling.resolution else 1.0
     size, step = round(tiling.chip_size * factor), max(1, round(tiling.stride * factor))
     if size > scene.width or size > scene.height:
