@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.enums import Resampling
 from rasterio.warp import transform as reproject_points
 
-from amazon_cls.data.scene import Grid, Scene
+from amazon_cls.data.scene import Grid, Scene, read_reduced
 from amazon_cls.io import atomic_path, write_atomic, write_csv, write_json
 from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS
 
@@ -141,16 +141,15 @@ def summary_table(result: SceneResult) -> pd.DataFrame:
 
 
 def preview_rgb(scene: Scene) -> np.ndarray:
-    """The scene's RGB at most PREVIEW_SIDE pixels on a side, read at reduced resolution; 16-bit
-    bands stretched between their 2nd and 98th percentiles for the eye."""
+    """The scene's RGB at most PREVIEW_SIDE pixels on a side; 16-bit bands stretched between
+    their 2nd and 98th percentiles for the eye."""
     shrink = max(1.0, max(scene.width, scene.height) / PREVIEW_SIDE)
-    shape = (3, max(1, round(scene.height / shrink)), max(1, round(scene.width / shrink)))
-    with rasterio.open(scene.path) as source:
-        rgb = source.read(list(scene.bands[:3]), out_shape=shape, resampling=Resampling.average).astype(np.float64)
-    if source.dtypes[0] != "uint8":
-        low, high = np.percentile(rgb, [2, 98], axis=(1, 2), keepdims=True)
-        rgb = (rgb - low) / np.maximum(high - low, 1) * 255
-    return np.clip(rgb, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    bands = list(scene.bands[:3])
+    rgb = read_reduced(scene, shrink, lambda source, window: source.read(bands, window=window), cv2.INTER_AREA)
+    if rgb.dtype != np.uint8:
+        low, high = np.percentile(rgb, [2, 98], axis=(0, 1), keepdims=True)
+        rgb = np.clip((rgb - low) / np.maximum(high - low, 1) * 255, 0, 255).astype(np.uint8)
+    return rgb
 
 
 def category_of(labels: np.ndarray) -> str | None:

@@ -14,6 +14,7 @@ from affine import Affine
 from PIL import Image
 from rasterio.warp import transform as reproject_points
 
+from amazon_cls.data import scene as scene_module
 from amazon_cls.data.chips import read_chip
 from amazon_cls.data.scene import Scene, SceneChips, SceneError, Tiling, make_grid
 from amazon_cls.data.synthetic import write_mosaic
@@ -164,11 +165,16 @@ def test_a_mapped_scene_is_not_mapped_again(tmp_path: Path, scenes: dict, checkp
     assert run_map(tmp_path, *overrides, "tta=none")  # other settings: mapped again
 
 
-def test_windowed_reading_never_loads_the_whole_scene(tmp_path: Path) -> None:
-    side, chip = 2048, 64
+def test_windowed_reading_never_loads_the_whole_scene(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scene 32 strips (and 64 chip rows) tall: the grid and the chips are read a strip or a
+    window at a time, so the peak stays far below the scene's size."""
+    monkeypatch.setattr(scene_module, "STRIP_ROWS", 128)
+    side, chip = 1024, 64
     rng = np.random.default_rng(0)
-    path = write_scene(tmp_path / "large.tif", rng.integers(1, 256, (3, side, side), dtype=np.uint8))
-    scene_bytes = 3 * side * side
+    parts = [rng.integers(1, 256, (side, side, 3), dtype=np.uint8) for _ in range(4)]
+    path = write_mosaic(tmp_path / "large.tif", parts, cols=1)  # 4 x 1024 rows, 1024 columns
+    scene_bytes = sum(part.nbytes for part in parts)
+    del parts
     tracemalloc.start()
     scene = Scene.open(path, in_chans=3)
     grid = make_grid(scene, Tiling(chip, chip))
@@ -177,7 +183,7 @@ def test_windowed_reading_never_loads_the_whole_scene(tmp_path: Path) -> None:
         chips.__getitems__(list(range(start, min(start + 64, len(chips)))))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert len(chips) == (side // chip) ** 2
+    assert len(chips) == (4 * side // chip) * (side // chip)
     assert peak < scene_bytes / 8, f"peak {peak / 1e6:.1f} MB for a {scene_bytes / 1e6:.1f} MB scene"
 
 
