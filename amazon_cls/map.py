@@ -17,19 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import lightning as L
-from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
-from amazon_cls import hardware, scene_outputs
-from amazon_cls.callbacks import ProbabilityWriter
+from amazon_cls import scene_outputs
 from amazon_cls.data.scene import Scene, SceneTiles, Tiling, chip_name, make_grid
 from amazon_cls.errors import one_line_errors
 from amazon_cls.labels import PROB_COLUMNS
 from amazon_cls.metrics import predict_labels
 from amazon_cls.module import ChipClassifier
-from amazon_cls.predictor import Predictor
+from amazon_cls.predictor import PredictionRun, Predictor
 
 log = logging.getLogger(__name__)
 # What changes a scene's outputs: a scene mapped with the same values is not mapped again.
@@ -47,9 +44,7 @@ def in_chans_of(predictor: Predictor) -> int:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything `python -m amazon_cls.map` does; returns each scene's summary (on rank 0)."""
-    choices = hardware.resolve(cfg.trainer.accelerator, cfg.trainer.precision, cfg.num_workers)
-    for name, choice in choices.items():
-        rank_zero_info(f"Hardware choice: {choice.describe(name)}")
+    prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers)
     predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.thresholds)
     tiling = Tiling(cfg.chip_size, cfg.stride, cfg.resolution, cfg.edge, cfg.min_valid)
     in_chans = in_chans_of(predictor)
@@ -57,10 +52,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     scenes = [Scene.open(p, in_chans, cfg.crs, cfg.bands, cfg.scale_16bit) for p in paths]  # all checked first
     grids = [make_grid(scene, tiling) for scene in scenes]
     output_dir = Path(cfg.output_dir)
-    writer = ProbabilityWriter()
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, precision=choices["precision"].value, callbacks=[writer], logger=False, enable_checkpointing=False
-    )
     plain = lambda value: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value  # noqa: E731
     settings = {key: plain(cfg[key]) for key in RESULT_KEYS}
     summaries = {}
@@ -75,10 +66,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"{grid.rows} x {grid.cols} chips, {grid.skipped} skipped as nodata; with {predictor.describe()}"
         )
         tiles = lambda model, scene=scene, grid=grid: SceneTiles(  # noqa: E731
-            scene, grid, model.hparams.image_size, model.hparams.dehaze, cfg.batch_size,
-            choices["num_workers"].value, choices["pin_memory"].value,
-        )  # fmt: skip
-        frame = predictor.predict(trainer, writer, tiles, cfg.tta, cfg.compile)
+            scene, grid, model.hparams.image_size, model.hparams.dehaze, **prediction.loader
+        )
+        frame = predictor.predict(prediction, tiles, cfg.tta, cfg.compile)
         if frame is None:
             continue  # another rank writes
         cells = grid.chips()

@@ -20,17 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import lightning as L
-from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
-from amazon_cls import hardware, runs
-from amazon_cls.callbacks import ProbabilityWriter
+from amazon_cls import runs
 from amazon_cls.data.datamodule import ChipFolders
 from amazon_cls.data.layout import read_name_table
 from amazon_cls.errors import one_line_errors
-from amazon_cls.predictor import Predictor
+from amazon_cls.predictor import PredictionRun, Predictor
 
 log = logging.getLogger(__name__)
 
@@ -41,23 +38,16 @@ def as_list(value: str | Sequence[str]) -> list[str]:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything `python -m amazon_cls.predict` does; returns the paths written (on rank 0)."""
-    choices = hardware.resolve(cfg.trainer.accelerator, cfg.trainer.precision, cfg.num_workers)
-    for name, choice in choices.items():
-        rank_zero_info(f"Hardware choice: {choice.describe(name)}")
+    prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers)
     # every input file is checked before any chip is predicted
     predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.thresholds)
     if cfg.order:
         read_name_table(Path(cfg.order), ["image_name"], "order file")
     folders = lambda model: ChipFolders(  # noqa: E731
-        as_list(cfg.input), model.hparams.image_size, model.hparams.dehaze, cfg.batch_size,
-        choices["num_workers"].value, choices["pin_memory"].value,
-    )  # fmt: skip
-    writer = ProbabilityWriter()  # the submission's probabilities file is written in its row order below
-    trainer: L.Trainer = instantiate(
-        cfg.trainer, precision=choices["precision"].value, callbacks=[writer], logger=False, enable_checkpointing=False
+        as_list(cfg.input), model.hparams.image_size, model.hparams.dehaze, **prediction.loader
     )
     rank_zero_info(f"Predicting {as_list(cfg.input)} with {predictor.describe()} (tta={cfg.tta})")
-    frame = predictor.predict(trainer, writer, folders, cfg.tta, cfg.compile)
+    frame = predictor.predict(prediction, folders, cfg.tta, cfg.compile)
     if frame is None:
         return {}
     output = Path(cfg.output)

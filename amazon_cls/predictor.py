@@ -17,11 +17,32 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_info
+from omegaconf import DictConfig
 
-from amazon_cls import blend, runs
+from amazon_cls import blend, hardware, runs
 from amazon_cls.callbacks import ProbabilityWriter
 from amazon_cls.labels import LABELS, PROB_COLUMNS
 from amazon_cls.module import ChipClassifier
+
+
+class PredictionRun:
+    """A Trainer that predicts (devices and precision from the `trainer` config, its `auto` values
+    resolved for this machine and logged) and the writer that gathers its probabilities."""
+
+    def __init__(self, trainer: DictConfig, batch_size: int, num_workers: int | str) -> None:
+        choices = hardware.resolve(trainer.accelerator, trainer.precision, num_workers)
+        for name, choice in choices.items():
+            rank_zero_info(f"Hardware choice: {choice.describe(name)}")
+        self.writer = ProbabilityWriter()
+        self.trainer: L.Trainer = instantiate(
+            trainer, precision=choices["precision"].value, callbacks=[self.writer], logger=False,
+            enable_checkpointing=False,
+        )  # fmt: skip
+        # the loader options of the datamodules it predicts
+        self.loader = {"batch_size": batch_size, "num_workers": choices["num_workers"].value,
+                       "pin_memory": choices["pin_memory"].value}  # fmt: skip
 
 
 @dataclass
@@ -98,22 +119,21 @@ class Predictor:
 
     def predict(
         self,
-        trainer: L.Trainer,
-        writer: ProbabilityWriter,
-        datamodule_for: Callable[[ChipClassifier], L.LightningDataModule],
+        run: PredictionRun,
+        chips_for: Callable[[ChipClassifier], L.LightningDataModule],
         tta: str,
         compile: bool = False,
     ) -> pd.DataFrame | None:
-        """Combined probabilities of the chips `datamodule_for(model)` serves (rank 0; None elsewhere)."""
+        """Combined probabilities of the chips `chips_for(model)` serves (rank 0; None elsewhere)."""
         frames: dict[str, pd.DataFrame] = {}
         for ckpt in self.needed():
             model = ChipClassifier.from_checkpoint(ckpt, tta=tta)
             if compile:  # worth it for many chips: compiling takes a minute, then inference is faster
                 model.net = torch.compile(model.net)
-            trainer.predict(model, datamodule=datamodule_for(model), return_predictions=False)
-            if trainer.is_global_zero:
-                frames[ckpt] = writer.frame
-        if not trainer.is_global_zero:
+            run.trainer.predict(model, datamodule=chips_for(model), return_predictions=False)
+            if run.trainer.is_global_zero:
+                frames[ckpt] = run.writer.frame
+        if not run.trainer.is_global_zero:
             return None
         return self.combine(frames)
 

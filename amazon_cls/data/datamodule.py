@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -145,13 +146,12 @@ class PlanetDataModule(L.LightningDataModule):
         return self._loader(self.val_set, shuffle=False)
 
 
-class ChipFolders(L.LightningDataModule):
-    """Folders of chips to predict, in a stable order (by name within each folder), prepared as
-    the model was trained (its `image_size` and `dehaze`). Under DDP each rank predicts its share."""
+class ChipsToPredict(L.LightningDataModule):
+    """Chips to predict, prepared as the model was trained (its `image_size` and `dehaze`); under
+    DDP each rank predicts its share. Subclasses say which chips: `predict_set`, made in `setup`."""
 
     def __init__(
         self,
-        folders: Sequence[str | os.PathLike],
         image_size: int,
         dehaze: bool = False,
         batch_size: int = 64,
@@ -159,10 +159,20 @@ class ChipFolders(L.LightningDataModule):
         pin_memory: bool | str | None = "auto",
     ) -> None:
         super().__init__()
-        self.folders = [Path(folder) for folder in folders]
         self.image_size, self.dehaze = image_size, dehaze
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.predict_set: ChipDataset | None = None
+
+    def predict_dataloader(self) -> DataLoader:
+        return epoch_loader(self.predict_set, self.batch_size, self.num_workers, self.pin_memory)
+
+
+class ChipFolders(ChipsToPredict):
+    """Folders of chips to predict, in a stable order (by name within each folder)."""
+
+    def __init__(self, folders: Sequence[str | os.PathLike], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.folders = [Path(folder) for folder in folders]
 
     def setup(self, stage: str | None = None) -> None:
         paths = list_chips(self.folders)
@@ -173,6 +183,3 @@ class ChipFolders(L.LightningDataModule):
             if first.setdefault(path.stem, path) != path:
                 raise ValueError(f"chip {path.stem!r} is in two input folders: {first[path.stem]} and {path}")
         self.predict_set = ChipDataset(paths, None, self.image_size, dehaze=self.dehaze)
-
-    def predict_dataloader(self) -> DataLoader:
-        return epoch_loader(self.predict_set, self.batch_size, self.num_workers, self.pin_memory)

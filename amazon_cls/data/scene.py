@@ -14,19 +14,19 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
-import lightning as L
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import CRSError, RasterioIOError
 from rasterio.windows import Window
-from torch.utils.data import DataLoader
 
 from amazon_cls.data.chips import resize
-from amazon_cls.data.dataset import ChipDataset, epoch_loader
+from amazon_cls.data.datamodule import ChipsToPredict
+from amazon_cls.data.dataset import ChipDataset
 from amazon_cls.data.dehaze import dehaze as remove_haze
 from amazon_cls.labels import NUM_LABELS
 
@@ -280,28 +280,12 @@ class SceneChips(ChipDataset):
         return padded
 
 
-class SceneTiles(L.LightningDataModule):
-    """A scene's kept chips to predict, prepared as the model was trained (image size, haze);
-    under DDP each rank predicts its share."""
+class SceneTiles(ChipsToPredict):
+    """A scene's kept chips to predict."""
 
-    def __init__(
-        self,
-        scene: Scene,
-        grid: Grid,
-        image_size: int,
-        dehaze: bool = False,
-        batch_size: int = 64,
-        num_workers: int | str = "auto",
-        pin_memory: bool | str | None = "auto",
-    ) -> None:
-        super().__init__()
+    def __init__(self, scene: Scene, grid: Grid, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.scene, self.grid = scene, grid
-        self.image_size, self.dehaze = image_size, dehaze
-        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
-        self.predict_set: SceneChips | None = None
 
     def setup(self, stage: str | None = None) -> None:
         self.predict_set = SceneChips(self.scene, self.grid, self.image_size, self.dehaze)
-
-    def predict_dataloader(self) -> DataLoader:
-        return epoch_loader(self.predict_set, self.batch_size, self.num_workers, self.pin_memory)
