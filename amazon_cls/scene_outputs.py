@@ -182,10 +182,11 @@ def write_preview(path: Path, result: SceneResult) -> Path:
     axes.set_ylim(scene.height, 0)
     axes.set_axis_off()
     legend = [
-        Patch(facecolor=colour, alpha=0.6, label=f"{name} ({', '.join(members)}): {counts[name]} chips")
+        Patch(facecolor=colour, alpha=0.6, label=f"{name} ({', '.join(members)}): {counts[name]}")
         for name, (members, colour) in CATEGORIES.items()
     ]
-    axes.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8, frameon=False)
+    axes.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8, frameon=False,
+                title="a chip takes the colour of the first of its labels in this list", title_fontsize=8)  # fmt: skip
     axes.set_title(f"{scene.path.name}: {len(result.cells)} chips predicted, {result.grid.skipped} skipped (nodata)")
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", bbox_inches="tight")
