@@ -29,7 +29,7 @@ from amazon_cls.labels import LABEL_INDEX, RARE
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds
 
 METHODS = ("mean", "vote", "weighted", "weighted_per_label", "select", "stack")
-SINGLE = "model"  # the method name of a combination that is one model alone
+SINGLE = "model"  # "model:<name>": the method name of a combination that is one model alone
 INNER_GROUPS = 5  # with a single fold, cross-fitting splits its chips into this many groups
 EPSILON = 1e-6
 # An ensemble must beat its best model by this much F2 to be used: a smaller gain is noise, and
@@ -75,7 +75,7 @@ def fitted_f2(probs: np.ndarray, targets: np.ndarray) -> float:
 def single_model(models: Sequence[str], index: int, labels: int) -> Combination:
     weights = np.zeros((len(models), labels))
     weights[index] = 1.0
-    return Combination(SINGLE, list(models), weights, np.zeros(labels))
+    return Combination(f"{SINGLE}:{models[index]}", list(models), weights, np.zeros(labels))
 
 
 def fit_weights(probs: np.ndarray, targets: np.ndarray, per_label: bool = False) -> np.ndarray:
