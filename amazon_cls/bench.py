@@ -266,7 +266,7 @@ def bench_tcmalloc(args: argparse.Namespace) -> tuple | None:
     return f"tcmalloc vs glibc malloc (fp32 {args.backbone}, {args.image_size} px)", rate(library), rate(""), "> 1"
 
 
-def bench_map(paths: list[Path], args: argparse.Namespace, workdir: Path, rounds: int = 3) -> list[tuple]:
+def bench_map(paths: list[Path], args: argparse.Namespace, workdir: Path, rounds: int = 5) -> list[tuple]:
     """`map` on a scene stitched from the chips vs `predict` on the same chips as files: the same
     model and Trainer.predict, timed whole (workers started per call), best of `rounds`. The scene
     is written deflate-compressed (the usual GeoTIFF) and uncompressed: decompressing a window
