@@ -67,13 +67,10 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, ckpt: str | Path, thresholds: str | Path | None = None) -> Predictor:
         """One checkpoint, with its stored thresholds or those of a thresholds.json."""
-        stored = runs.read_checkpoint(ckpt).get("thresholds")
         if thresholds:
             fitted = runs.read_thresholds(thresholds)
-        elif isinstance(stored, dict) and set(stored) == set(LABELS):
-            fitted = np.array([stored[label] for label in LABELS])
-        else:
-            fitted = ChipClassifier.from_checkpoint(ckpt).thresholds.numpy()
+        else:  # the model's own buffer, fitted on its validation fold
+            fitted = runs.read_checkpoint(ckpt)["state_dict"]["thresholds"].numpy()
         return cls({Path(ckpt).stem: [str(ckpt)]}, fitted, source=str(ckpt))
 
     @classmethod

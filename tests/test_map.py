@@ -148,13 +148,22 @@ def test_analytic_16bit_scene_maps_like_the_visual_one(tmp_path: Path, scenes: d
     np.testing.assert_allclose(analytic[PROB_COLUMNS].to_numpy(float), visual[PROB_COLUMNS].to_numpy(float), atol=1e-6)
 
 
-def test_an_ensemble_maps_as_it_predicts(tmp_path: Path, scenes: dict, trained_run: Path) -> None:
+def test_an_ensemble_maps_as_it_predicts(tmp_path: Path, scenes: dict, trained_run: Path, tiny_root: Path) -> None:
     run_ensemble([trained_run], tmp_path / "ensemble")
     source = f"ensemble={tmp_path / 'ensemble'}"
     run_map(tmp_path, source, f"scene={scenes['visual']}", *map_overrides(tmp_path / "out"))
     features = read_features(tmp_path / "out" / "visual_chips.geojson")
     expected = predict_cut_chips(tmp_path, scenes["visual"], source)
     assert list(features.loc[expected.index, "tags"]) == list(expected["tags"].str.strip())
+    # predict ensemble= combines new chips as `ensemble` combined its members' test predictions
+    output = tmp_path / "again.csv"
+    # (in fp32, as the members predicted their test chips)
+    overrides = [source, f"input={tiny_root / 'test-jpg'}", f"output={output}", "num_workers=0",
+                 "trainer.enable_progress_bar=false", "trainer.precision=32"]  # fmt: skip
+    predict(compose_config("predict", overrides, tmp_path / "hydra_again"))
+    combined = pd.read_csv(tmp_path / "ensemble" / "submission_probs.csv").set_index("image_name").sort_index()
+    again = pd.read_csv(tmp_path / "again_probs.csv").set_index("image_name").sort_index()
+    np.testing.assert_allclose(again[PROB_COLUMNS].to_numpy(), combined[PROB_COLUMNS].to_numpy(), atol=1e-6)
 
 
 def test_a_mapped_scene_is_not_mapped_again(tmp_path: Path, scenes: dict, checkpoint: Path, caplog) -> None:
