@@ -9,9 +9,11 @@ the saved combination, then the rare-label specialists), with the thresholds sav
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -19,12 +21,24 @@ import pandas as pd
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from amazon_cls import blend, hardware, runs
 from amazon_cls.callbacks import ProbabilityWriter
 from amazon_cls.labels import LABELS, PROB_COLUMNS
 from amazon_cls.module import ChipClassifier
+
+log = logging.getLogger(__name__)
+
+
+class StopOnSigterm(L.Callback):
+    """Lightning notes a SIGTERM, but only its training loop stops for it: prediction stops at the
+    next batch too (as SIGTERMException, the SystemExit the training loop raises)."""
+
+    def on_predict_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.received_sigterm:
+            raise SIGTERMException()
 
 
 class PredictionRun:
@@ -37,7 +51,7 @@ class PredictionRun:
             rank_zero_info(f"Hardware choice: {choice.describe(name)}")
         self.writer = ProbabilityWriter()
         self.trainer: L.Trainer = instantiate(
-            trainer, precision=choices["precision"].value, callbacks=[self.writer], logger=False,
+            trainer, precision=choices["precision"].value, callbacks=[self.writer, StopOnSigterm()], logger=False,
             enable_checkpointing=False,
         )  # fmt: skip
         # the loader options of the datamodules it predicts
@@ -127,7 +141,14 @@ class Predictor:
             model = ChipClassifier.from_checkpoint(ckpt, tta=tta)
             if compile:  # worth it for many chips: compiling takes a minute, then inference is faster
                 model.net = torch.compile(model.net)
-            run.trainer.predict(model, datamodule=chips_for(model), return_predictions=False)
+            try:
+                run.trainer.predict(model, datamodule=chips_for(model), return_predictions=False)
+            except SystemExit as stop:  # SIGTERM or Ctrl+C: never status 0, nothing of these chips written
+                signal_name, code = runs.interruption(stop)
+                log.error(
+                    "Interrupted (%s): nothing was written for these chips; the same command resumes", signal_name
+                )
+                raise SystemExit(code) from None
             if run.trainer.is_global_zero:
                 frames[ckpt] = run.writer.frame
         if not run.trainer.is_global_zero:

@@ -188,6 +188,11 @@ def resolve_ckpt_path(ckpt_path: str | None, run_dir: Path) -> str | None:
     return "hpc" if newest.name.startswith("hpc_ckpt_") else str(newest)
 
 
+def interruption(stop: SystemExit) -> tuple[str, int]:
+    """The signal behind a SystemExit Lightning raised for it, and the shells' exit status for it."""
+    return ("SIGTERM", 143) if isinstance(stop, SIGTERMException) else ("SIGINT", 130)
+
+
 def interrupted(stop: SystemExit, run_dir: Path) -> SystemExit:
     """The exit of an interrupted run: never status 0, with what it saved and how to resume.
 
@@ -195,7 +200,7 @@ def interrupted(stop: SystemExit, run_dir: Path) -> SystemExit:
     `make` takes for success) and Ctrl+C into status 1. They become 143 and 130, the shells'
     statuses for those signals; the run is not marked finished (metrics.json is written last).
     """
-    signal_name, code = ("SIGTERM", 143) if isinstance(stop, SIGTERMException) else ("SIGINT", 130)
+    signal_name, code = interruption(stop)
     last = run_dir / CHECKPOINTS / LAST_CHECKPOINT
     saved = f"{last} holds the last finished epoch" if last.is_file() else "no checkpoint was saved yet"
     log.error(

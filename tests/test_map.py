@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import tracemalloc
 from pathlib import Path
 
@@ -250,3 +252,23 @@ def test_chip_grid(scenes: dict, tiling: Tiling, expected: tuple, last_row_kept:
     assert (grid.rows, grid.cols, grid.window_size, grid.step) == expected
     assert grid.kept[0].all()
     assert grid.kept[-1].all() if last_row_kept else not grid.kept[-1].any()
+
+
+def test_sigterm_stops_a_map_with_status_143_and_nothing_written(
+    tmp_path: Path, scenes: dict, checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lightning only notes a SIGTERM outside training; the map stops at the next batch, writes
+    nothing for the scene, and exits as a shell reports SIGTERM."""
+    read = SceneChips.read_window
+
+    def read_then_terminate(self: SceneChips, window):
+        os.kill(os.getpid(), signal.SIGTERM)  # Lightning's handler sets trainer.received_sigterm
+        return read(self, window)
+
+    monkeypatch.setattr(SceneChips, "read_window", read_then_terminate)
+    with pytest.raises(SystemExit) as stopped:
+        run_map(tmp_path, f"ckpt={checkpoint}", f"scene={scenes['visual']}", *map_overrides(tmp_path / "out"))
+    assert stopped.value.code == 143
+    assert (
+        not (tmp_path / "out" / "visual_map.json").exists() and not (tmp_path / "out" / "visual_chips.geojson").exists()
+    )

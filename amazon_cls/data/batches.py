@@ -87,4 +87,6 @@ def received(tensor: torch.Tensor, key: str, worker: int, slot: int) -> torch.Te
 
 
 def give_back(table: torch.Tensor, worker: int, slot: int) -> None:
-    table[worker, slot] = RETURNED
+    # through numpy: a table made under Trainer.predict is an inference tensor, which torch would
+    # not let this finalizer update once prediction has stopped (an interrupted run)
+    table.numpy()[worker, slot] = RETURNED
