@@ -50,6 +50,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     in_chans = in_chans_of(predictor)
     paths = [cfg.scene] if isinstance(cfg.scene, str) else list(cfg.scene)
     scenes = [Scene.open(p, in_chans, cfg.crs, cfg.bands, cfg.scale_16bit) for p in paths]  # all checked first
+    stems = [scene.path.stem for scene in scenes]
+    if len(set(stems)) < len(stems):
+        twice = sorted({stem for stem in stems if stems.count(stem) > 1})
+        raise ValueError(f"scenes named {twice} twice: their outputs in {cfg.output_dir} would overwrite each other")
     grids = [make_grid(scene, tiling) for scene in scenes]
     output_dir = Path(cfg.output_dir)
     plain = lambda value: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value  # noqa: E731

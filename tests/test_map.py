@@ -205,6 +205,7 @@ def test_windowed_reading_never_loads_the_whole_scene(tmp_path: Path, monkeypatc
         ("two_bands", "2 bands; expected 3"),
         ("too_small", "is larger than the scene"),
         ("not_raster", "not a raster GDAL can read"),
+        ("same_name", "twice: their outputs"),
     ],
 )
 def test_bad_scenes_get_errors_that_name_the_file(tmp_path: Path, checkpoint: Path, case: str, message: str) -> None:
@@ -216,11 +217,16 @@ def test_bad_scenes_get_errors_that_name_the_file(tmp_path: Path, checkpoint: Pa
         write_scene(path, pixels[:2])
     elif case == "too_small":
         write_scene(path, pixels[:, :16, :16])
+    elif case == "same_name":  # two scenes whose outputs would have the same names
+        (tmp_path / "other").mkdir()
+        write_scene(path, pixels)
+        write_scene(tmp_path / "other" / path.name, pixels)
+        path = f"[{path},{tmp_path / 'other' / path.name}]"
     else:
         path.write_text("image_name,tags\n")
-    with pytest.raises(SceneError, match=message) as raised:
+    with pytest.raises(ValueError if case == "same_name" else SceneError, match=message) as raised:
         run_map(tmp_path, f"ckpt={checkpoint}", f"scene={path}", *map_overrides(tmp_path))
-    assert str(path) in str(raised.value)
+    assert (case == "same_name" and "'same_name'" in str(raised.value)) or str(path) in str(raised.value)
     if case == "no_crs":  # allowed with an explicit CRS
         assert run_map(tmp_path, f"ckpt={checkpoint}", f"scene={path}", f"crs={CRS}", *map_overrides(tmp_path))
 
