@@ -164,25 +164,26 @@ def write_preview(path: Path, result: SceneResult) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.collections import PatchCollection
     from matplotlib.patches import Patch, Rectangle
 
     scene, rgb = result.scene, preview_rgb(result.scene)
     figure, axes = plt.subplots(figsize=(10, 10 * rgb.shape[0] / rgb.shape[1] + 1.2), dpi=100)
     axes.imshow(rgb, extent=(0, scene.width, scene.height, 0))
-    counts = dict.fromkeys(CATEGORIES, 0)
-    for (col, row, size), labels in zip(result.cell_pixels(), result.labels, strict=True):
-        category = category_of(labels)
-        axes.add_patch(Rectangle((col, row), size, size, fill=False, edgecolor="white", linewidth=0.3, alpha=0.5))
-        if category:
-            counts[category] += 1
-            colour = CATEGORIES[category][1]
-            axes.add_patch(Rectangle((col, row), size, size, facecolor=colour, alpha=0.3))
-            axes.add_patch(Rectangle((col, row), size, size, fill=False, edgecolor=colour, linewidth=1.2))
+    squares = [Rectangle((col, row), size, size) for col, row, size in result.cell_pixels()]
+    categories = [category_of(labels) for labels in result.labels]
+    # one collection per layer: a scene of 100,000 chips draws as fast as one of 100
+    axes.add_collection(PatchCollection(squares, facecolor="none", edgecolor="white", linewidth=0.3, alpha=0.5))
+    coloured = [(square, CATEGORIES[c][1]) for square, c in zip(squares, categories, strict=True) if c]
+    if coloured:
+        shapes, colours = zip(*coloured, strict=True)
+        axes.add_collection(PatchCollection(shapes, facecolor=colours, edgecolor="none", alpha=0.3))
+        axes.add_collection(PatchCollection(shapes, facecolor="none", edgecolor=colours, linewidth=1.2))
     axes.set_xlim(0, scene.width)
     axes.set_ylim(scene.height, 0)
     axes.set_axis_off()
     legend = [
-        Patch(facecolor=colour, alpha=0.6, label=f"{name} ({', '.join(members)}): {counts[name]}")
+        Patch(facecolor=colour, alpha=0.6, label=f"{name} ({', '.join(members)}): {categories.count(name)}")
         for name, (members, colour) in CATEGORIES.items()
     ]
     axes.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8, frameon=False,
