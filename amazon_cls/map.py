@@ -46,7 +46,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything `python -m amazon_cls.map` does; returns each scene's summary (on rank 0)."""
     prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers)
     predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.thresholds)
-    tiling = Tiling(cfg.chip_size, cfg.stride, cfg.resolution, cfg.edge, cfg.min_valid)
+    stride = cfg.chip_size if cfg.stride is None else cfg.stride
+    tiling = Tiling(cfg.chip_size, stride, cfg.resolution, cfg.edge, cfg.min_valid)
     in_chans = in_chans_of(predictor)
     paths = [cfg.scene] if isinstance(cfg.scene, str) else list(cfg.scene)
     scenes = [Scene.open(p, in_chans, cfg.crs, cfg.bands, cfg.scale_16bit) for p in paths]  # all checked first
@@ -65,9 +66,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if scene_outputs.finished(outputs, scene_settings):
             rank_zero_info(f"{scene.path}: already mapped with these settings in {output_dir}; skipped")
             continue
+        scaled = f", divided by {scene.scale:g} (scale_16bit) into 8 bits" if scene.scale != 1 else ""
         rank_zero_info(
-            f"Mapping {scene.path} ({scene.width} x {scene.height} px, {scene.crs.to_string()}): "
-            f"{grid.rows} x {grid.cols} chips, {grid.skipped} skipped as nodata; with {predictor.describe()}"
+            f"Mapping {scene.path} ({scene.width} x {scene.height} px, {scene.crs.to_string()}, bands "
+            f"{list(scene.bands)} as the model's input{scaled}): {grid.rows} x {grid.cols} chips, {grid.skipped} "
+            f"skipped as nodata; with {predictor.describe()}"
         )
         tiles = lambda model, scene=scene, grid=grid: SceneTiles(  # noqa: E731
             scene, grid, model.hparams.image_size, model.hparams.dehaze, **prediction.loader

@@ -63,7 +63,7 @@ def checkpoint(trained_run: Path) -> Path:
 
 
 def map_overrides(output_dir: Path, *extra: str) -> list[str]:
-    return [f"output_dir={output_dir}", f"chip_size={CHIP}", f"stride={CHIP}", "num_workers=0",
+    return [f"output_dir={output_dir}", f"chip_size={CHIP}", "num_workers=0",  # stride: chip_size by default
             "trainer.enable_progress_bar=false", *extra]  # fmt: skip
 
 
