@@ -17,7 +17,7 @@ combined by a combination fitted on the other groups, so no chip is scored by we
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,10 +72,11 @@ def fitted_f2(probs: np.ndarray, targets: np.ndarray) -> float:
     return chip_f2(targets, binarize(probs, fit_thresholds(probs, targets)))
 
 
-def single_model(models: Sequence[str], index: int, labels: int) -> Combination:
+def single_model(models: Sequence[str], index: int, labels: int, name: str | None = None) -> Combination:
+    """The combination that is model `index` alone (`name`: how to call it, default the model's)."""
     weights = np.zeros((len(models), labels))
     weights[index] = 1.0
-    return Combination(f"{SINGLE}:{models[index]}", list(models), weights, np.zeros(labels))
+    return Combination(f"{SINGLE}:{name or models[index]}", list(models), weights, np.zeros(labels))
 
 
 def fit_weights(probs: np.ndarray, targets: np.ndarray, per_label: bool = False) -> np.ndarray:
@@ -187,15 +188,18 @@ def choose(
     groups: np.ndarray,
     methods: Sequence[str] = METHODS,
     progress: Callable[[str], None] = lambda _: None,
+    alone: Mapping[str, np.ndarray] | None = None,
 ) -> Choice:
     """The method with the best cross-fitted out-of-fold F2, or the best single model when no
-    method beats it by MIN_GAIN, so that the ensemble never scores below its best model."""
+    method beats it by MIN_GAIN, so that the ensemble never scores below its best model.
+    `alone` adds other single candidates (chips x labels), such as one seed of a model."""
     combined = {}
     for method in methods:
         progress(method)
         combined[method] = cross_fit(method, models, probs, targets, groups)
     scores = {method: fitted_f2(combined[method], targets) for method in methods}
-    singles = {f"{SINGLE}:{name}": fitted_f2(p, targets) for name, p in zip(models, probs, strict=True)}
+    candidates = {**dict(zip(models, probs, strict=True)), **(alone or {})}
+    singles = {f"{SINGLE}:{name}": fitted_f2(p, targets) for name, p in candidates.items()}
     best_method = max(scores, key=scores.get)
     best_single = max(singles, key=singles.get)
     if scores[best_method] >= singles[best_single] + MIN_GAIN:
@@ -206,7 +210,7 @@ def choose(
         f"no ensemble beats the best model by {MIN_GAIN}: {best_method} {scores[best_method]:.5f} vs "
         f"{best_single.split(':', 1)[1]} {singles[best_single]:.5f}; using that model alone"
     )
-    combined[best_single] = probs[list(models).index(best_single.split(":", 1)[1])]
+    combined[best_single] = candidates[best_single.split(":", 1)[1]]
     return Choice(best_single, reason, {**scores, **singles}, combined)
 
 

@@ -24,7 +24,7 @@ from amazon_cls import blend, runs
 from amazon_cls.errors import one_line_errors
 from amazon_cls.io import write_atomic, write_csv, write_json
 from amazon_cls.labels import LABELS, PROB_COLUMNS, TARGET_COLUMNS
-from amazon_cls.members import Member, common_chips, find_members, model_tables
+from amazon_cls.members import Member, common_chips, find_members, model_tables, one_seed_members
 from amazon_cls.metrics import binarize, chip_f2, fit_thresholds, per_label_report, predict_labels
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def stacked(tables: dict[str, pd.DataFrame]) -> np.ndarray:
 def build_report(
     members: list[Member],
     oof: dict[str, pd.DataFrame],
-    plain: dict[str, pd.DataFrame] | None,
+    plain_singles: dict[str, np.ndarray],
     choice: blend.Choice,
     plain_choice: blend.Choice | None,
     chosen: str,
@@ -75,12 +75,12 @@ def build_report(
 
     def variants(method: str) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
         without_tta = plain_choice.combined.get(method) if plain_choice else None
-        if without_tta is None and plain and method.startswith(f"{blend.SINGLE}:"):
-            without_tta = split(plain[method.split(":", 1)[1]])[0]
-        return {
-            "": (choice.combined[method], targets),
-            "_notta": None if without_tta is None else (without_tta, targets),
-        }
+        if without_tta is None and method.startswith(f"{blend.SINGLE}:"):
+            without_tta = plain_singles.get(method.split(":", 1)[1])
+        return {"": (choice.combined[method], targets), "_notta": with_targets(without_tta)}
+
+    def with_targets(probs: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if probs is None else (probs, targets)
 
     rows = [
         score_row(
@@ -91,12 +91,25 @@ def build_report(
         for m in members
     ]
     rows += [
-        score_row("model", model, {"": split(oof[model]), "_notta": split(plain[model]) if plain else None})
+        score_row("model", model, {"": split(oof[model]), "_notta": with_targets(plain_singles.get(model))})
         for model in oof
     ]
     rows += [score_row("method", method, variants(method)) for method in blend.METHODS]
     rows.append(score_row("ensemble", f"{chosen} of {len(oof)} models", variants(chosen)))
     return pd.DataFrame(rows)
+
+
+def seed_candidates(one_seed: dict[str, list[Member]], table: str, names: pd.Index) -> dict[str, np.ndarray]:
+    """The probabilities (of the chips `names`) of every one-seed candidate that predicted them all."""
+    candidates = {}
+    for name, members in one_seed.items():
+        frames = [getattr(m, table) for m in members]
+        if any(frame is None for frame in frames):
+            continue
+        merged = pd.concat(frames).groupby(level=0, sort=True).mean()
+        if names.isin(merged.index).all():
+            candidates[name] = merged.loc[names, PROB_COLUMNS].to_numpy()
+    return candidates
 
 
 def weights_table(combination: blend.Combination) -> pd.DataFrame:
@@ -183,15 +196,27 @@ def run_ensemble(
     groups = blend.groups_of(first["fold"].to_numpy())
     progress = lambda name: log.info("Cross-fitting %s over %d groups of chips", name, len(np.unique(groups)))  # noqa: E731
     probs = stacked(oof)
-    choice = blend.choose(models, probs, targets, groups, progress=progress)
-    plain_choice = blend.choose(models, stacked(plain), targets, groups) if plain else None
+    one_seed = one_seed_members(members)
+    alone = seed_candidates(one_seed, "oof", names)
+    choice = blend.choose(models, probs, targets, groups, progress=progress, alone=alone)
+    plain_alone = seed_candidates(one_seed, "oof_plain", names) if plain else {}
+    plain_choice = blend.choose(models, stacked(plain), targets, groups, alone=plain_alone) if plain else None
     chosen = choice.method if method == "auto" else method
     reason = choice.reason if method == "auto" else "chosen explicitly"
     log.info("Combination: %s (%s)", chosen, reason)
     oof_probs = choice.combined[chosen]
-    combination = blend.fit(chosen, models, probs, targets)
+    alone_name = chosen.split(":", 1)[1] if chosen.startswith(f"{blend.SINGLE}:") else None
+    if alone_name in one_seed:  # one seed of a model, alone: only its checkpoints predict new chips
+        kept = one_seed[alone_name]
+        members_used = [m for m in members if m.model != kept[0].model] + kept
+        combination = blend.single_model(models, models.index(kept[0].model), len(LABELS), alone_name)
+        tests = common_chips(model_tables(members_used, "test")) if tests else None
+    else:
+        members_used = members
+        combination = blend.fit(chosen, models, probs, targets)
     test_probs = combination.apply(stacked(tests)) if tests else None
-    report = build_report(members, oof, plain, choice, plain_choice, chosen)
+    plain_singles = {**{name: split(table)[0] for name, table in plain.items()}, **plain_alone} if plain else {}
+    report = build_report(members, oof, plain_singles, choice, plain_choice, chosen)
     test_names = next(iter(tests.values())).index if tests else None
     if specialists:
         specialist_oof, specialist_test, specialist_checkpoints = specialist_tables(specialists)
@@ -211,7 +236,7 @@ def run_ensemble(
     markdown = report_markdown(report, per_label, combination, reason, weather)
     write_atomic(output_dir / "ensemble_report.md", lambda tmp: tmp.write_text(markdown))
     write_tensorboard(output_dir, report)
-    checkpoints = {model: [m.checkpoint for m in members if m.model == model] for model in models}
+    checkpoints = {model: [m.checkpoint for m in members_used if m.model == model] for model in models}
     saved = {**combination.to_dict(), "reason": reason, "cross_fitted_f2": choice.scores,
              "thresholds": dict(zip(LABELS, thresholds.tolist(), strict=True)), "checkpoints": checkpoints}  # fmt: skip
     if specialists:  # the thresholds were fitted after blending them into the rare labels

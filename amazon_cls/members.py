@@ -120,3 +120,14 @@ def common_chips(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
                 len(table),
             )
     return {model: table.loc[names] for model, table in tables.items()}
+
+
+def one_seed_members(members: list[Member]) -> dict[str, list[Member]]:
+    """For every model trained with several seeds, each seed's members as "<model> seed <s>": the
+    candidates for when one seed alone scores above the seeds' mean (the mean is not always better)."""
+    variants = {}
+    for model in sorted({m.model for m in members}):
+        seeds = sorted({m.seed for m in members if m.model == model})
+        for seed in seeds if len(seeds) > 1 else []:
+            variants[f"{model} seed {seed}"] = [m for m in members if m.model == model and m.seed == seed]
+    return variants

@@ -4,11 +4,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from amazon_cls import blend
 from amazon_cls.ensemble import run_ensemble
-from amazon_cls.labels import NUM_LABELS
+from amazon_cls.labels import NUM_LABELS, PROB_COLUMNS
 from tests.test_ensemble import CHIPS, TEST_CHIPS, make_member
 
 FOLDS = np.arange(CHIPS) % 3
@@ -92,3 +93,24 @@ def test_combination_round_trips_through_json(targets: np.ndarray) -> None:
 def test_unknown_method_is_refused_before_the_work(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"method='median'; choose one of \('auto', 'mean'"):
         run_ensemble([tmp_path / "nothing"], tmp_path / "out", method="median")
+
+
+def test_one_seed_alone_is_used_when_it_beats_the_mean_of_its_seeds(targets: np.ndarray, tmp_path: Path) -> None:
+    """'good' has a good seed and a noise seed: their mean is worse than the good seed alone, so the
+    ensemble is that seed, and scores what its members score: never below the best member."""
+    rng = np.random.default_rng(6)
+    good, bad, other = noisy(targets, rng, 0.6), rng.random(targets.shape), noisy(targets, rng, 0.2)
+    tests = {name: rng.random((TEST_CHIPS, NUM_LABELS)) for name in ("good", "bad", "other")}
+    run_dirs = [
+        make_member(tmp_path, model, fold, p, targets, tests[key], seed)
+        for model, seed, key, p in (("good", 1, "good", good), ("good", 2, "bad", bad), ("other", 1, "other", other))
+        for fold in range(3)
+    ]
+    result = run_ensemble(run_dirs, tmp_path / "out")
+    assert result["method"] == "model:good@32px seed 1"
+    assert result["oof_f2"] >= blend.fitted_f2(good, targets) - 1e-9
+    saved = json.loads((tmp_path / "out" / "combination.json").read_text())
+    assert [Path(c).parent.name for c in saved["checkpoints"]["good@32px"]] == [f"good_fold{f}_seed1" for f in range(3)]
+    submitted = pd.read_csv(tmp_path / "out" / "submission_probs.csv").set_index("image_name")
+    submitted = submitted.loc[[f"t{i}" for i in range(TEST_CHIPS)], PROB_COLUMNS].to_numpy()
+    np.testing.assert_allclose(submitted, tests["good"], atol=1e-6)  # the good seed's test predictions alone

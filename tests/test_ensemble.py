@@ -19,11 +19,13 @@ from tests.helpers import compose_train, run_module, tiny_overrides
 CHIPS, TEST_CHIPS, FOLDS = 240, 30, 3
 
 
-def make_member(root: Path, model: str, fold: int, probs: np.ndarray, targets: np.ndarray, test: np.ndarray) -> Path:
+def make_member(
+    root: Path, model: str, fold: int, probs: np.ndarray, targets: np.ndarray, test: np.ndarray, seed: int = 0
+) -> Path:
     """A finished run folder as train.py leaves it, with the given out-of-fold and test probabilities."""
-    run_dir = root / f"{model}_fold{fold}"
+    run_dir = root / f"{model}_fold{fold}_seed{seed}"
     (run_dir / ".hydra").mkdir(parents=True)
-    config = {"model": {"backbone": model, "image_size": 32}, "data": {"fold": fold}, "seed": 0}
+    config = {"model": {"backbone": model, "image_size": 32}, "data": {"fold": fold}, "seed": seed}
     OmegaConf.save(OmegaConf.create(config), run_dir / ".hydra" / "config.yaml")
     rows = np.arange(CHIPS) % FOLDS == fold
     val = pd.DataFrame(probs[rows], columns=PROB_COLUMNS)
