@@ -112,6 +112,24 @@ def seed_candidates(one_seed: dict[str, list[Member]], table: str, names: pd.Ind
     return candidates
 
 
+def fit_chosen(
+    chosen: str,
+    models: list[str],
+    probs: np.ndarray,
+    targets: np.ndarray,
+    members: list[Member],
+    one_seed: dict[str, list[Member]],
+) -> tuple[blend.Combination, list[Member]]:
+    """The chosen combination fitted on every out-of-fold chip, and the members whose checkpoints
+    apply it to new chips: all of them, or, for one seed of a model alone, that seed's."""
+    alone = chosen.split(":", 1)[1] if chosen.startswith(f"{blend.SINGLE}:") else None
+    if alone not in one_seed:
+        return blend.fit(chosen, models, probs, targets), members
+    kept = one_seed[alone]
+    used = [m for m in members if m.model != kept[0].model] + kept
+    return blend.single_model(models, models.index(kept[0].model), len(LABELS), alone), used
+
+
 def weights_table(combination: blend.Combination) -> pd.DataFrame:
     """The combination's weight of every model: one column, or one per label where they differ."""
     weights = pd.DataFrame(combination.weights, index=combination.models, columns=list(LABELS))
@@ -205,15 +223,9 @@ def run_ensemble(
     reason = choice.reason if method == "auto" else "chosen explicitly"
     log.info("Combination: %s (%s)", chosen, reason)
     oof_probs = choice.combined[chosen]
-    alone_name = chosen.split(":", 1)[1] if chosen.startswith(f"{blend.SINGLE}:") else None
-    if alone_name in one_seed:  # one seed of a model, alone: only its checkpoints predict new chips
-        kept = one_seed[alone_name]
-        members_used = [m for m in members if m.model != kept[0].model] + kept
-        combination = blend.single_model(models, models.index(kept[0].model), len(LABELS), alone_name)
-        tests = common_chips(model_tables(members_used, "test")) if tests else None
-    else:
-        members_used = members
-        combination = blend.fit(chosen, models, probs, targets)
+    combination, members_used = fit_chosen(chosen, models, probs, targets, members, one_seed)
+    if tests and members_used is not members:
+        tests = common_chips(model_tables(members_used, "test"))
     test_probs = combination.apply(stacked(tests)) if tests else None
     plain_singles = {**{name: split(table)[0] for name, table in plain.items()}, **plain_alone} if plain else {}
     report = build_report(members, oof, plain_singles, choice, plain_choice, chosen)
