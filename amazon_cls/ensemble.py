@@ -103,12 +103,9 @@ def seed_candidates(one_seed: dict[str, list[Member]], table: str, names: pd.Ind
     """The probabilities (of the chips `names`) of every one-seed candidate that predicted them all."""
     candidates = {}
     for name, members in one_seed.items():
-        frames = [getattr(m, table) for m in members]
-        if any(frame is None for frame in frames):
-            continue
-        merged = pd.concat(frames).groupby(level=0, sort=True).mean()
-        if names.isin(merged.index).all():
-            candidates[name] = merged.loc[names, PROB_COLUMNS].to_numpy()
+        for merged in model_tables(members, table).values():  # none when a member lacks the table
+            if names.isin(merged.index).all():
+                candidates[name] = merged.loc[names, PROB_COLUMNS].to_numpy()
     return candidates
 
 

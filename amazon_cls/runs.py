@@ -105,9 +105,9 @@ def read_thresholds(path: str | Path) -> np.ndarray:
     return thresholds_of(thresholds, path)
 
 
-def thresholds_of(thresholds: Any, source: str | Path) -> np.ndarray:
-    """A `label -> threshold` mapping checked (every label once, numbers in [0, 1]), in label order."""
-    path = source
+def thresholds_of(thresholds: Any, path: str | Path) -> np.ndarray:
+    """A `label -> threshold` mapping read from `path`, checked (every label once, numbers in
+    [0, 1]), in label order."""
     if not isinstance(thresholds, dict) or sorted(thresholds) != sorted(LABELS):
         found = sorted(thresholds) if isinstance(thresholds, dict) else type(thresholds).__name__
         raise ValueError(f"{path}: needs each of the 17 labels exactly once as a key; found {found}")

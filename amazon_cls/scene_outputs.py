@@ -24,7 +24,7 @@ from rasterio.warp import transform as reproject_points
 
 from amazon_cls.data.scene import Grid, Scene, read_reduced
 from amazon_cls.io import atomic_path, write_atomic, write_csv, write_json
-from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS
+from amazon_cls.labels import LABEL_INDEX, LABELS, PROB_COLUMNS, vector_to_tags
 
 NODATA = -1.0
 WGS84 = CRS.from_epsg(4326)
@@ -55,7 +55,7 @@ class SceneResult:
     labels: np.ndarray  # chips x labels, 0/1
 
     def tags(self) -> list[str]:
-        return [" ".join(LABELS[k] for k in np.flatnonzero(row)) for row in self.labels]
+        return [vector_to_tags(row) for row in self.labels]
 
     def cell_pixels(self) -> np.ndarray:
         """Each chip's window as (col_off, row_off, size) in scene pixels."""
