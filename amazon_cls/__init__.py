@@ -1,11 +1,11 @@
-"""amazon-cls: multi-label classification of Planet chips of the Amazon basin."""
+"""amazon-cls: multi-label classification of Planet chips of the Amazon basin.
 
-import time
+The commands stand at the top (`python -m amazon_cls.<command>`, or `amazon-cls <command>`):
+train, predict, ensemble, map, check, eda, baseline, bench. The library lives in packages by
+stage, in the order data flows: `data` (chips on disk -> batches), `model` (the LightningModule
+and its callbacks), `training` (one run), `blending` (ensembles), `inference` (new chips ->
+tags), `geo` (scenes and maps); beneath them `core` (labels, the F2, thresholds), `store` (what
+is on disk) and `runtime` (hardware, the command decorator, signals).
+"""
 
-STARTED = time.monotonic()  # the package is imported first: entry points count elapsed time from here
-
-from amazon_cls.config import register_resolvers  # noqa: E402
-
-__version__ = "0.1.0"
-
-register_resolvers()
+__version__ = "0.2.0"

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import sys
 
-import hydra
 from omegaconf import DictConfig
 
-from amazon_cls.data.check import check_dataset, label_counts
-from amazon_cls.data.layout import DataError, Layout
-from amazon_cls.errors import one_line_errors
+from amazon_cls.runtime.command import command
 
 
 def report(cfg: DictConfig) -> tuple[str, bool]:
     """The summary text and whether training would stop on it."""
+    from amazon_cls.data.check import check_dataset, label_counts
+    from amazon_cls.data.layout import DataError, Layout
+
     layout = Layout.of_config(cfg.data)
     try:
         table, targets, problems, bad_rows = check_dataset(layout)
@@ -29,14 +29,14 @@ def report(cfg: DictConfig) -> tuple[str, bool]:
     return text + (problems.summary() or "no problems found"), bool(problems.fatal)
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="check")
-@one_line_errors
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     text, fatal = report(cfg)
     print(text)
     if fatal:
         sys.exit(1)
 
+
+main = command("check", run)
 
 if __name__ == "__main__":
     main()

@@ -1,13 +1,13 @@
 """Map whole georeferenced scenes: which chips show roads, mines, slash-and-burn or clearings.
 
     python -m amazon_cls.map ckpt=<model.ckpt> scene=<scene.tif> [output_dir=...] [chip_size=256] \\
-        [stride=256] [tta=d4]
+        [stride=256] [tta=d4] ["outputs=[chips,labels,preview,summary]"]
     python -m amazon_cls.map ensemble=<ensemble folder> "scene=[a.tif,b.tif]" trainer=ddp
 
 Each scene is read by windows (rasterio), cut into chips, predicted through the same
 `Trainer.predict` path as `predict` (a checkpoint, or an ensemble as `ensemble` combined it), and
-written as GeoJSON, a label GeoTIFF, a preview PNG and a summary (see `scene_outputs.py`). A scene
-whose outputs were made with the same settings is not mapped again.
+written in the chosen formats (`geo.outputs`). A scene whose outputs were made with the same
+settings is not mapped again.
 """
 
 from __future__ import annotations
@@ -16,84 +16,87 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
-from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig, OmegaConf
 
-from amazon_cls import scene_outputs
-from amazon_cls.data.scene import Scene, SceneTiles, Tiling, chip_name, make_grid
-from amazon_cls.errors import one_line_errors
-from amazon_cls.labels import PROB_COLUMNS
-from amazon_cls.metrics import predict_labels
-from amazon_cls.module import ChipClassifier
-from amazon_cls.predictor import PredictionRun, Predictor
+from amazon_cls.runtime.command import command, is_rank_zero
 
 log = logging.getLogger(__name__)
 # What changes a scene's outputs: a scene mapped with the same values is not mapped again.
 RESULT_KEYS = ("ckpt", "ensemble", "thresholds", "tta", "chip_size", "stride", "resolution", "edge", "min_valid",
-               "crs", "bands", "scale_16bit", "postprocess")  # fmt: skip
+               "crs", "bands", "scale_16bit", "postprocess", "outputs")  # fmt: skip
 
 
-def in_chans_of(predictor: Predictor) -> int:
-    """The input bands every model of the predictor takes (they must agree)."""
-    found = {ChipClassifier.hparams_of(ckpt)["in_chans"] for ckpt in predictor.needed()}
-    if len(found) != 1:
-        raise ValueError(f"the models take different band counts {sorted(found)}; map with one kind at a time")
-    return found.pop()
+def plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything `python -m amazon_cls.map` does; returns each scene's summary (on rank 0)."""
-    prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers)
-    predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.thresholds)
+    from amazon_cls.core.labels import PROB_COLUMNS  # heavy libraries load once the config composed
+    from amazon_cls.core.metric import predict_labels
+    from amazon_cls.geo import outputs
+    from amazon_cls.geo.grid import Tiling, chip_name, make_grid
+    from amazon_cls.geo.outputs.summary import summary_table
+    from amazon_cls.geo.scene import Scene
+    from amazon_cls.geo.tiles import SceneTiles
+    from amazon_cls.inference.predictor import PredictionRun, Predictor
+    from amazon_cls.runtime.hardware import PREDICT_KEYS, resolve_config
+
+    predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.tta, cfg.thresholds)
+    names = list(cfg.outputs)
+    for name in names:
+        outputs.OUTPUTS[name]  # an unknown format is refused before any work
     stride = cfg.chip_size if cfg.stride is None else cfg.stride
     tiling = Tiling(cfg.chip_size, stride, cfg.resolution, cfg.edge, cfg.min_valid)
-    in_chans = in_chans_of(predictor)
+    source = predictor.input_source()
     paths = [cfg.scene] if isinstance(cfg.scene, str) else list(cfg.scene)
-    scenes = [Scene.open(p, in_chans, cfg.crs, cfg.bands, cfg.scale_16bit) for p in paths]  # all checked first
+    scenes = [Scene.open(p, source, cfg.crs, cfg.bands, cfg.scale_16bit) for p in paths]  # all checked first
     stems = [scene.path.stem for scene in scenes]
     if len(set(stems)) < len(stems):
         twice = sorted({stem for stem in stems if stems.count(stem) > 1})
         raise ValueError(f"scenes named {twice} twice: their outputs in {cfg.output_dir} would overwrite each other")
     grids = [make_grid(scene, tiling) for scene in scenes]
+    for line in resolve_config(cfg, PREDICT_KEYS):
+        if is_rank_zero():
+            log.info("Hardware choice: %s", line)
+    prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory)
     output_dir = Path(cfg.output_dir)
-    plain = lambda value: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value  # noqa: E731
     settings = {key: plain(cfg[key]) for key in RESULT_KEYS}
     summaries = {}
     for scene, grid in zip(scenes, grids, strict=True):
-        outputs = scene_outputs.output_paths(output_dir, scene.path)
+        files = outputs.output_paths(output_dir, scene.path, names)
         scene_settings = {**settings, "scene": str(scene.path)}
-        if scene_outputs.finished(outputs, scene_settings):
-            rank_zero_info(f"{scene.path}: already mapped with these settings in {output_dir}; skipped")
+        if outputs.finished(files, scene_settings):
+            if is_rank_zero():
+                log.info("%s: already mapped with these settings in %s; skipped", scene.path, output_dir)
             continue
-        scaled = f", divided by {scene.scale:g} (scale_16bit) into 8 bits" if scene.scale != 1 else ""
-        rank_zero_info(
-            f"Mapping {scene.path} ({scene.width} x {scene.height} px, {scene.crs.to_string()}, bands "
-            f"{list(scene.bands)} as the model's input{scaled}): {grid.rows} x {grid.cols} chips, {grid.skipped} "
-            f"skipped as nodata; with {predictor.describe()}"
-        )
+        if is_rank_zero():
+            scaled = f", divided by {scene.scale:g} (scale_16bit) into 8 bits" if scene.scale != 1 else ""
+            log.info(
+                "Mapping %s (%d x %d px, %s, bands %s as the model's input%s): %d x %d chips, %d skipped as "
+                "nodata; with %s", scene.path, scene.width, scene.height, scene.crs.to_string(), list(scene.bands),
+                scaled, grid.rows, grid.cols, grid.skipped, predictor.describe(),
+            )  # fmt: skip
         tiles = lambda model, scene=scene, grid=grid: SceneTiles(  # noqa: E731
             scene, grid, model.hparams.image_size, model.hparams.dehaze, **prediction.loader
         )
-        frame = predictor.predict(prediction, tiles, cfg.tta, cfg.compile)
+        frame = predictor.predict(prediction, tiles, cfg.compile)
         if frame is None:
             continue  # another rank writes
         cells = grid.chips()
         probs = frame.set_index("image_name").loc[[chip_name(*cell) for cell in cells], PROB_COLUMNS].to_numpy()
         labels = predict_labels(probs, predictor.thresholds, cfg.postprocess.weather)
-        result = scene_outputs.SceneResult(scene, grid, cells, probs, labels)
-        summary = scene_outputs.write_outputs(outputs, result, scene_settings)
+        result = outputs.SceneResult(scene, grid, cells, probs, labels)
+        counts = {"chips": len(cells), "skipped": grid.skipped, "grid": [grid.rows, grid.cols]}
+        outputs.write_outputs(files, result, {"settings": scene_settings, **counts})
+        summary = summary_table(result)
         log.info("%s: chips per label and their area\n%s", scene.path.name, summary.to_string(index=False))
-        log.info("Wrote %s", ", ".join(str(p) for p in outputs.values()))
+        log.info("Wrote %s", ", ".join(str(p) for p in files.values()))
         summaries[str(scene.path)] = summary
     return summaries
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="map")
-@one_line_errors
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-
+main = command("map", run)
 
 if __name__ == "__main__":
     main()

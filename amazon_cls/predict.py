@@ -8,7 +8,7 @@
     python -m amazon_cls.predict ... trainer=ddp trainer.num_nodes=4
 
 Writes `image_name,tags` to `output` and the probabilities beside it (`<output stem>_probs.csv`).
-An ensemble folder's models are combined as `ensemble` combined them (see `predictor.py`).
+An ensemble folder's models are combined as `ensemble` combined them (`inference.predictor`).
 Prediction is Lightning's `Trainer.predict`, so precision and devices come from the `trainer` group.
 """
 
@@ -17,17 +17,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import hydra
-from lightning.pytorch.utilities import rank_zero_info
 from omegaconf import DictConfig
 
-from amazon_cls import runs
-from amazon_cls.data.datamodule import ChipFolders
-from amazon_cls.data.layout import read_name_table
-from amazon_cls.errors import one_line_errors
-from amazon_cls.predictor import PredictionRun, Predictor
+from amazon_cls.runtime.command import command, is_rank_zero
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +29,36 @@ def as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig) -> dict[str, Path]:
     """Everything `python -m amazon_cls.predict` does; returns the paths written (on rank 0)."""
-    prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers)
-    # every input file is checked before any chip is predicted
-    predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.thresholds)
+    from amazon_cls.data.datamodule import ChipFolders  # heavy libraries load once the config composed
+    from amazon_cls.data.layout import read_name_table
+    from amazon_cls.inference.predictor import PredictionRun, Predictor
+    from amazon_cls.inference.submission import write_submission
+    from amazon_cls.runtime.hardware import PREDICT_KEYS, resolve_config
+
+    predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.tta, cfg.thresholds)  # every input checked first
     if cfg.order:
         read_name_table(Path(cfg.order), ["image_name"], "order file")
+    for line in resolve_config(cfg, PREDICT_KEYS):
+        if is_rank_zero():
+            log.info("Hardware choice: %s", line)
+    prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory)
+    source = predictor.input_source()
     folders = lambda model: ChipFolders(  # noqa: E731
-        as_list(cfg.input), model.hparams.image_size, model.hparams.dehaze, **prediction.loader
+        as_list(cfg.input), model.hparams.image_size, source, model.hparams.dehaze, **prediction.loader
     )
-    rank_zero_info(f"Predicting {as_list(cfg.input)} with {predictor.describe()} (tta={cfg.tta})")
-    frame = predictor.predict(prediction, folders, cfg.tta, cfg.compile)
+    if is_rank_zero():
+        log.info("Predicting %s with %s (tta=%s)", as_list(cfg.input), predictor.describe(), cfg.tta)
+    frame = predictor.predict(prediction, folders, cfg.compile)
     if frame is None:
         return {}
-    output = Path(cfg.output)
-    submission, probs = runs.write_submission(output, frame, predictor.thresholds, cfg.postprocess.weather, cfg.order)
+    submission, probs = write_submission(cfg.output, frame, predictor.thresholds, cfg.postprocess.weather, cfg.order)
     log.info("Wrote %s and %s", submission, probs)
     return {"submission": submission, "probs": probs}
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="predict")
-@one_line_errors
-def main(cfg: DictConfig) -> None:
-    run(cfg)
-
+main = command("predict", run)
 
 if __name__ == "__main__":
     main()

@@ -15,8 +15,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 from PIL import Image
 
+from amazon_cls.runtime.config import register_resolvers
+
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = str(ROOT / "conf")
+CONF_DIR = str(ROOT / "amazon_cls" / "conf")
 TINY_DATA = {"num_train": 160, "num_test": 20, "size": 32, "seed": 3}
 
 
@@ -36,7 +38,8 @@ def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
 
 
 def compose_config(name: str, overrides: list[str], output_dir: Path) -> DictConfig:
-    """The entry point config `conf/<name>.yaml`, as `python -m amazon_cls.<entry> <overrides>` sees it."""
+    """The command config `conf/<name>.yaml`, as `python -m amazon_cls.<command> <overrides>` sees it."""
+    register_resolvers()  # as every command does when it starts
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)

@@ -1,20 +1,13 @@
 from pathlib import Path
 
-from amazon_cls.baseline import run_baseline
-from amazon_cls.models import PlainCNN
-from tests.helpers import compose_train
+from amazon_cls.baseline import run as baseline
+from amazon_cls.model.backbones import PlainCNN
+from tests.helpers import compose_config, compose_train
 
 
 def test_random_forest_baseline_beats_the_constant_prediction(tiny_root: Path, tmp_path: Path) -> None:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from tests.helpers import CONF_DIR
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = compose("baseline", overrides=[f"data.root={tiny_root}", f"paths.log_dir={tmp_path}", "trees=50"])
-    metrics = run_baseline(cfg, tmp_path / "run")
+    cfg = compose_config("baseline", [f"data.root={tiny_root}", "trees=50", "data.num_workers=0"], tmp_path / "run")
+    metrics = baseline(cfg)
     assert metrics["val/f2"] > metrics["val/f2_clear_primary"] + 0.05
     assert (tmp_path / "run" / "val_probs.csv").is_file()
 

@@ -10,12 +10,15 @@ import torch
 from amazon_cls.data.batches import LENT, NEVER_USED
 from amazon_cls.data.dataset import ChipDataset, EpochSampler, chip_loader
 from amazon_cls.data.layout import list_chips
+from amazon_cls.data.sources import SOURCES
 from amazon_cls.data.transforms import train_transform
+
+JPG = SOURCES["jpg"]
 
 
 @pytest.fixture()
 def dataset(tiny_root: Path) -> ChipDataset:
-    return ChipDataset(list_chips([tiny_root / "train-jpg"])[:96], None, 32, train_transform(), seed=3)
+    return ChipDataset(list_chips([tiny_root / "train-jpg"], JPG.suffixes)[:96], None, 32, train_transform(), seed=3)
 
 
 def epoch_batches(loader: torch.utils.data.DataLoader, epoch: int) -> list[dict]:

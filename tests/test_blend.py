@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from amazon_cls import blend
-from amazon_cls.ensemble import run_ensemble
-from amazon_cls.labels import NUM_LABELS, PROB_COLUMNS
+from amazon_cls.blending import methods as blend
+from amazon_cls.blending.combine import run_ensemble
+from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS
 from tests.test_ensemble import CHIPS, TEST_CHIPS, make_member
 
 FOLDS = np.arange(CHIPS) % 3
@@ -29,8 +29,11 @@ def test_auto_is_the_good_model_when_the_other_is_noise(targets: np.ndarray) -> 
     rng = np.random.default_rng(1)
     probs = np.stack([noisy(targets, rng, 0.6), rng.random(targets.shape)])
     choice = blend.choose(["good", "noise"], probs, targets, blend.groups_of(FOLDS))
-    assert choice.scores[choice.method] >= choice.scores["model:good"]
-    combination = blend.fit(choice.method, ["good", "noise"], probs, targets)
+    assert {**choice.scores, **choice.single_scores}[choice.chosen] >= choice.single_scores["good"]
+    if choice.single:
+        combination = blend.single_model(["good", "noise"], ["good", "noise"].index(choice.chosen), NUM_LABELS)
+    else:
+        combination = blend.fit(choice.chosen, ["good", "noise"], probs, targets)
     assert combination.weights[1].max() < 0.05  # the noise model gets (almost) nothing
     np.testing.assert_allclose(combination.apply(probs), probs[0], atol=0.05)
 
@@ -91,7 +94,7 @@ def test_combination_round_trips_through_json(targets: np.ndarray) -> None:
 
 
 def test_unknown_method_is_refused_before_the_work(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"method='median'; choose one of \('auto', 'mean'"):
+    with pytest.raises(ValueError, match=r"method='median': choose auto or one of \['mean', 'vote'"):
         run_ensemble([tmp_path / "nothing"], tmp_path / "out", method="median")
 
 
@@ -107,7 +110,7 @@ def test_one_seed_alone_is_used_when_it_beats_the_mean_of_its_seeds(targets: np.
         for fold in range(3)
     ]
     result = run_ensemble(run_dirs, tmp_path / "out")
-    assert result["method"] == "model:good@32px seed 1"
+    assert result["method"] == "good@32px seed 1 alone"
     assert result["oof_f2"] >= blend.fitted_f2(good, targets) - 1e-9
     saved = json.loads((tmp_path / "out" / "combination.json").read_text())
     assert [Path(c).parent.name for c in saved["checkpoints"]["good@32px"]] == [f"good_fold{f}_seed1" for f in range(3)]

@@ -10,9 +10,12 @@ from PIL import Image
 
 from amazon_cls.check import report
 from amazon_cls.data.check import bad_rows_of, check_dataset
-from amazon_cls.data.chips import encode_cmyk_jpeg
+from amazon_cls.data.decode import encode_cmyk_jpeg
 from amazon_cls.data.layout import DataError, Layout, read_labels_csv
+from amazon_cls.data.sources import SOURCES
 from tests.helpers import compose_config, smooth_rgb
+
+JPG = SOURCES["jpg"]
 
 
 @pytest.fixture()
@@ -32,7 +35,7 @@ def chip(root: Path, name: str) -> Path:
 
 
 def problems_of(root: Path):
-    return check_dataset(Layout(root))
+    return check_dataset(Layout(root, JPG))
 
 
 def edit_csv(root: Path, edit) -> None:
@@ -137,9 +140,9 @@ def test_fail_lists_problems_with_counts_and_skip_leaves_bad_chips_out(root: Pat
     for name in ("train_3", "train_4", "train_5"):
         chip(root, name).write_bytes(b"")
     with pytest.raises(DataError, match=r"error: unreadable chip: 3 cases") as error:
-        bad_rows_of(Layout(root), tmp_path / "check")
+        bad_rows_of(Layout(root, JPG), tmp_path / "check")
     assert "data.on_bad_chip=skip" in str(error.value)
-    assert bad_rows_of(Layout(root), tmp_path / "check", "skip") == [3, 4, 5]
+    assert bad_rows_of(Layout(root, JPG), tmp_path / "check", "skip") == [3, 4, 5]
 
 
 def test_check_command_prints_a_summary(root: Path, tmp_path: Path) -> None:

@@ -5,10 +5,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import amazon_cls.data.chips as chips_module
-from amazon_cls.bench import PLANET_DEV
-from amazon_cls.data.chips import ChipDecodeError, decode_rgb, encode_cmyk_jpeg, read_chip
+import amazon_cls.data.decode as chips_module
+from amazon_cls.data.decode import ChipDecodeError, decode_rgb, encode_cmyk_jpeg, read_chip
+from amazon_cls.data.sources import SOURCES
+from amazon_cls.speed.measure import planet_dev
 from tests.helpers import smooth_rgb
+
+JPG = SOURCES["jpg"]
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -18,7 +21,7 @@ def test_cmyk_jpeg_decodes_like_pil_convert_rgb(tmp_path: Path, seed: int) -> No
     with Image.open(path) as image:
         assert image.mode == "CMYK"  # really a 4-component JPEG, like the Kaggle chips
         reference = np.asarray(image.convert("RGB"))
-    decoded = read_chip(path)
+    decoded = read_chip(path, JPG)
     assert decoded.shape == (64, 64, 3) and decoded.dtype == np.uint8
     np.testing.assert_array_equal(decoded, reference)
 
@@ -27,7 +30,7 @@ def test_cmyk_decode_is_not_inverted(tmp_path: Path) -> None:
     rgb = smooth_rgb(5)
     path = tmp_path / "chip.jpg"
     path.write_bytes(encode_cmyk_jpeg(rgb))
-    assert np.abs(read_chip(path).astype(int) - rgb).mean() < 4
+    assert np.abs(read_chip(path, JPG).astype(int) - rgb).mean() < 4
 
 
 def test_png_with_jpg_name_is_decoded(tmp_path: Path) -> None:
@@ -36,18 +39,18 @@ def test_png_with_jpg_name_is_decoded(tmp_path: Path) -> None:
     Image.fromarray(rgb).save(buffer, format="PNG")
     path = tmp_path / "chip.jpg"
     path.write_bytes(buffer.getvalue())
-    np.testing.assert_array_equal(read_chip(path), rgb)
+    np.testing.assert_array_equal(read_chip(path, JPG), rgb)
 
 
 def test_empty_and_garbage_files_name_the_file(tmp_path: Path) -> None:
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
     with pytest.raises(ChipDecodeError, match=r"empty\.jpg: empty file"):
-        read_chip(empty)
+        read_chip(empty, JPG)
     garbage = tmp_path / "garbage.jpg"
     garbage.write_bytes(b"not an image at all")
     with pytest.raises(ChipDecodeError, match=r"garbage\.jpg: cannot decode"):
-        read_chip(garbage)
+        read_chip(garbage, JPG)
 
 
 def without_pil(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -66,12 +69,12 @@ def test_chips_laid_out_like_kaggle_take_the_fast_decoder(tmp_path: Path, monkey
     with Image.open(path) as image:
         reference = np.asarray(image.convert("RGB"))
     without_pil(monkeypatch)
-    np.testing.assert_array_equal(read_chip(path), reference)
+    np.testing.assert_array_equal(read_chip(path, JPG), reference)
 
 
-@pytest.mark.skipif(not PLANET_DEV.is_dir(), reason="needs ../shared/data/planet-dev")
+@pytest.mark.skipif(not planet_dev().is_dir(), reason="needs ../shared/data/planet-dev")
 def test_real_chips_take_the_fast_decoder_and_give_pil_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
-    paths = sorted(PLANET_DEV.glob("*.jpg"))
+    paths = sorted(planet_dev().glob("*.jpg"))
     references = []
     for path in paths:
         with Image.open(path) as image:
@@ -79,7 +82,7 @@ def test_real_chips_take_the_fast_decoder_and_give_pil_pixels(monkeypatch: pytes
             references.append(np.asarray(image.convert("RGB")))
     without_pil(monkeypatch)
     for path, reference in zip(paths, references, strict=True):
-        np.testing.assert_array_equal(read_chip(path), reference, err_msg=str(path))
+        np.testing.assert_array_equal(read_chip(path, JPG), reference, err_msg=str(path))
 
 
 def test_cmyk_with_black_ink_gives_pil_pixels(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,13 +6,24 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from amazon_cls import hardware
-from amazon_cls.callbacks import AtomicCheckpointIO
+from amazon_cls.runtime import hardware
+from amazon_cls.store.checkpoint import AtomicCheckpointIO
 from tests.helpers import CONF_DIR, compose_train
 
 GROUP_OPTIONS = [
     (group, path.stem)
-    for group in ("data", "model", "trainer", "callbacks", "logger", "debug", "experiment", "hparams_search")
+    for group in (
+        "data",
+        "model",
+        "model/loss",
+        "model/scheduler",
+        "trainer",
+        "callbacks",
+        "logger",
+        "debug",
+        "experiment",
+        "hparams_search",
+    )
     for path in sorted((Path(CONF_DIR) / group).glob("*.yaml"))
 ]
 
@@ -27,15 +38,15 @@ def test_every_config_composes(group: str, option: str, tmp_path: Path) -> None:
     assert cfg.trainer.precision in ("auto", "32", 32, "16-mixed", "bf16-mixed")
     if cfg.trainer.accelerator == "gpu" and not torch.cuda.is_available():
         with pytest.raises(ValueError, match=r"trainer\.accelerator=gpu: this machine has no CUDA GPU"):
-            hardware.resolve_training(cfg)
+            hardware.resolve_config(cfg)
         return
-    hardware.resolve_training(cfg)
+    hardware.resolve_config(cfg)
     assert cfg.trainer.precision in ("32", 32, "16-mixed", "bf16-mixed")
 
 
 def test_default_config_builds_data_model_and_trainer(tmp_path: Path, tiny_root: Path) -> None:
     cfg = compose_train(["model=tiny", f"data.root={tiny_root}"], tmp_path)
-    hardware.resolve_training(cfg)  # as the entry point does
+    hardware.resolve_config(cfg)  # as the entry point does
     datamodule = instantiate(cfg.data, image_size=cfg.model.image_size)
     model = instantiate(cfg.model)
     callbacks = [instantiate(c) for c in cfg.callbacks.values()]

@@ -13,12 +13,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
-from amazon_cls.callbacks import gather_unique
+from amazon_cls.core.labels import PROB_COLUMNS
 from amazon_cls.data.dataset import EpochSampler
 from amazon_cls.data.folds import fold_file, load_or_create_folds
 from amazon_cls.data.layout import read_labels
-from amazon_cls.labels import PROB_COLUMNS
-from amazon_cls.train import instantiate_dict
+from amazon_cls.runtime.distributed import gather_unique
+from amazon_cls.runtime.trainer import make_trainer
+from amazon_cls.training.fit import instantiate_group
 from tests.helpers import compose_train, tiny_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,7 +91,7 @@ def test_ddp_cpu_gathers_each_validation_chip_once(tmp_path: Path, tiny_root: Pa
         cfg.paths.log_dir = str(tmp_path / "logs")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     model = instantiate(cfg.model, _convert_="all", tta="d4")
-    trainer = instantiate(cfg.trainer, callbacks=instantiate_dict(cfg.callbacks), logger=False)
+    trainer = make_trainer(cfg.trainer, callbacks=instantiate_group(cfg.callbacks), logger=False)
     datamodule = instantiate(cfg.data, _convert_="all", image_size=cfg.model.image_size)
     (single,) = trainer.validate(model, datamodule, ckpt_path=metrics["best_checkpoint"])
     for key in ("val/f2@0.5", "val/f2@0.2", "val/f2"):

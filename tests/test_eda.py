@@ -2,13 +2,16 @@ from pathlib import Path
 
 from PIL import Image
 
+from amazon_cls.data.eda import write_report
 from amazon_cls.data.layout import Layout
-from amazon_cls.eda import write_report
+from amazon_cls.data.sources import SOURCES
 from tests.helpers import TINY_DATA
+
+JPG = SOURCES["jpg"]
 
 
 def test_eda_writes_plots_and_summary(tiny_root: Path, tmp_path: Path) -> None:
-    summary = write_report(Layout(tiny_root), tmp_path / "eda")
+    summary = write_report(Layout(tiny_root, JPG), tmp_path / "eda")
     text = summary.read_text()
     chips = TINY_DATA["num_train"]
     assert f"{chips} labelled chips of 32x32 px" in text

@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from amazon_cls import blend
-from amazon_cls.ensemble import find_members, model_tables, run_ensemble, run_folders, stacked
-from amazon_cls.labels import LABELS, NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
-from amazon_cls.metrics import fit_thresholds
+from amazon_cls.blending import methods as blend
+from amazon_cls.blending.combine import run_ensemble, stacked
+from amazon_cls.blending.members import find_members, model_tables
+from amazon_cls.core.labels import LABELS, NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
+from amazon_cls.core.thresholds import fit_thresholds
+from amazon_cls.ensemble import run_folders
 from amazon_cls.train import run as train
 from tests.helpers import compose_train, run_module, tiny_overrides
 
@@ -96,7 +98,7 @@ def test_run_ensemble_writes_report_and_ordered_submission(members: tuple, tmp_p
     assert report["level"].tolist() == ["member"] * 6 + ["model"] * 2 + ["method"] * len(blend.METHODS) + ["ensemble"]
     saved = json.loads((tmp_path / "out" / "combination.json").read_text())
     assert saved["method"] == "stack" and saved["models"] == ["good@32px", "noise@32px"]
-    assert len(saved["checkpoints"]["good@32px"]) == FOLDS and list(saved["thresholds"]) == list(LABELS)
+    assert len(saved["checkpoints"]["good@32px"]) == FOLDS and list(saved["thresholds"]["none"]) == list(LABELS)
     assert {"f2", "f2_weather", "f2@0.2"} <= set(report.columns)
     assert (tmp_path / "out" / "ensemble_report.md").read_text().startswith("# Ensemble report")
     assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from amazon_cls import hardware
+from amazon_cls.runtime import hardware
 from amazon_cls.train import run
 from tests.helpers import compose_train, tiny_overrides
 
@@ -79,7 +79,7 @@ def test_workers_and_pinned_memory(cpu, monkeypatch: pytest.MonkeyPatch) -> None
 def test_training_config_gets_concrete_values(cpu, tmp_path: Path, tiny_root: Path) -> None:
     cpu(onednn_bf16=False)
     cfg = compose_train([f"data.root={tiny_root}", "data.num_workers=0"], tmp_path)
-    lines = hardware.resolve_training(cfg)
+    lines = hardware.resolve_config(cfg)
     assert cfg.trainer.precision == "32"
     assert cfg.data.num_workers == 0 and cfg.data.pin_memory is False
     assert (

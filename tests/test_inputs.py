@@ -12,16 +12,22 @@ import pytest
 import torch
 from PIL import Image
 
-from amazon_cls import hardware
+from amazon_cls.core.labels import LABELS
+from amazon_cls.core.thresholds import UNKNOWN_VIEW, Thresholds
 from amazon_cls.data.check import bad_rows_of
-from amazon_cls.data.chips import ChipDecodeError, read_chip
 from amazon_cls.data.datamodule import ChipFolders
+from amazon_cls.data.decode import ChipDecodeError, read_chip
 from amazon_cls.data.layout import DataError, Layout, read_labels_csv
-from amazon_cls.labels import LABELS
-from amazon_cls.module import ChipClassifier
-from amazon_cls.runs import CheckpointError, probability_frame, read_thresholds, write_submission
+from amazon_cls.data.sources import SOURCES
+from amazon_cls.inference.submission import write_submission
+from amazon_cls.model.module import ChipClassifier
+from amazon_cls.runtime import hardware
+from amazon_cls.store.checkpoint import CheckpointError
+from amazon_cls.store.tables import probability_frame
 from amazon_cls.train import run
 from tests.helpers import ROOT, compose_train, tiny_overrides
+
+JPG = SOURCES["jpg"]
 
 
 @pytest.mark.parametrize(
@@ -67,24 +73,24 @@ def test_thresholds_file_takes_any_key_order_and_refuses_bad_values(tmp_path: Pa
     path = tmp_path / "thresholds.json"
     values = {label: 0.01 * (i + 1) for i, label in enumerate(LABELS)}
     path.write_text(json.dumps(dict(reversed(values.items()))))
-    np.testing.assert_allclose(read_thresholds(path), list(values.values()))
+    np.testing.assert_allclose(Thresholds.read(path).views[UNKNOWN_VIEW], list(values.values()))
     for bad in (None, "0.1", 5, -1, float("nan"), True):
         path.write_text(json.dumps({**values, "haze": bad}))
         with pytest.raises(ValueError, match=r"thresholds\.json: thresholds must be numbers in \[0, 1\]"):
-            read_thresholds(path)
+            Thresholds.read(path)
     path.write_text(json.dumps({label: 0.2 for label in LABELS[1:]}))
     with pytest.raises(ValueError, match=r"thresholds\.json: needs each of the 17 labels exactly once"):
-        read_thresholds(path)
+        Thresholds.read(path)
 
 
 def test_the_same_chip_in_two_input_folders_is_refused(tmp_path: Path, tiny_root: Path) -> None:
     shutil.copytree(tiny_root / "test-jpg", tmp_path / "again")
-    folders = ChipFolders([tiny_root / "test-jpg", tmp_path / "again"], 32)
+    folders = ChipFolders([tiny_root / "test-jpg", tmp_path / "again"], 32, JPG)
     with pytest.raises(ValueError, match=r"chip 'test_0' is in two input folders: .*test-jpg/test_0\.jpg and .*again"):
         folders.setup("predict")
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match=r"no chips \(.jpg"):
-        ChipFolders([tmp_path / "empty"], 32).setup("predict")
+        ChipFolders([tmp_path / "empty"], 32, JPG).setup("predict")
 
 
 def test_files_that_are_not_checkpoints_are_named(tmp_path: Path, trained_run: Path) -> None:
@@ -105,9 +111,9 @@ def test_bad_chip_policy_is_applied_on_every_run(tmp_path: Path, tiny_root: Path
     root = tmp_path / "data"
     shutil.copytree(tiny_root, root)
     (root / "train-jpg" / "train_5.jpg").write_bytes(b"")
-    assert len(bad_rows_of(Layout(root), tmp_path / "check", "skip")) == 1
+    assert len(bad_rows_of(Layout(root, JPG), tmp_path / "check", "skip")) == 1
     with pytest.raises(DataError, match=r"train_5\.jpg: empty file"):
-        bad_rows_of(Layout(root), tmp_path / "check", "fail")  # the cached findings, this run's policy
+        bad_rows_of(Layout(root, JPG), tmp_path / "check", "fail")  # the cached findings, this run's policy
 
 
 def png_named_jpg(tmp_path: Path, image: Image.Image) -> Path:
@@ -119,15 +125,15 @@ def png_named_jpg(tmp_path: Path, image: Image.Image) -> Path:
 def test_every_image_mode_is_decoded_to_its_8_bit_rendering_or_refused(tmp_path: Path) -> None:
     ramp = np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16  # 0 ... 65,520
     gray16 = png_named_jpg(tmp_path, Image.fromarray(ramp.astype(np.uint16)))
-    np.testing.assert_array_equal(read_chip(gray16)[..., 0], np.round(ramp / 257).astype(np.uint8))
-    assert read_chip(gray16).max() == 255 and read_chip(gray16).min() == 0  # not all white
+    np.testing.assert_array_equal(read_chip(gray16, JPG)[..., 0], np.round(ramp / 257).astype(np.uint8))
+    assert read_chip(gray16, JPG).max() == 255 and read_chip(gray16, JPG).min() == 0  # not all white
     palette = Image.fromarray((ramp % 4).astype(np.uint8), mode="L").convert("P")
     palette.putpalette([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 9, 9] + [0] * (256 * 3 - 12))
     colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9]], np.uint8)
-    np.testing.assert_array_equal(read_chip(png_named_jpg(tmp_path, palette)), colours[ramp % 4])
+    np.testing.assert_array_equal(read_chip(png_named_jpg(tmp_path, palette), JPG), colours[ramp % 4])
     gray_alpha = Image.fromarray(np.stack([(ramp % 256).astype(np.uint8), np.full((64, 64), 7, np.uint8)], -1), "LA")
     np.testing.assert_array_equal(
-        read_chip(png_named_jpg(tmp_path, gray_alpha)), np.repeat((ramp % 256)[..., None], 3, 2)
+        read_chip(png_named_jpg(tmp_path, gray_alpha), JPG), np.repeat((ramp % 256)[..., None], 3, 2)
     )
     for image, kind in [(Image.fromarray(ramp.astype(np.int32) * 1000, mode="I"), "32-bit integer"),
                         (Image.fromarray(ramp.astype(np.float32) / 7, mode="F"), "32-bit float")]:  # fmt: skip
@@ -135,7 +141,7 @@ def test_every_image_mode_is_decoded_to_its_8_bit_rendering_or_refused(tmp_path:
         image.save(path.with_suffix(".tiff"), format="TIFF")
         path = path.with_suffix(".tiff").rename(tmp_path / f"chip_{image.mode}.jpg")
         with pytest.raises(ChipDecodeError, match=rf"chip_{image.mode}\.jpg: a {kind} image"):
-            read_chip(path)
+            read_chip(path, JPG)
 
 
 def test_a_gpu_trainer_without_a_gpu_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from amazon_cls.labels import LABELS, RARE, WEATHER, UnknownTagError, parse_tags, tags_to_vector, vector_to_tags
+from amazon_cls.core.labels import LABELS, RARE, WEATHER, UnknownTagError, parse_tags, tags_to_vector, vector_to_tags
 
 
 def test_vocabulary_is_the_17_competition_labels_once() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import tracemalloc
@@ -16,16 +17,20 @@ from affine import Affine
 from PIL import Image
 from rasterio.warp import transform as reproject_points
 
-from amazon_cls.data import scene as scene_module
-from amazon_cls.data.chips import read_chip
-from amazon_cls.data.scene import Scene, SceneChips, SceneError, Tiling, make_grid
+from amazon_cls.blending.combine import run_ensemble
+from amazon_cls.core.labels import LABELS, PROB_COLUMNS
+from amazon_cls.data.decode import read_chip
+from amazon_cls.data.sources import SOURCES
 from amazon_cls.data.synthetic import write_mosaic
-from amazon_cls.ensemble import run_ensemble
-from amazon_cls.labels import LABELS, PROB_COLUMNS
+from amazon_cls.geo import scene as scene_module
+from amazon_cls.geo.grid import Tiling, make_grid
+from amazon_cls.geo.scene import Scene, SceneError
+from amazon_cls.geo.tiles import SceneChips
 from amazon_cls.map import run as map_scenes
 from amazon_cls.predict import run as predict
 from tests.helpers import TINY_DATA, compose_config, run_module
 
+JPG = SOURCES["jpg"]
 CHIP = TINY_DATA["size"]
 CRS = "EPSG:32721"  # WGS 84 / UTM zone 21S: the Amazon near Manaus
 ORIGIN = (500_000.0, 9_650_000.0)  # upper left corner, metres
@@ -35,7 +40,7 @@ ROWS, COLS = 5, 4  # chip rows and columns; the last chip row is a nodata band
 
 def mosaic_chips(tiny_root: Path) -> list[np.ndarray | None]:
     """The first ROWS - 1 rows of test chips, then a row of nodata chips."""
-    chips = [read_chip(path) for path in sorted((tiny_root / "test-jpg").glob("*.jpg"))]
+    chips = [read_chip(path, JPG) for path in sorted((tiny_root / "test-jpg").glob("*.jpg"))]
     return [*chips[: (ROWS - 1) * COLS], *[None] * COLS]
 
 
@@ -169,6 +174,7 @@ def test_an_ensemble_maps_as_it_predicts(tmp_path: Path, scenes: dict, trained_r
 
 
 def test_a_mapped_scene_is_not_mapped_again(tmp_path: Path, scenes: dict, checkpoint: Path, caplog) -> None:
+    caplog.set_level(logging.INFO)
     overrides = [f"ckpt={checkpoint}", f"scene={scenes['visual']}", *map_overrides(tmp_path)]
     assert run_map(tmp_path, *overrides)
     assert run_map(tmp_path, *overrides) == {}
@@ -187,7 +193,7 @@ def test_windowed_reading_never_loads_the_whole_scene(tmp_path: Path, monkeypatc
     scene_bytes = sum(part.nbytes for part in parts)
     del parts
     tracemalloc.start()
-    scene = Scene.open(path, in_chans=3)
+    scene = Scene.open(path, JPG)
     grid = make_grid(scene, Tiling(chip, chip))
     chips = SceneChips(scene, grid, image_size=32)
     for start in range(0, len(chips), 64):
@@ -202,7 +208,7 @@ def test_windowed_reading_never_loads_the_whole_scene(tmp_path: Path, monkeypatc
     ("case", "message"),
     [
         ("no_crs", "the raster has no CRS; give one with crs="),
-        ("two_bands", "2 bands; expected 3"),
+        ("two_bands", "2 bands; the model takes 3 .red, green, blue. and reads scenes of 3 bands"),
         ("too_small", "is larger than the scene"),
         ("not_raster", "not a raster GDAL can read"),
         ("same_name", "twice: their outputs"),
@@ -254,7 +260,7 @@ def test_two_process_ddp_maps_two_scenes_like_one_process(tmp_path: Path, scenes
     ],
 )
 def test_chip_grid(scenes: dict, tiling: Tiling, expected: tuple, last_row_kept: bool) -> None:
-    grid = make_grid(Scene.open(scenes["visual"], in_chans=3), tiling)  # 128 x 160 px, the last 32 rows nodata
+    grid = make_grid(Scene.open(scenes["visual"], JPG), tiling)  # 128 x 160 px, the last 32 rows nodata
     assert (grid.rows, grid.cols, grid.window_size, grid.step) == expected
     assert grid.kept[0].all()
     assert grid.kept[-1].all() if last_row_kept else not grid.kept[-1].any()

@@ -4,15 +4,9 @@ import torch
 from sklearn.metrics import fbeta_score, precision_score, recall_score
 from torchmetrics.classification import MultilabelFBetaScore
 
-from amazon_cls.labels import NUM_LABELS
-from amazon_cls.metrics import (
-    START_THRESHOLD,
-    binarize,
-    chip_f2,
-    fit_thresholds,
-    fit_thresholds_reference,
-    per_label_report,
-)
+from amazon_cls.core.labels import NUM_LABELS
+from amazon_cls.core.metric import binarize, chip_f2, per_label_report
+from amazon_cls.core.thresholds import START_THRESHOLD, fit_thresholds, fit_thresholds_reference
 
 
 def random_case(seed: int, chips: int = 300) -> tuple[np.ndarray, np.ndarray]:

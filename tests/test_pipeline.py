@@ -1,5 +1,6 @@
 """The fast input pipeline gives the reference pixels: reduced-scale decoding, D4, the cache."""
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import torch
 from PIL import Image
 
 from amazon_cls.data.cache import cache_file, load_or_build_cache
-from amazon_cls.data.chips import encode_cmyk_jpeg, load_chip, read_chip, resize
 from amazon_cls.data.dataset import ChipDataset, EpochSampler, chip_loader
+from amazon_cls.data.decode import encode_cmyk_jpeg, load_chip, read_chip, resize
+from amazon_cls.data.sources import SOURCES
 from amazon_cls.data.transforms import FastD4, train_transform
 from tests.helpers import smooth_rgb
+
+JPG = SOURCES["jpg"]
 
 GROUP = ["e", "r90", "r180", "r270", "v", "hvt", "h", "t"]
 
@@ -39,35 +43,35 @@ def test_full_size_fast_decode_is_the_reference_decode(chips: list[Path]) -> Non
     for path in chips:
         with Image.open(path) as image:
             reference = np.asarray(image.convert("RGB"))
-        np.testing.assert_array_equal(load_chip(path, 128), reference)
+        np.testing.assert_array_equal(load_chip(path, 128, JPG), reference)
 
 
 def test_reduced_scale_decode_matches_decode_then_shrink(chips: list[Path]) -> None:
     for path in chips:
-        fast = load_chip(path, 64).astype(int)
-        reference = resize(read_chip(path), 64).astype(int)
+        fast = load_chip(path, 64, JPG).astype(int)
+        reference = resize(read_chip(path, JPG), 64).astype(int)
         assert fast.shape == (64, 64, 3)
         assert np.abs(fast - reference).mean() < 2.0
 
 
 def test_cache_holds_the_decoded_chips_and_is_rebuilt_when_a_source_changes(chips: list[Path], tmp_path: Path) -> None:
-    cache = load_or_build_cache(tmp_path / "cache", "chips", chips, 64)
+    cache = load_or_build_cache(tmp_path / "cache", "chips", chips, 64, JPG)
     dataset = ChipDataset(chips, None, 64)
     for i in range(len(chips)):
         np.testing.assert_array_equal(cache[i], dataset[i]["image"].numpy())
-    first_file = cache_file(tmp_path / "cache", "chips", chips, 64)
-    assert load_or_build_cache(tmp_path / "cache", "chips", chips, 64).filename == cache.filename  # reused
+    first_file = cache_file(tmp_path / "cache", "chips", chips, 64, JPG)
+    assert load_or_build_cache(tmp_path / "cache", "chips", chips, 64, JPG).filename == cache.filename  # reused
 
     chips[2].write_bytes(encode_cmyk_jpeg(smooth_rgb(99, size=128)))
     os.utime(chips[2], ns=(1, 1))  # a different modification time, whatever the clock's resolution
-    rebuilt = load_or_build_cache(tmp_path / "cache", "chips", chips, 64)
+    rebuilt = load_or_build_cache(tmp_path / "cache", "chips", chips, 64, JPG)
     assert Path(rebuilt.filename) != first_file
-    np.testing.assert_array_equal(rebuilt[2], load_chip(chips[2], 64))
+    np.testing.assert_array_equal(rebuilt[2], load_chip(chips[2], 64, JPG))
     assert not np.array_equal(rebuilt[2], cache[2])
 
 
 def test_cached_and_decoded_datasets_serve_the_same_chips(chips: list[Path], tmp_path: Path) -> None:
-    cache = load_or_build_cache(tmp_path / "cache", "chips", chips, 32)
+    cache = load_or_build_cache(tmp_path / "cache", "chips", chips, 32, JPG)
     rows = np.array([4, 1, 3])
     cached = ChipDataset([chips[r] for r in rows], None, 32, cache=cache, cache_rows=rows)
     decoded = ChipDataset([chips[r] for r in rows], None, 32)
@@ -88,10 +92,10 @@ def test_dehaze_restores_contrast_of_a_hazed_chip() -> None:
 
 
 def test_dehazed_chips_are_cached_apart(chips: list[Path], tmp_path: Path) -> None:
-    plain = load_or_build_cache(tmp_path, "chips", chips, 64)
-    dehazed = load_or_build_cache(tmp_path, "chips", chips, 64, dehaze=True)
+    plain = load_or_build_cache(tmp_path, "chips", chips, 64, JPG)
+    dehazed = load_or_build_cache(tmp_path, "chips", chips, 64, JPG, dehaze=True)
     assert plain.filename != dehazed.filename and "dehazed" in Path(dehazed.filename).name
-    np.testing.assert_array_equal(dehazed[1], load_chip(chips[1], 64, dehaze=True))
+    np.testing.assert_array_equal(dehazed[1], load_chip(chips[1], 64, JPG, dehaze=True))
 
 
 def test_a_batch_holds_the_chips_served_one_by_one(chips: list[Path]) -> None:
@@ -100,7 +104,7 @@ def test_a_batch_holds_the_chips_served_one_by_one(chips: list[Path]) -> None:
     batch = dataset.__getitems__([3, 0, 5])
     assert batch["image"].shape == (3, 64, 64, 3) and batch["image"].dtype == torch.uint8
     for slot, index in enumerate([3, 0, 5]):
-        np.testing.assert_array_equal(batch["image"][slot].numpy(), load_chip(chips[index], 64))
+        np.testing.assert_array_equal(batch["image"][slot].numpy(), load_chip(chips[index], 64, JPG))
         np.testing.assert_array_equal(batch["target"][slot].numpy(), targets[index])
     assert batch["index"].tolist() == [3, 0, 5]
     np.testing.assert_array_equal(dataset[5]["image"].numpy(), batch["image"][2].numpy())
@@ -120,13 +124,20 @@ def test_worker_batches_are_the_in_process_batches_and_d4_views_of_the_chips(chi
     for ours, theirs in zip(in_process, from_worker, strict=True):
         torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
         for image, index in zip(ours["image"].numpy(), ours["index"].tolist(), strict=True):
-            plain = load_chip(chips[index], 32)
+            plain = load_chip(chips[index], 32, JPG)
             views += [e for e in GROUP if np.array_equal(image, FastD4(p=1).apply(plain, e))][:1]
     assert len(views) == len(chips) and len(set(views)) > 1  # every chip a D4 view, not all the same one
 
 
-def test_a_batch_mixing_jpeg_and_tiff_chips_names_the_odd_file(chips: list[Path], tmp_path: Path) -> None:
+def test_a_batch_mixing_chip_kinds_names_the_odd_file(chips: list[Path], tmp_path: Path) -> None:
+    """A source whose files decode to arrays of another type or shape (a folder of mixed products)."""
     tif = tmp_path / "chip_9.tif"
     tifffile.imwrite(tif, np.zeros((128, 128, 4), np.uint16))
+    mixed = dataclasses.replace(
+        JPG,
+        decode=lambda data, path, size: (
+            tifffile.imread(path) if str(path).endswith(".tif") else JPG.decode(data, path, size)
+        ),
+    )
     with pytest.raises(ValueError, match=r"chip_9\.tif: a uint16 chip of shape \(32, 32, 4\) in a batch of uint8"):
-        ChipDataset([chips[0], tif], None, 32).__getitems__([0, 1])
+        ChipDataset([chips[0], tif], None, 32, source=mixed).__getitems__([0, 1])

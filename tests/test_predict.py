@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import torch
 
-from amazon_cls.labels import LABELS, PROB_COLUMNS
-from amazon_cls.module import d4_views
+from amazon_cls.core.labels import LABELS, PROB_COLUMNS
+from amazon_cls.inference.submission import write_submission
+from amazon_cls.model.tta import d4_views
 from amazon_cls.predict import run as predict
-from amazon_cls.runs import probability_frame, write_submission
+from amazon_cls.store.tables import probability_frame
 from tests.helpers import compose_config, run_module
 
 
@@ -47,7 +48,7 @@ def test_predict_writes_submission_in_the_given_order(
     caplog.set_level(logging.INFO)
     overrides = [*predict_overrides(trained_run, tiny_root, output), f"order={order_file}", "trainer.precision=32"]
     predict(compose_config("predict", overrides, tmp_path / "predict"))
-    assert "Hardware choice: precision=32: set explicitly" in caplog.text
+    assert "Hardware choice: trainer.precision=32: set explicitly" in caplog.text
     submission = pd.read_csv(output, keep_default_na=False)
     assert list(submission.columns) == ["image_name", "tags"]
     assert submission["image_name"].tolist() == pd.read_csv(order_file)["image_name"].tolist()

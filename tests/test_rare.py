@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from amazon_cls.blend import blend_rare
+from amazon_cls.blending.methods import blend_rare
+from amazon_cls.core.labels import LABEL_INDEX, LABELS, NUM_LABELS, PROB_COLUMNS, RARE
 from amazon_cls.data.datamodule import rare_subset
 from amazon_cls.data.layout import read_labels
-from amazon_cls.labels import LABEL_INDEX, LABELS, NUM_LABELS, PROB_COLUMNS, RARE
-from amazon_cls.module import ChipClassifier
+from amazon_cls.model.module import ChipClassifier
 from amazon_cls.train import run
 from tests.helpers import compose_train, tiny_overrides
 
@@ -24,7 +24,9 @@ def test_rare_subset_keeps_every_rare_chip_and_as_many_others(tiny_root: Path) -
 
 
 def test_specialist_learns_only_the_rare_labels() -> None:
-    model = ChipClassifier(backbone="test_resnet", pretrained=False, loss_labels="rare", pos_weight=[2.0] * 17)
+    model = ChipClassifier(
+        backbone="test_resnet", pretrained=False, loss_labels="rare", loss={"pos_weight": [2.0] * 17}
+    )
     assert [LABELS[i] for i in model.learned.tolist()] == list(RARE)
     assert model.loss_fn.pos_weight.shape == (len(RARE),)
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from amazon_cls.ensemble import run_ensemble
-from amazon_cls.labels import NUM_LABELS
+from amazon_cls.blending.combine import run_ensemble
+from amazon_cls.core.labels import NUM_LABELS
 from amazon_cls.train import run
 from tests.helpers import compose_train, tiny_overrides
 from tests.test_ensemble import CHIPS, FOLDS, TEST_CHIPS, make_member
@@ -30,8 +30,8 @@ def test_a_finished_run_skipped_with_other_settings_is_refused_and_untouched(tmp
     args = [*tiny_overrides(tiny_root), *ONE_EPOCH, "skip_finished=true"]
     run(compose_train(args, tmp_path / "run"))
     files = {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()}
-    with pytest.raises(ValueError, match=r"model\.lr: 0\.003 -> 0\.01"):
-        run(compose_train([*args, "model.lr=0.01"], tmp_path / "run"))
+    with pytest.raises(ValueError, match=r"model\.optimizer\.lr: 0\.003 -> 0\.01"):
+        run(compose_train([*args, "model.optimizer.lr=0.01"], tmp_path / "run"))
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()} == files
     assert run(compose_train(args, tmp_path / "run"))["val/f2"] > 0  # the same settings: skipped
 

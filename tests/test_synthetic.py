@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from amazon_cls.core.labels import LABELS, WEATHER, parse_tags
 from amazon_cls.data.synthetic import write_dataset
-from amazon_cls.labels import LABELS, WEATHER, parse_tags
 from tests.helpers import TINY_DATA
 
 

@@ -10,16 +10,19 @@ import pytest
 import tifffile
 import torch
 
-from amazon_cls.data.chips import load_chip, read_chip
+from amazon_cls.core.labels import PROB_COLUMNS
+from amazon_cls.data.decode import load_chip, read_chip
 from amazon_cls.data.layout import Layout
-from amazon_cls.data.scene import Scene, SceneError
+from amazon_cls.data.sources import SOURCES
 from amazon_cls.data.synthetic import write_mosaic
-from amazon_cls.labels import PROB_COLUMNS
+from amazon_cls.geo.scene import Scene, SceneError
 from amazon_cls.map import run as map_scenes
-from amazon_cls.module import ChipClassifier
+from amazon_cls.model.module import ChipClassifier
 from amazon_cls.predict import run as predict
 from amazon_cls.train import run
 from tests.helpers import compose_config, compose_train, tiny_overrides
+
+JPG, TIF = SOURCES["jpg"], SOURCES["tif"]
 
 
 def to_bands(rgb: np.ndarray) -> np.ndarray:
@@ -37,17 +40,17 @@ def tif_root(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     table.to_csv(root / "train_v2.csv", index=False)
     for name in table["image_name"]:
         tifffile.imwrite(
-            root / "train-tif-v2" / f"{name}.tif", to_bands(read_chip(tiny_root / "train-jpg" / f"{name}.jpg"))
+            root / "train-tif-v2" / f"{name}.tif", to_bands(read_chip(tiny_root / "train-jpg" / f"{name}.jpg", JPG))
         )
     return root
 
 
 def test_tiff_bands_come_in_rgb_nir_order(tif_root: Path, tiny_root: Path) -> None:
-    bands = read_chip(tif_root / "train-tif-v2" / "train_0.tif")
-    rgb = read_chip(tiny_root / "train-jpg" / "train_0.jpg")
+    bands = read_chip(tif_root / "train-tif-v2" / "train_0.tif", TIF)
+    rgb = read_chip(tiny_root / "train-jpg" / "train_0.jpg", JPG)
     assert bands.dtype == np.uint16 and bands.shape == (32, 32, 4)
     np.testing.assert_array_equal(bands[..., :3], rgb.astype(np.uint16) * 40 + 2000)
-    assert load_chip(tif_root / "train-tif-v2" / "train_0.tif", 16).shape == (16, 16, 4)
+    assert load_chip(tif_root / "train-tif-v2" / "train_0.tif", 16, TIF).shape == (16, 16, 4)
 
 
 @pytest.fixture(scope="module")
@@ -92,5 +95,5 @@ def test_a_four_band_model_maps_an_analytic_scene_as_it_predicts_its_chips(
     mapped = {f"r{f['properties']['row']}_c{f['properties']['col']}": f["properties"]["tags"] for f in features}
     assert mapped == {name: tags.strip() for name, tags in expected.items()}
     rgb = write_mosaic(tmp_path / "visual.tif", [chip[..., 2::-1].astype(np.uint8) for chip in chips], cols=4)
-    with pytest.raises(SceneError, match="3 bands, but the model takes 4"):
-        Scene.open(rgb, in_chans=4)
+    with pytest.raises(SceneError, match="3 bands; the model takes 4"):
+        Scene.open(rgb, TIF)

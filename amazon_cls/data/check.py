@@ -13,18 +13,18 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import simplejpeg
-from PIL import Image
 
+from amazon_cls.core.labels import LABELS, NUM_LABELS, WEATHER, UnknownTagError, parse_tags, tags_to_vector
 from amazon_cls.data.cache import fingerprint
-from amazon_cls.data.chips import TIFF_SUFFIXES, ChipDecodeError, decode_chip, is_jpeg, read_bytes
+from amazon_cls.data.decode import ChipDecodeError, read_bytes
 from amazon_cls.data.layout import DataError, Layout, read_labels_csv
-from amazon_cls.io import write_json
-from amazon_cls.labels import LABELS, NUM_LABELS, WEATHER, UnknownTagError, parse_tags, tags_to_vector
+from amazon_cls.data.sources import Source
+from amazon_cls.store.atomic import write_json
 
 log = logging.getLogger(__name__)
 EXAMPLES = 5
@@ -73,29 +73,22 @@ def check_rows(labels_csv: Path, table: pd.DataFrame, problems: Problems) -> tup
     return targets, bad
 
 
-def describe_chip(path: Path) -> tuple[str, tuple[int, int] | None, str | None]:
-    """(format note or "", (height, width) or None, fatal problem or None) of one chip file."""
+def describe_chip(source: Source, path: Path) -> tuple[str, tuple[int, int] | None, str | None]:
+    """(note or "", (height, width) or None, fatal problem or None) of one chip file of `source`."""
     try:
         data = read_bytes(path)
-        image = decode_chip(data, path)
+        image = source.decode(data, path, 0)
     except ChipDecodeError as error:
         return "", None, str(error)
-    if path.suffix.lower() in TIFF_SUFFIXES:
-        note = ""  # read_chip has checked its 4 bands
-    elif is_jpeg(data):
-        colorspace = simplejpeg.decode_jpeg_header(data)[2]
-        note = "" if colorspace in ("CMYK", "YCbCr", "RGB") else f"{path}: {colorspace} JPEG, converted to RGB"
-    else:
-        with Image.open(path) as opened:
-            note = f"{path}: a {opened.format} image ({opened.mode}) named {path.suffix}; decoded and converted to RGB"
+    note = source.describe(data, path) if source.describe else ""
     return note, image.shape[:2], None
 
 
-def check_chips(paths: Sequence[Path], problems: Problems, expected_size: int | None) -> set[int]:
+def check_chips(paths: Sequence[Path], source: Source, problems: Problems, expected_size: int | None) -> set[int]:
     """Decode every chip; returns the positions of the bad ones (unreadable or of another size)."""
     bad: set[int] = set()
     with ThreadPoolExecutor() as pool:
-        described = list(pool.map(describe_chip, paths, chunksize=64))
+        described = list(pool.map(partial(describe_chip, source), paths, chunksize=64))
     sizes = Counter(shape for _, shape, _ in described if shape)
     common = (expected_size, expected_size) if expected_size else (sizes.most_common(1)[0][0] if sizes else None)
     for i, (note, shape, fatal) in enumerate(described):
@@ -128,7 +121,8 @@ def check_dataset(
             problems.fatal["missing image file"].append(f"{labels_path} row {i + 2}: {paths[i]} does not exist")
             bad_rows.add(i)
     present = [i for i in range(len(paths)) if i not in bad_rows]
-    bad_rows |= {present[j] for j in check_chips([paths[i] for i in present], problems, expected_size)}
+    checked = check_chips([paths[i] for i in present], layout.source, problems, expected_size)
+    bad_rows |= {present[j] for j in checked}
     listed = {path.name for path in paths}
     unlisted = sorted(p.name for p in layout.image_folder.glob(f"*{layout.image_ext}") if p.name not in listed)
     if unlisted:

@@ -11,14 +11,15 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader
 
+from amazon_cls.core.labels import LABEL_INDEX, RARE
 from amazon_cls.data import synthetic
 from amazon_cls.data.cache import load_or_build_cache
 from amazon_cls.data.check import bad_rows_of
 from amazon_cls.data.dataset import ChipDataset, band_statistics, epoch_loader
 from amazon_cls.data.folds import fold_file, load_or_create_folds
-from amazon_cls.data.layout import IMAGE_SUFFIXES, LABELS_CSV, Layout, list_chips, read_labels
+from amazon_cls.data.layout import LABELS_CSV, Layout, list_chips, read_labels
+from amazon_cls.data.sources import Source
 from amazon_cls.data.transforms import train_transform
-from amazon_cls.labels import LABEL_INDEX, RARE
 
 
 def rare_subset(rows: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
@@ -30,10 +31,13 @@ def rare_subset(rows: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
 
 
 class PlanetDataModule(L.LightningDataModule):
-    """One fold of a Kaggle-layout data set (or the embedded synthetic one when `root` is None).
+    """One fold of a Kaggle-layout data set (or the embedded synthetic one when `root` is None):
+    a `data.contract.TrainingData`.
 
     The model learns from the training fold what no backbone knows: `label_frequency` (for
-    pos_weight=auto) and `band_statistics` (for multi-band chips); see `callbacks.TrainingFoldStatistics`.
+    pos_weight=auto) and `band_statistics` (for multi-band chips); see
+    `model.callbacks.TrainingFoldStatistics`. The workers and pinned memory are concrete values
+    (a command resolves `auto` before building this).
     """
 
     def __init__(
@@ -56,8 +60,8 @@ class PlanetDataModule(L.LightningDataModule):
         num_folds: int = 5,
         fold_seed: int = 42,
         batch_size: int = 64,
-        num_workers: int | str = "auto",
-        pin_memory: bool | str | None = "auto",
+        num_workers: int = 0,
+        pin_memory: bool = False,
         persistent_workers: bool = True,
         seed: int = 0,
         train_subset: str = "all",
@@ -71,13 +75,21 @@ class PlanetDataModule(L.LightningDataModule):
             raise ValueError(f"data.fold={fold} must be in [0, {num_folds - 1}] for data.num_folds={num_folds}")
         if batch_size < 1:
             raise ValueError(f"data.batch_size={batch_size}: must be at least 1")
-        if num_workers != "auto" and (not isinstance(num_workers, int) or num_workers < 0):
+        if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
             raise ValueError(f"data.num_workers={num_workers!r}: auto, or a whole number >= 0")
         self.save_hyperparameters(logger=False)
         self.layout = Layout.of(root, synthetic_dir, labels_csv, format, image_dir, image_ext)
         self.synthetic = dict(synthetic or {})
         self.train_set: ChipDataset | None = None
         self.val_set: ChipDataset | None = None
+
+    @property
+    def fold(self) -> int:
+        return int(self.hparams.fold)
+
+    @property
+    def source(self) -> Source:
+        return self.layout.source
 
     def labelled_chips(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Names, targets and folds of the chips to use (all, or those that passed the data check)."""
@@ -110,7 +122,8 @@ class PlanetDataModule(L.LightningDataModule):
     def _cache(self, paths: Sequence[Path]) -> np.ndarray:
         """One cache for every labelled chip: all folds and models of this image size share it."""
         hp = self.hparams
-        return load_or_build_cache(hp.cache_dir, self.layout.labels_path.stem, paths, self.image_size, hp.dehaze)
+        stem = self.layout.labels_path.stem
+        return load_or_build_cache(hp.cache_dir, stem, paths, self.image_size, self.source, hp.dehaze)
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
@@ -121,9 +134,9 @@ class PlanetDataModule(L.LightningDataModule):
         if hp.train_subset == "rare":
             train = rare_subset(train, targets, hp.seed)
         self.train_set = ChipDataset(
-            paths[train], targets[train], self.image_size, train_transform(), cache, train, hp.seed
+            paths[train], targets[train], self.image_size, train_transform(), cache, train, hp.seed, source=self.source
         )
-        self.val_set = ChipDataset(paths[val], targets[val], self.image_size, None, cache, val)
+        self.val_set = ChipDataset(paths[val], targets[val], self.image_size, None, cache, val, source=self.source)
 
     def label_frequency(self) -> tuple[np.ndarray, int]:
         """Chips carrying each label in the training fold, and the fold's number of chips."""
@@ -147,19 +160,21 @@ class PlanetDataModule(L.LightningDataModule):
 
 
 class ChipsToPredict(L.LightningDataModule):
-    """Chips to predict, prepared as the model was trained (its `image_size` and `dehaze`); under
-    DDP each rank predicts its share. Subclasses say which chips: `predict_set`, made in `setup`."""
+    """Chips to predict, prepared as the model was trained (its `image_size`, data source and
+    `dehaze`); under DDP each rank predicts its share. Subclasses say which chips: `predict_set`,
+    made in `setup`."""
 
     def __init__(
         self,
         image_size: int,
+        source: Source,
         dehaze: bool = False,
         batch_size: int = 64,
-        num_workers: int | str = "auto",
-        pin_memory: bool | str | None = "auto",
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        self.image_size, self.dehaze = image_size, dehaze
+        self.image_size, self.source, self.dehaze = image_size, source, dehaze
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.predict_set: ChipDataset | None = None
 
@@ -175,11 +190,12 @@ class ChipFolders(ChipsToPredict):
         self.folders = [Path(folder) for folder in folders]
 
     def setup(self, stage: str | None = None) -> None:
-        paths = list_chips(self.folders)
+        paths = list_chips(self.folders, self.source.suffixes)
         if not paths:
-            raise FileNotFoundError(f"no chips ({', '.join(IMAGE_SUFFIXES)}) in {[str(f) for f in self.folders]}")
+            suffixes = ", ".join(self.source.suffixes)
+            raise FileNotFoundError(f"no chips ({suffixes}) in {[str(f) for f in self.folders]}")
         first: dict[str, Path] = {}
         for path in paths:  # a submission row per chip name: the same name twice is ambiguous
             if first.setdefault(path.stem, path) != path:
                 raise ValueError(f"chip {path.stem!r} is in two input folders: {first[path.stem]} and {path}")
-        self.predict_set = ChipDataset(paths, None, self.image_size, dehaze=self.dehaze)
+        self.predict_set = ChipDataset(paths, None, self.image_size, dehaze=self.dehaze, source=self.source)

@@ -1,6 +1,7 @@
 """Chips -> raw integer batches: the sampler, the dataset and the loader every stage uses.
 
-Workers ship uint8 (or, for 4-band TIFFs, uint16) NHWC batches, several times smaller than float
+Workers ship the chips' own integer type (uint8 RGB; 16-bit TIFF bands stay uint16) in NHWC
+batches, several times smaller than float
 and channels_last for free; the model normalises the whole batch on its device
 (see `ChipClassifier.on_after_batch_transfer`).
 """
@@ -17,10 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from amazon_cls.core.labels import NUM_LABELS
 from amazon_cls.data.batches import BatchBuffers
-from amazon_cls.data.chips import load_chip
-from amazon_cls.hardware import resolve_num_workers, resolve_pin_memory
-from amazon_cls.labels import NUM_LABELS
+from amazon_cls.data.decode import load_chip
+from amazon_cls.data.sources import SOURCES, Source
 
 
 class EpochSampler(Sampler):
@@ -64,7 +65,7 @@ class EpochSampler(Sampler):
 
 class ChipDataset(Dataset):
     """Chips (and, when known, their 17-label targets), served a batch at a time as a dict of raw
-    NHWC images (uint8 RGB, or uint16 R, G, B, NIR bands for TIFF chips), targets and indices.
+    NHWC images (decoded as their `source` decodes them), targets and indices.
 
     `cache`, when given, holds decoded chips and replaces decoding: `paths[i]` is `cache[cache_rows[i]]`.
     """
@@ -79,8 +80,10 @@ class ChipDataset(Dataset):
         cache_rows: np.ndarray | None = None,
         seed: int = 0,
         dehaze: bool = False,
+        source: Source | None = None,
     ) -> None:
         self.paths = list(paths)
+        self.source = source or SOURCES["jpg"]
         self.names = [path.stem for path in self.paths]
         self.targets = targets if targets is not None else np.zeros((len(self.paths), NUM_LABELS), np.float32)
         self.image_size = image_size
@@ -134,7 +137,7 @@ class ChipDataset(Dataset):
     def _chip(self, index: int) -> np.ndarray:
         if self.cache is not None:
             return self.cache[self.cache_rows[index]]  # read only; copied into the batch
-        return load_chip(self.paths[index], self.image_size, self.dehaze)
+        return load_chip(self.paths[index], self.image_size, self.source, self.dehaze)
 
 
 def whole_batch(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -152,23 +155,23 @@ def chip_loader(dataset: ChipDataset, batch_size: int, num_workers: int, **optio
 def epoch_loader(
     dataset: ChipDataset,
     batch_size: int,
-    num_workers: int | str,
-    pin_memory: bool | str | None,
+    num_workers: int,
+    pin_memory: bool,
     shuffle: bool = False,
     seed: int = 0,
     persistent_workers: bool = False,
 ) -> DataLoader:
-    """The loader of every stage: `EpochSampler` keys (this rank's share), whole batches, and the
-    machine's choice of workers and pinned memory where they are `auto`."""
-    workers = int(resolve_num_workers(num_workers).value)
+    """The loader of every stage: `EpochSampler` keys (this rank's share) and whole batches.
+    (The workers and pinned memory are concrete here: a command resolves `auto` once, in
+    `runtime.hardware.resolve_config`.)"""
     return chip_loader(
         dataset,
         batch_size,
-        workers,
+        num_workers,
         sampler=EpochSampler(len(dataset), seed, shuffle),
         drop_last=shuffle and len(dataset) > batch_size,
-        pin_memory=bool(resolve_pin_memory(pin_memory).value),
-        persistent_workers=persistent_workers and workers > 0,
+        pin_memory=pin_memory,
+        persistent_workers=persistent_workers and num_workers > 0,
     )
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
 
-from amazon_cls.io import write_csv
+from amazon_cls.store.atomic import write_csv
 
 
 def assign_folds(targets: np.ndarray, num_folds: int, seed: int) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The Kaggle layout, defined once: the labels file, where each chip lives, folders of chips to predict.
 
-<root>/train_v2.csv                   image_name,tags (tags space-separated)
-<root>/train-jpg/<image_name>.jpg     RGB chips (4-component JPEGs in the competition data)
-<root>/train-tif-v2/<image_name>.tif  4-band 16-bit chips (B, G, R, NIR)
+<root>/train_v2.csv                          image_name,tags (tags space-separated)
+<root>/<source folder>/<image_name><suffix>  the chips of the data source (`data.sources`):
+                                             train-jpg/*.jpg (RGB), train-tif-v2/*.tif (4-band 16-bit)
 """
 
 from __future__ import annotations
@@ -16,31 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from amazon_cls.labels import NUM_LABELS, parse_tags, tags_to_vector
+from amazon_cls.core.labels import NUM_LABELS, parse_tags, tags_to_vector
+from amazon_cls.data.sources import SOURCES, Source
 
-
-@dataclass(frozen=True)
-class Format:
-    """A chip format of the competition: its training folder, file extension and bands."""
-
-    image_dir: str
-    image_ext: str
-    bands: int
-
-
-FORMATS = {"jpg": Format("train-jpg", ".jpg", 3), "tif": Format("train-tif-v2", ".tif", 4)}
 LABELS_CSV = "train_v2.csv"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
 
 class DataError(ValueError):
     """The data set has problems that would spoil training; the message names the file or row."""
-
-
-def image_format(name: str) -> Format:
-    if name not in FORMATS:
-        raise DataError(f"data.format={name!r}; choose one of {sorted(FORMATS)}")
-    return FORMATS[name]
 
 
 @dataclass(frozen=True)
@@ -48,9 +31,14 @@ class Layout:
     """Where a labelled data set's files are: `root/labels_csv` and `root/image_dir/<name><image_ext>`."""
 
     root: Path
+    source: Source
     labels_csv: str = LABELS_CSV
-    image_dir: str = FORMATS["jpg"].image_dir
-    image_ext: str = FORMATS["jpg"].image_ext
+    image_dir: str = ""  # "": the source's folder
+    image_ext: str = ""  # "": the source's suffix
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_dir", self.image_dir or self.source.image_dir)
+        object.__setattr__(self, "image_ext", self.image_ext or self.source.suffix)
 
     @classmethod
     def of(
@@ -63,10 +51,8 @@ class Layout:
         image_ext: str | None = None,
     ) -> Layout:
         """From the keys of a data config (`conf/data/planet.yaml`): root null means the embedded
-        data set; image_dir and image_ext null mean the competition's folder for the format."""
-        chosen = image_format(format)
-        image_dir, image_ext = image_dir or chosen.image_dir, image_ext or chosen.image_ext
-        return cls(Path(root or synthetic_dir), labels_csv, image_dir, image_ext)
+        data set; image_dir and image_ext null mean the source's own folder and suffix."""
+        return cls(Path(root or synthetic_dir), SOURCES[format], labels_csv, image_dir or "", image_ext or "")
 
     @classmethod
     def of_config(cls, data: Any) -> Layout:
@@ -135,12 +121,13 @@ def read_labels(labels_csv: Path, skip_rows: Collection[int] = ()) -> tuple[list
     return names, targets
 
 
-def list_chips(folders: Sequence[str | os.PathLike]) -> list[Path]:
-    """Every image file in `folders`, sorted by name within each folder: the order of predictions."""
+def list_chips(folders: Sequence[str | os.PathLike], suffixes: Sequence[str]) -> list[Path]:
+    """Every chip file (one of `suffixes`) in `folders`, sorted by name within each folder: the
+    order of predictions."""
     paths: list[Path] = []
     for folder in folders:
         folder = Path(folder)
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder}: not a folder of chips")
-        paths += sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths += sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
     return paths

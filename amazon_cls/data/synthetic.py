@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from amazon_cls.data.chips import encode_cmyk_jpeg
-from amazon_cls.labels import LABELS, RARE
+from amazon_cls.core.labels import LABELS, RARE
+from amazon_cls.data.decode import encode_cmyk_jpeg
 
 WEATHER_PROBS = {"clear": 0.70, "partly_cloudy": 0.16, "haze": 0.07, "cloudy": 0.07}
 LAND_PROBS = {

@@ -1,0 +1,3 @@
+"""Ensembles: finished training runs as members (`members`), the registry of methods that
+combine their models' out-of-fold probabilities, scored cross-fitted, and the choice among them
+(`methods`), the whole combination step (`combine`) and its report (`report`)."""

@@ -1,0 +1,165 @@
+"""The combination step of an ensemble: members -> each model's out-of-fold and test tables ->
+the chosen combination (cross-fitted to score it, then fitted on every out-of-fold chip) ->
+thresholds per view -> the ensemble folder's files (`store.ensemble_folder`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from amazon_cls.blending.members import Member, common_chips, find_members, model_tables, one_seed_members
+from amazon_cls.blending.methods import METHODS, Choice, Combination, blend_rare, choose, fit, groups_of, single_model
+from amazon_cls.blending.report import build_report, ensemble_name, report_markdown, score_row, write_tensorboard
+from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
+from amazon_cls.core.metric import chip_f2, per_label_report, predict_labels
+from amazon_cls.core.thresholds import Thresholds
+from amazon_cls.inference.submission import write_submission
+from amazon_cls.store.atomic import write_csv, write_json, write_text
+from amazon_cls.store.ensemble_folder import EnsembleFolder
+from amazon_cls.store.tables import probability_frame
+
+log = logging.getLogger(__name__)
+AUTO = "auto"
+
+
+def stacked(tables: dict[str, pd.DataFrame]) -> np.ndarray:
+    """The models' probabilities as one array: models x chips x labels."""
+    return np.stack([table[PROB_COLUMNS].to_numpy() for table in tables.values()])
+
+
+def seed_candidates(one_seed: dict[str, list[Member]], table: str, names: pd.Index) -> dict[str, np.ndarray]:
+    """The probabilities (of the chips `names`) of every one-seed candidate that predicted them all."""
+    candidates = {}
+    for name, members in one_seed.items():
+        for merged in model_tables(members, table).values():  # none when a member lacks the table
+            if names.isin(merged.index).all():
+                candidates[name] = merged.loc[names, PROB_COLUMNS].to_numpy()
+    return candidates
+
+
+def fit_chosen(
+    chosen: str,
+    choice: Choice,
+    models: list[str],
+    probs: np.ndarray,
+    targets: np.ndarray,
+    members: list[Member],
+    one_seed: dict[str, list[Member]],
+) -> tuple[Combination, list[Member]]:
+    """The chosen combination fitted on every out-of-fold chip, and the members whose checkpoints
+    apply it to new chips: all of them, or, for one seed of a model alone, that seed's."""
+    if chosen in one_seed:
+        kept = one_seed[chosen]
+        used = [m for m in members if m.model != kept[0].model] + kept
+        return single_model(models, models.index(kept[0].model), NUM_LABELS, chosen), used
+    if chosen in choice.single_scores:
+        return single_model(models, models.index(chosen), NUM_LABELS), members
+    return fit(chosen, models, probs, targets), members
+
+
+def members_view(members: list[Member]) -> str:
+    """The TTA every member validated with: the view of their out-of-fold probabilities."""
+    views = {str(m.settings.get("tta") or "none") for m in members}
+    if len(views) > 1:
+        raise ValueError(f"the members were validated with different TTA ({sorted(views)}); combine one kind")
+    return views.pop()
+
+
+def specialist_tables(runs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame | None, dict[str, list[str]]]:
+    """Out-of-fold and test probabilities of the rare-label specialist runs (models averaged), and
+    their checkpoints per model (which apply the same blend to new chips)."""
+    members = find_members(runs)
+    average = lambda tables: sum(t[PROB_COLUMNS] for t in tables.values()) / len(tables)  # noqa: E731
+    oof, test = model_tables(members, "oof"), model_tables(members, "test")
+    checkpoints = {model: [m.checkpoint for m in members if m.model == model] for model in oof}
+    return average(oof), (average(test) if test else None), checkpoints
+
+
+def run_ensemble(
+    run_dirs: list[Path],
+    output_dir: Path,
+    method: str = AUTO,
+    weather: bool = False,
+    order: str | None = None,
+    specialists: list[Path] | None = None,
+    specialist_weight: float = 0.5,
+) -> dict:
+    """Everything `python -m amazon_cls.ensemble` does; returns the ensemble's scores and file paths."""
+    if method != AUTO and method not in METHODS:  # refused before any file is read
+        raise ValueError(f"method={method!r}: choose auto or one of {list(METHODS)}")
+    folder = EnsembleFolder(output_dir)
+    members = find_members(run_dirs)
+    view = members_view(members)
+    without_test = [str(m.run_dir) for m in members if m.test is None]
+    if 0 < len(without_test) < len(members):
+        raise ValueError(
+            f"{len(without_test)} of {len(members)} members have no test_probs.csv while the others do "
+            f"(e.g. {without_test[0]}); train every member with the same predict_dirs"
+        )
+    for path in folder.outputs():  # an earlier combination's files never sit beside this one's as if current
+        path.unlink(missing_ok=True)
+    oof = common_chips(model_tables(members, "oof"))
+    plain = model_tables(members, "oof_plain")
+    plain = common_chips(plain) if len(plain) == len(oof) else None
+    tests = model_tables(members, "test")
+    tests = common_chips(tests) if len(tests) == len(oof) else None
+    first = next(iter(oof.values()))
+    names, targets, models = first.index, first[TARGET_COLUMNS].to_numpy(), list(oof)
+    groups = groups_of(first["fold"].to_numpy())
+    progress = lambda name: log.info("Cross-fitting %s over %d groups of chips", name, len(np.unique(groups)))  # noqa: E731
+    probs = stacked(oof)
+    one_seed = one_seed_members(members)
+    choice = choose(models, probs, targets, groups, progress=progress, alone=seed_candidates(one_seed, "oof", names))
+    plain_choice = None
+    if plain:
+        plain_alone = seed_candidates(one_seed, "oof_plain", names)
+        plain_choice = choose(models, stacked(plain), targets, groups, alone=plain_alone)
+    chosen = choice.chosen if method == AUTO else method
+    reason = choice.reason if method == AUTO else "chosen explicitly"
+    log.info("Combination: %s (%s)", chosen, reason)
+    oof_probs = choice.combined[chosen]
+    combination, members_used = fit_chosen(chosen, choice, models, probs, targets, members, one_seed)
+    if tests and members_used is not members:
+        tests = common_chips(model_tables(members_used, "test"))
+    test_probs = combination.apply(stacked(tests)) if tests else None
+    report = build_report(members, oof, plain, choice, plain_choice, chosen)
+    test_names = next(iter(tests.values())).index if tests else None
+    if specialists:
+        specialist_oof, specialist_test, specialist_checkpoints = specialist_tables(specialists)
+        oof_probs = blend_rare(oof_probs, specialist_oof.loc[names].to_numpy(), specialist_weight)
+        name = f"{ensemble_name(chosen, choice, len(oof))} + rare specialist (weight {specialist_weight})"
+        report = pd.concat([report, pd.DataFrame([score_row("ensemble", name, {"": (oof_probs, targets)})])])
+        if test_probs is not None and specialist_test is not None:
+            test_probs = blend_rare(test_probs, specialist_test.loc[test_names].to_numpy(), specialist_weight)
+    thresholds = Thresholds.fitted(view, oof_probs, targets, source=str(folder.combination))
+    if plain and not specialists and view != "none":  # the plain view's, for `predict ensemble= tta=none`
+        plain_members = model_tables(members_used, "oof_plain") if members_used is not members else plain
+        plain_probs = combination.apply(stacked(common_chips(plain_members)))
+        thresholds = Thresholds.fitted("none", plain_probs, targets).merged(thresholds)
+    y_pred = predict_labels(oof_probs, thresholds.of_view(view), weather)
+    per_label = per_label_report(targets, y_pred, thresholds.of_view(view))
+
+    write_csv(folder.oof_probs, probability_frame(names, oof_probs))
+    write_json(folder.thresholds, thresholds.to_json())
+    write_csv(folder.report_csv, report)
+    write_csv(folder.per_label, per_label)
+    write_text(folder.report_md, report_markdown(report, per_label, combination, reason, weather))
+    write_tensorboard(folder.tensorboard, report)
+    checkpoints = {model: [m.checkpoint for m in members_used if m.model == model] for model in models}
+    saved = {**combination.to_dict(), "reason": reason, "cross_fitted_f2": choice.scores,
+             "thresholds": thresholds.to_json(), "checkpoints": checkpoints}  # fmt: skip
+    if specialists:  # the thresholds were fitted after blending them into the rare labels
+        saved.update(specialists=[str(run_dir) for run_dir in specialists], specialist_weight=specialist_weight,
+                     specialist_checkpoints=specialist_checkpoints)  # fmt: skip
+    write_json(folder.combination, saved)
+    result = {"oof_f2": chip_f2(targets, y_pred), "members": len(members), "models": models,
+              "method": combination.describe()}  # fmt: skip
+    if test_probs is not None:
+        frame = probability_frame(test_names, test_probs)
+        submission, _ = write_submission(folder.submission, frame, thresholds.of_view(view), weather, order)
+        result["submission"] = str(submission)
+    write_json(folder.scores, result)
+    return result

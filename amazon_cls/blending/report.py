@@ -1,0 +1,118 @@
+"""The ensemble's report: every member, model and method scored out of fold, with and without TTA
+and the weather rules; the weights chosen; per-label scores; and TensorBoard scalars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from amazon_cls.blending.members import Member
+from amazon_cls.blending.methods import Choice, Combination
+from amazon_cls.core.labels import LABELS
+from amazon_cls.core.metric import binarize, chip_f2, predict_labels
+from amazon_cls.core.thresholds import fit_thresholds
+from amazon_cls.store.tables import split_frame
+
+Variant = tuple[np.ndarray, np.ndarray] | None  # (probs, targets) of one way of predicting, if there is one
+
+
+def scores(probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """F2 at fitted thresholds, without and with the weather rules, and at 0.2."""
+    thresholds = fit_thresholds(probs, targets)
+    return {
+        "f2": chip_f2(targets, binarize(probs, thresholds)),
+        "f2_weather": chip_f2(targets, predict_labels(probs, thresholds, weather_rules=True)),
+        "f2@0.2": chip_f2(targets, binarize(probs, 0.2)),
+    }
+
+
+def score_row(level: str, name: str, variants: dict[str, Variant]) -> dict:
+    """One report row; `variants` maps a column suffix ("" with TTA, "_notta") to (probs, targets)."""
+    row: dict = {"level": level, "name": name}
+    for suffix, variant in variants.items():
+        if variant is not None:
+            row["chips"] = len(variant[1])
+            row.update({f"{key}{suffix}": value for key, value in scores(*variant).items()})
+    return row
+
+
+def build_report(
+    members: list[Member],
+    oof: dict[str, pd.DataFrame],
+    plain: dict[str, pd.DataFrame] | None,
+    choice: Choice,
+    plain_choice: Choice | None,
+    chosen: str,
+) -> pd.DataFrame:
+    """Rows for every member, every model, every method (cross-fitted) and the ensemble."""
+    targets = split_frame(next(iter(oof.values())))[1]
+
+    def variants(name: str) -> dict[str, Variant]:
+        without_tta = plain_choice.combined.get(name) if plain_choice else None
+        return {"": (choice.combined[name], targets), "_notta": None if without_tta is None else (without_tta, targets)}
+
+    rows = [
+        score_row(
+            "member",
+            f"{m.run_dir.name} ({m.model}, fold {m.fold}, seed {m.seed})",
+            {"": split_frame(m.oof), "_notta": None if m.oof_plain is None else split_frame(m.oof_plain)},
+        )
+        for m in members
+    ]
+    rows += [
+        score_row("model", model, {"": split_frame(oof[model]), "_notta": split_frame(plain[model]) if plain else None})
+        for model in oof
+    ]
+    rows += [score_row("method", method, variants(method)) for method in choice.scores]
+    rows.append(score_row("ensemble", ensemble_name(chosen, choice, len(oof)), variants(chosen)))
+    return pd.DataFrame(rows)
+
+
+def ensemble_name(chosen: str, choice: Choice, models: int) -> str:
+    """How the report names the ensemble: a method of the models, or one of them alone."""
+    return f"{chosen} alone" if chosen in choice.single_scores else f"{chosen} of {models} models"
+
+
+def weights_table(combination: Combination) -> pd.DataFrame:
+    """The combination's weight of every model: one column, or one per label where they differ."""
+    weights = pd.DataFrame(combination.weights, index=list(combination.models), columns=list(LABELS))
+    if np.allclose(combination.weights, combination.weights[:, :1]):
+        weights = weights.iloc[:, :1].set_axis(["weight"], axis=1)
+    return weights.reset_index(names="model")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(map(str, frame.columns)) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    return header + "\n".join("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False))
+
+
+def report_markdown(
+    report: pd.DataFrame, per_label: pd.DataFrame, combination: Combination, reason: str, weather: bool
+) -> str:
+    return (
+        f"# Ensemble report\n\nCombination: **{combination.describe()}** ({reason}); weather rules in the "
+        f"submission: **{weather}**.\n"
+        "Scores are out-of-fold chip-averaged F2 with thresholds fitted on the rows scored "
+        "(`f2`), the same plus the weather rules (`f2_weather`), every label at 0.2 (`f2@0.2`); "
+        "`_notta` columns use the plain view instead of the 8 dihedral views. Method rows are "
+        "cross-fitted: each fold (or, with one fold, each fifth of it) is combined with weights "
+        "fitted on the others.\n\n"
+        f"## Members, models, methods, ensemble\n\n{markdown_table(report)}\n\n"
+        f"## Weights of the combination (fitted on every out-of-fold chip)\n\n"
+        f"{markdown_table(weights_table(combination))}\n\n"
+        f"## Ensemble per label\n\n{markdown_table(per_label)}\n"
+    )
+
+
+def write_tensorboard(folder: Path, report: pd.DataFrame) -> None:
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(str(folder)) as writer:
+        for row in report.itertuples(index=False):
+            for column in ("f2", "f2_weather", "f2_notta"):
+                value = getattr(row, column, None)
+                if value is not None and not pd.isna(value):
+                    writer.add_scalar(f"ensemble_{row.level}/{column}/{row.name}", value, 0)

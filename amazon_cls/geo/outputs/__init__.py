@@ -1,0 +1,90 @@
+"""What `map` writes for a scene: a registry of output formats, one file each in this folder,
+chosen with `outputs=[...]`, in formats GIS tools open (QGIS, GDAL, geopandas):
+
+    chips    <scene>_chips.geojson  one polygon per predicted chip, EPSG:4326; row, col, tags, 17 probabilities
+    labels   <scene>_labels.tif     17 bands of probabilities at chip resolution, the scene's CRS; nodata -1
+    preview  <scene>_preview.png    the scene's RGB with chips coloured by the labels people look for
+    summary  <scene>_summary.csv    chips per label and the area they cover, in hectares
+and, written last, `<scene>_map.json`: the settings and counts that made them (the scene is done).
+
+A new format is a module here that registers an `Output` (every module is imported with the package).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from amazon_cls.core.labels import vector_to_tags
+from amazon_cls.core.registry import Registry
+from amazon_cls.geo.grid import Grid
+from amazon_cls.geo.scene import Scene
+from amazon_cls.store.atomic import write_json
+
+DONE = "_map.json"
+
+
+@dataclass
+class SceneResult:
+    """A scene's predicted chips: their grid cells, probabilities and 0/1 labels."""
+
+    scene: Scene
+    grid: Grid
+    cells: list[tuple[int, int]]
+    probs: np.ndarray  # chips x labels
+    labels: np.ndarray  # chips x labels, 0/1
+
+    def tags(self) -> list[str]:
+        return [vector_to_tags(row) for row in self.labels]
+
+    def cell_pixels(self) -> np.ndarray:
+        """Each chip's window as (col_off, row_off, size) in scene pixels."""
+        return np.array([(c * self.grid.step, r * self.grid.step, self.grid.window_size) for r, c in self.cells])
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output format: the suffix of its file after the scene's name, and its writer."""
+
+    suffix: str
+    write: Callable[[Path, SceneResult], Any]
+
+
+OUTPUTS: Registry[Output] = Registry("outputs")
+
+
+def output_paths(output_dir: Path, scene: Path, names: Sequence[str]) -> dict[str, Path]:
+    """The files of the chosen outputs of a scene, and its record (`done`), last."""
+    paths = {name: output_dir / f"{scene.stem}{OUTPUTS[name].suffix}" for name in names}
+    return {**paths, "done": output_dir / f"{scene.stem}{DONE}"}
+
+
+def write_outputs(paths: dict[str, Path], result: SceneResult, record: dict[str, Any]) -> None:
+    """Every chosen output of a scene. The record of what made them goes first, and comes back
+    last, once they all exist: outputs half rewritten are never taken for finished ones."""
+    paths["done"].unlink(missing_ok=True)
+    for name, path in paths.items():
+        if name != "done":
+            OUTPUTS[name].write(path, result)
+    write_json(paths["done"], record)
+
+
+def finished(paths: dict[str, Path], settings: dict) -> bool:
+    """This scene was mapped with these settings, and every output is there."""
+    if not all(p.is_file() for p in paths.values()):
+        return False
+    try:
+        return json.loads(paths["done"].read_text()).get("settings") == settings
+    except ValueError:
+        return False
+
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -1,0 +1,153 @@
+"""A georeferenced scene: a raster GDAL reads, checked when it opens, and how its bands become
+the input of a model trained on a data source.
+
+A scene of N bands is read as the model's source says (`Source.scene_bands`): for the Planet RGB
+chips, a 3-band 8-bit visual product as R, G, B and a 4-band analytic product (B, G, R, NIR) by
+its R, G, B; for the 4-band TIFF chips, an analytic product as R, G, B, NIR. 16-bit values for an
+8-bit model are divided by `scale_16bit` into its range. Whole-scene reads (the nodata mask, the
+preview) go strip by strip; chips are read one window at a time (`geo.tiles`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import CRSError, RasterioIOError
+from rasterio.windows import Window
+
+from amazon_cls.data.sources import Source
+
+# GDAL's block cache defaults to 5% of RAM and would keep every window read (a whole scene, when
+# it fits); each window is read once, so a small cache bounds memory and costs nothing.
+CACHE_MB = 64
+STRIP_ROWS = 512  # scene rows read at once when the whole scene is read at reduced resolution
+
+
+def reading() -> rasterio.Env:
+    """The GDAL settings every read of a scene runs under (see CACHE_MB)."""
+    return rasterio.Env(GDAL_CACHEMAX=CACHE_MB)
+
+
+class SceneError(ValueError):
+    """A scene the map cannot use; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Scene:
+    """An open-able raster and how its bands become a model's input."""
+
+    path: Path
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+    bands: tuple[int, ...]  # 1-based band indexes in the model's band order
+    scale: float  # divisor taking the scene's values to the model's range (1: none)
+    source: Source  # what the model was trained on
+
+    @property
+    def resolution(self) -> float:
+        return abs(self.transform.a)
+
+    @property
+    def rgb(self) -> list[int]:
+        """The scene's 1-based red, green and blue bands (for the preview)."""
+        return [self.bands[index] for index in self.source.rgb]
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        source: Source,
+        crs: str | None = None,
+        bands: Sequence[int] | None = None,
+        scale_16bit: float = 257.0,
+    ) -> Scene:
+        """The scene at `path`, checked for what a model trained on `source` needs."""
+        path = Path(path)
+        if not path.is_file():
+            raise SceneError(f"{path}: no such file")
+        try:
+            with rasterio.open(path) as raster:
+                count, dtype, scene_crs = raster.count, raster.dtypes[0], raster.crs
+                transform, width, height = raster.transform, raster.width, raster.height
+        except RasterioIOError as error:
+            raise SceneError(f"{path}: not a raster GDAL can read ({error})") from None
+        scene_crs = scene_crs_of(path, scene_crs, crs)
+        if transform.b or transform.d:
+            raise SceneError(f"{path}: a rotated raster; warp it to a north-up grid first (gdalwarp)")
+        wanted = len(source.bands)
+        chosen = tuple(bands) if bands else default_bands(path, count, source)
+        if len(chosen) != wanted or not all(1 <= band <= count for band in chosen):
+            raise SceneError(f"{path}: bands={list(chosen)} must name {wanted} of its bands 1..{count}")
+        scale = input_scale(path, dtype, source, scale_16bit)
+        return cls(path, scene_crs, transform, width, height, chosen, scale, source)
+
+
+def scene_crs_of(path: Path, found: CRS | None, override: str | None) -> CRS:
+    """The scene's CRS; a raster without one needs an explicit `crs=`, which never replaces a file's own."""
+    if override is None:
+        if found is None:
+            raise SceneError(f"{path}: the raster has no CRS; give one with crs=<EPSG:code or WKT> if you know it")
+        return found
+    try:
+        given = CRS.from_user_input(override)
+    except CRSError as error:
+        raise SceneError(f"crs={override!r}: not a coordinate reference system ({error})") from None
+    if found is not None and found != given:
+        raise SceneError(f"{path}: has its own CRS {found.to_string()}; crs={override} is for rasters without one")
+    return given
+
+
+def default_bands(path: Path, count: int, source: Source) -> tuple[int, ...]:
+    """The scene's bands in the model's order, as the model's data source reads a scene of `count` bands."""
+    if count in source.scene_bands:
+        return tuple(source.scene_bands[count])
+    known = " or ".join(f"{n} bands (used as {list(b)})" for n, b in source.scene_bands.items()) or "none by default"
+    raise SceneError(
+        f"{path}: {count} bands; the model takes {len(source.bands)} ({', '.join(source.bands)}) and reads "
+        f"scenes of {known}; name another layout's bands with bands=[...] (1-based)"
+    )
+
+
+def input_scale(path: Path, dtype: str, source: Source, scale_16bit: float) -> float:
+    """Pixels of the model's own type feed it as they are; 16-bit pixels for an 8-bit model are
+    divided by `scale_16bit` (257 maps 0-65535 onto 0-255)."""
+    if dtype == source.dtype:
+        return 1.0
+    if dtype == "uint16" and source.dtype == "uint8":
+        if scale_16bit <= 0:
+            raise SceneError(f"scale_16bit={scale_16bit}: must be positive")
+        return scale_16bit
+    raise SceneError(f"{path}: {dtype} pixels; this model reads {source.dtype} bands ({', '.join(source.bands)})"
+                     + (", or 16-bit ones scaled by scale_16bit" if source.dtype == "uint8" else ""))  # fmt: skip
+
+
+def read_reduced(
+    scene: Scene,
+    reduction: float,
+    read: Callable[[rasterio.DatasetReader, Window], np.ndarray],
+    interpolation: int = cv2.INTER_NEAREST,
+) -> np.ndarray:
+    """`read(source, window)` (bands x rows x cols, or rows x cols) over the whole scene, at
+    1/`reduction` of its resolution: a strip of STRIP_ROWS rows at a time, read in full and shrunk
+    with cv2, so only the reduced raster (rows, cols[, bands]) is kept. (GDAL's own reduced reads,
+    `out_shape=`, decompress each tile again for every row they sample: 40x slower.)"""
+    width = max(1, round(scene.width / reduction))
+    strips = []
+    with reading(), rasterio.open(scene.path) as source:
+        for top in range(0, scene.height, STRIP_ROWS):
+            bottom = min(scene.height, top + STRIP_ROWS)
+            height = round(bottom / reduction) - round(top / reduction)
+            if height > 0:
+                pixels = read(source, Window(0, top, scene.width, bottom - top))
+                pixels = cv2.merge(list(pixels)) if pixels.ndim == 3 else pixels
+                strips.append(cv2.resize(pixels, (width, height), interpolation=interpolation))
+    return np.concatenate(strips, axis=0)

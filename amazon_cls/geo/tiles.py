@@ -1,0 +1,73 @@
+"""A scene's kept chips as a prediction datamodule: read window by window (the file opened once
+per worker), prepared like chip files of the same windows (`decode.resize` to the model's image
+size, which also resamples to a target ground resolution)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from amazon_cls.core.labels import NUM_LABELS
+from amazon_cls.data.datamodule import ChipsToPredict
+from amazon_cls.data.dataset import ChipDataset
+from amazon_cls.data.decode import resize
+from amazon_cls.data.dehaze import dehaze as remove_haze
+from amazon_cls.geo.grid import Grid, chip_name
+from amazon_cls.geo.scene import Scene, reading
+
+
+class SceneChips(ChipDataset):
+    """The kept chips of a scene, read window by window (the file is opened once per worker)."""
+
+    def __init__(self, scene: Scene, grid: Grid, image_size: int, dehaze: bool = False) -> None:
+        super().__init__([], None, image_size, dehaze=dehaze, source=scene.source)
+        self.scene, self.grid = scene, grid
+        self.cells = grid.chips()
+        self.names = [chip_name(row, col) for row, col in self.cells]
+        self.paths = [Path(f"{scene.path}#{name}") for name in self.names]  # how errors name a chip
+        self.targets = np.zeros((len(self.cells), NUM_LABELS), np.float32)
+        self._source: rasterio.DatasetReader | None = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_source": None}  # workers open the file themselves
+
+    def _chip(self, index: int) -> np.ndarray:
+        pixels = self.read_window(self.grid.window(*self.cells[index]))
+        if self.scene.scale != 1.0:
+            pixels = np.clip(np.round(pixels / self.scene.scale), 0, 255).astype(np.uint8)
+        chip = resize(pixels, self.image_size)  # as a chip file of the window would be resized
+        return remove_haze(chip) if self.dehaze else chip
+
+    def read_window(self, window: Window) -> np.ndarray:
+        """The window's pixels (H, W, bands); the part beyond the scene's edge is 0 (nodata).
+        The inside part is read plainly: rasterio's boundless reads cost a VRT each, 4x slower."""
+        if self._source is None:
+            self._source = rasterio.open(self.scene.path)
+        size, bands = int(window.width), len(self.scene.bands)
+        inside = window.intersection(Window(0, 0, self.scene.width, self.scene.height))
+        with reading():
+            bands_first = self._source.read(list(self.scene.bands), window=inside)
+        pixels = cv2.merge(list(bands_first))  # (H, W, bands); 20x faster than a transposed copy
+        pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+        if pixels.shape[:2] == (size, size):
+            return pixels
+        padded = np.zeros((size, size, bands), pixels.dtype)
+        top, left = int(inside.row_off - window.row_off), int(inside.col_off - window.col_off)
+        padded[top : top + pixels.shape[0], left : left + pixels.shape[1]] = pixels
+        return padded
+
+
+class SceneTiles(ChipsToPredict):
+    """A scene's kept chips to predict."""
+
+    def __init__(self, scene: Scene, grid: Grid, image_size: int, dehaze: bool = False, **loader: Any) -> None:
+        super().__init__(image_size, scene.source, dehaze, **loader)
+        self.scene, self.grid = scene, grid
+
+    def setup(self, stage: str | None = None) -> None:
+        self.predict_set = SceneChips(self.scene, self.grid, self.image_size, self.dehaze)

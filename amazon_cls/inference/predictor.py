@@ -1,0 +1,165 @@
+"""What predicts new chips: one checkpoint, or an ensemble folder's saved combination.
+
+`predict` and `map` both go through `Predictor.predict`: every checkpoint it needs runs through
+Lightning's `Trainer.predict` on the same chips, and the probabilities are combined exactly as
+`ensemble` combined the members' test predictions (each model the mean of its checkpoints, then
+the saved combination, then the rare-label specialists). The thresholds that turn them into tags
+are those fitted under the TTA asked for; another view's are refused (`core.thresholds`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig
+
+from amazon_cls.blending.methods import Combination, blend_rare
+from amazon_cls.core.labels import LABELS, PROB_COLUMNS
+from amazon_cls.core.thresholds import Thresholds
+from amazon_cls.data.sources import SOURCES, Source, source_of
+from amazon_cls.inference.writer import ProbabilityWriter
+from amazon_cls.model.module import ChipClassifier
+from amazon_cls.runtime.signals import StopOnSigterm, interrupted
+from amazon_cls.runtime.trainer import make_trainer
+from amazon_cls.store.checkpoint import checkpoint_thresholds, read_checkpoint
+from amazon_cls.store.ensemble_folder import EnsembleFolder
+from amazon_cls.store.tables import probability_frame
+
+
+class PredictionRun:
+    """A Trainer that predicts (devices and precision from the `trainer` config, already resolved
+    for this machine) and the writer that gathers its probabilities."""
+
+    def __init__(self, trainer: DictConfig, batch_size: int, num_workers: int, pin_memory: bool = False) -> None:
+        self.writer = ProbabilityWriter()
+        self.trainer: L.Trainer = make_trainer(
+            trainer, callbacks=[self.writer, StopOnSigterm()], logger=False, enable_checkpointing=False
+        )
+        # the loader options of the datamodules it predicts
+        self.loader = {"batch_size": batch_size, "num_workers": num_workers, "pin_memory": pin_memory}
+
+
+@dataclass
+class Predictor:
+    """Checkpoints per model, how their probabilities combine, and the thresholds that follow."""
+
+    checkpoints: dict[str, list[str]]
+    thresholds: np.ndarray  # for the view (TTA) it predicts with
+    tta: str
+    combination: Combination | None = None  # None: one model
+    specialists: dict[str, list[str]] = field(default_factory=dict)  # rare-label specialists' checkpoints per model
+    specialist_weight: float = 0.0
+    source: str = ""
+
+    @classmethod
+    def of(cls, ckpt: str | None, ensemble: str | None, tta: str, thresholds: str | None = None) -> Predictor:
+        """The predictor a command names: `ckpt=<model.ckpt>` or `ensemble=<ensemble folder>`."""
+        if bool(ckpt) == bool(ensemble):
+            given = "both" if ckpt else "neither"
+            raise ValueError(f"give ckpt=<model.ckpt> or ensemble=<ensemble folder> ({given} given)")
+        return cls.from_checkpoint(ckpt, tta, thresholds) if ckpt else cls.from_ensemble(ensemble, tta, thresholds)
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: str | Path, tta: str, thresholds: str | Path | None = None) -> Predictor:
+        """One checkpoint, with its own thresholds for `tta` or those of a thresholds file."""
+        fitted = Thresholds.read(thresholds) if thresholds else checkpoint_thresholds(read_checkpoint(ckpt), str(ckpt))
+        return cls({Path(ckpt).stem: [str(ckpt)]}, fitted.of_view(tta), tta, source=str(ckpt))
+
+    @classmethod
+    def from_ensemble(cls, folder: str | Path, tta: str, thresholds: str | Path | None = None) -> Predictor:
+        """The combination an `ensemble` run saved in `folder` (its combination.json)."""
+        path = EnsembleFolder(Path(folder)).combination
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder}: no {path.name}; give the output folder of `ensemble`")
+        saved = json.loads(path.read_text())
+        missing = [
+            key for key in ("method", "models", "weights", "intercept", "thresholds", "checkpoints") if key not in saved
+        ]
+        if missing:
+            raise ValueError(f"{path}: lacks {missing}; make it again with this version of `ensemble`")
+        combination = Combination.from_dict(saved)
+        checkpoints = {model: list(saved["checkpoints"][model]) for model in combination.models}
+        specialists = {model: list(paths) for model, paths in saved.get("specialist_checkpoints", {}).items()}
+        if saved.get("specialists") and not specialists:
+            raise ValueError(f"{path}: blends rare-label specialists without their checkpoints; make it again")
+        for paths in [*checkpoints.values(), *specialists.values()]:
+            for ckpt in paths:
+                if not Path(ckpt).is_file():
+                    raise FileNotFoundError(f"{path}: its checkpoint {ckpt} is gone")
+        fitted = Thresholds.read(thresholds) if thresholds else Thresholds.from_json(saved["thresholds"], str(path))
+        return cls(checkpoints, fitted.of_view(tta), tta, combination, specialists,
+                   float(saved.get("specialist_weight", 0.0)), str(folder))  # fmt: skip
+
+    def needed(self) -> list[str]:
+        """The checkpoints whose predictions count (a model with zero weight is not run)."""
+        used = [
+            model for index, model in enumerate(self.checkpoints)
+            if self.combination is None or np.any(self.combination.weights[index])
+        ]  # fmt: skip
+        return [ckpt for model in used for ckpt in self.checkpoints[model]] + [
+            ckpt for paths in self.specialists.values() for ckpt in paths
+        ]
+
+    def input_source(self) -> Source:
+        """The data source every needed model was trained on (they must agree: one scene is read once)."""
+        hparams = [ChipClassifier.hparams_of(ckpt) for ckpt in self.needed()]
+        names = {source_of(h.get("source"), h["in_chans"]).name for h in hparams}
+        if len(names) != 1:
+            raise ValueError(f"the models were trained on different data sources {sorted(names)}; "
+                             "predict with one kind at a time")  # fmt: skip
+        return SOURCES[names.pop()]
+
+    def describe(self) -> str:
+        if self.combination is None:
+            return self.source
+        models = ", ".join(self.checkpoints)
+        return f"{self.source} ({self.combination.method} of {models}: {len(self.needed())} checkpoints to run)"
+
+    def predict(
+        self,
+        run: PredictionRun,
+        chips_for: Callable[[ChipClassifier], L.LightningDataModule],
+        compile: bool = False,
+    ) -> pd.DataFrame | None:
+        """Combined probabilities of the chips `chips_for(model)` serves (rank 0; None elsewhere)."""
+        frames: dict[str, pd.DataFrame] = {}
+        for ckpt in self.needed():
+            model = ChipClassifier.from_checkpoint(ckpt, tta=self.tta)
+            if compile:  # worth it for many chips: compiling takes a minute, then inference is faster
+                model.net = torch.compile(model.net)
+            try:
+                run.trainer.predict(model, datamodule=chips_for(model), return_predictions=False)
+            except SystemExit as stop:  # SIGTERM or Ctrl+C: never status 0, nothing of these chips written
+                raise interrupted(stop, "nothing was written for these chips", "the same command resumes") from None
+            if run.trainer.is_global_zero:
+                frames[ckpt] = run.writer.frame
+        if not run.trainer.is_global_zero:
+            return None
+        return self.combine(frames)
+
+    def combine(self, frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        """One probability table from each needed checkpoint's table (the same chips in the same order)."""
+        names = next(iter(frames.values()))["image_name"]
+        for ckpt, frame in frames.items():
+            if not frame["image_name"].equals(names):
+                raise RuntimeError(f"{ckpt} predicted other chips than the first checkpoint")
+        mean = lambda ckpts: np.mean([frames[c][PROB_COLUMNS].to_numpy() for c in ckpts], axis=0)  # noqa: E731
+        if self.combination is None:
+            probs = mean(next(iter(self.checkpoints.values())))
+        else:
+            per_model = [
+                mean(ckpts) if all(c in frames for c in ckpts) else np.zeros((len(names), len(LABELS)))
+                for ckpts in self.checkpoints.values()
+            ]
+            probs = self.combination.apply(np.stack(per_model))
+        if self.specialists:
+            specialist = np.mean([mean(ckpts) for ckpts in self.specialists.values()], axis=0)
+            probs = blend_rare(probs, specialist, self.specialist_weight)
+        return probability_frame(list(names), probs)

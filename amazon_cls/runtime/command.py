@@ -1,0 +1,83 @@
+"""What every command shares: Hydra over the package's own configs, the project's resolvers, a
+clock, and one line instead of a traceback for a bad config value or input.
+
+A command module is `run(cfg)` plus `main = command("<config name>", run)`; `python -m
+amazon_cls.<command>` and `amazon-cls <command>` call `main()`. A problem with the config or the
+input (any ValueError, FileNotFoundError, or Hydra's and OmegaConf's errors) ends the command
+with one line that names the key or the file and status 1 (`HYDRA_FULL_ERROR=1` shows the
+traceback). Nothing heavy is imported here, so that a config error is reported in moments.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import hydra
+from hydra.errors import InstantiationException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from amazon_cls.runtime.config import register_resolvers
+from amazon_cls.runtime.paths import set_project_root
+
+log = logging.getLogger(__name__)
+CONFIG_PATH = "pkg://amazon_cls.conf"  # the configs ship inside the package
+# Every check of the project raises one of these (DataError, CheckpointError, ChipDecodeError,
+# LabelVocabularyError, UnknownTagError, ThresholdError and SceneError are ValueErrors); Hydra
+# wraps those of constructors.
+USER_ERRORS = (ValueError, FileNotFoundError, InstantiationException, OmegaConfBaseException)
+
+
+def describe(error: BaseException) -> str:
+    """The message on one line, with Hydra's and OmegaConf's `full_key: <key> ...` context folded
+    into `(config key: <key>)`."""
+    text, _, context = str(error).partition("full_key: ")
+    key = context.split()[0] if context.split() else ""
+    return " ".join(text.split()) + (f" (config key: {key})" if key else "")
+
+
+def format_duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def is_rank_zero() -> bool:
+    """This process is the first of a distributed run, or the only one (as Lightning's launchers set it)."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", 0))) == 0
+
+
+def one_line_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """`task(cfg)`, ended by one line and status 1 on a user error, and timed."""
+
+    @functools.wraps(task)
+    def run_task(cfg: DictConfig) -> Any:
+        started = time.monotonic()
+        try:
+            result = task(cfg)
+        except USER_ERRORS as error:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            log.error("%s", describe(error))
+            raise SystemExit(1) from None
+        if is_rank_zero():
+            log.info("Finished in %s", format_duration(time.monotonic() - started))
+        return result
+
+    return run_task
+
+
+def command(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+    """The main function of a command: `task` under `hydra.main` with `conf/<config_name>.yaml`."""
+    hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(one_line_errors(task))
+
+    def main() -> Any:
+        register_resolvers()  # here, not at import: importing the package changes nothing
+        set_project_root()
+        return hydra_main()
+
+    return main

@@ -1,0 +1,64 @@
+"""The project's checkpoints: Lightning's files, written atomically beside their final name, and
+read back with `weights_only=True` (no code stored in a file runs).
+
+Besides Lightning's `state_dict` and `hyper_parameters`, a checkpoint carries, as plain data, the
+label list its outputs mean (`labels`) and the thresholds fitted for it, per view (`thresholds`,
+see `core.thresholds`); the model writes both in `on_save_checkpoint`. Checkpoints of older
+versions (a flat threshold mapping, a `thresholds` buffer in the state dict) are read too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from amazon_cls.core.labels import check_label_vocabulary
+from amazon_cls.core.thresholds import Thresholds
+from amazon_cls.store.atomic import write_atomic
+
+LEGACY_THRESHOLD_BUFFER = "thresholds"  # the state-dict key of the thresholds in older checkpoints
+
+
+class CheckpointError(ValueError):
+    """A file that is not one of this project's checkpoints; the message names it."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, atomic in the checkpoint's own folder (Lightning's own save
+    goes through the system temp folder, and a move across filesystems is a copy)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
+        write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A checkpoint of this project, read with weights_only=True, its label list checked."""
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: checkpoint not found") from None
+    except Exception as error:  # torch raises many types for files that are not checkpoints
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from error
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise CheckpointError(f"{path}: not a checkpoint of this project (no state_dict and hyper_parameters)")
+    check_label_vocabulary(checkpoint.get("labels"), source=str(path))
+    return checkpoint
+
+
+def checkpoint_thresholds(checkpoint: dict[str, Any], source: str) -> Thresholds:
+    """The thresholds a checkpoint carries, per view. An older checkpoint's flat mapping has the
+    view it recorded beside it (`thresholds_tta`), else the plain one it was fitted on in training."""
+    stored = checkpoint.get("thresholds")
+    if stored is None:
+        raise CheckpointError(f"{source}: carries no thresholds")
+    if isinstance(stored, dict) and stored and not all(isinstance(v, dict) for v in stored.values()):
+        stored = {checkpoint.get("thresholds_tta", "none"): stored}
+    return Thresholds.from_json(stored, source)
+
+
+def model_state(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights to load into the model (without an older checkpoint's threshold buffer)."""
+    return {key: value for key, value in checkpoint["state_dict"].items() if key != LEGACY_THRESHOLD_BUFFER}

@@ -1,0 +1,21 @@
+"""Figures drawn for files, not screens: matplotlib's object API (no pyplot state, no backend to
+choose), saved atomically like every other output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from amazon_cls.store.atomic import write_atomic
+
+
+def new_figure(*grid: int, figsize: tuple[float, float], dpi: float = 100) -> tuple[Figure, Any]:
+    """A figure and its axes (`grid`: rows, columns; none: one axes)."""
+    figure = Figure(figsize=figsize, dpi=dpi)
+    return figure, figure.subplots(*grid)
+
+
+def save_figure(figure: Figure, path: Path, dpi: float | None = None) -> Path:
+    return write_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight"))

@@ -1,0 +1,159 @@
+"""A training run's folder, defined once: the names of its files and the rules that keep it honest.
+
+checkpoints/best-*.ckpt, checkpoints/last.ckpt   weights, with the label list and thresholds as plain data
+thresholds.json      the best checkpoint's thresholds per view, fitted on the validation fold
+val_report.csv       per label: support, predicted, precision, recall, F2, threshold
+val_probs.csv        image_name, fold, p_<label> x17, t_<label> x17 (val_probs_notta.csv: the plain view)
+test_probs.csv       image_name, p_<label> x17 of the prediction folders
+metrics.json         the scores and the list of outputs; written last, so its presence means finished
+settings.json        the settings that change results, recorded at the first start and never rewritten
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from amazon_cls.store.atomic import write_json
+
+# What changes a run's results: its data and folds, model, optimiser and schedule, epochs, seed, TTA.
+RESULT_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.format", "data.image_dir", "data.image_ext",
+               "data.num_folds", "data.fold", "data.fold_seed", "data.train_subset", "data.dehaze", "data.on_bad_chip",
+               "model", "trainer.max_epochs", "seed", "tta")  # fmt: skip
+# What decides which chips are in which fold: members of one ensemble agree on these.
+FOLD_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.num_folds", "data.fold_seed")
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The files of one training run (one model x fold x seed)."""
+
+    path: Path
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def thresholds(self) -> Path:
+        return self.path / "thresholds.json"
+
+    @property
+    def val_report(self) -> Path:
+        return self.path / "val_report.csv"
+
+    @property
+    def val_probs(self) -> Path:
+        return self.path / "val_probs.csv"
+
+    @property
+    def val_probs_plain(self) -> Path:
+        return self.path / "val_probs_notta.csv"
+
+    @property
+    def test_probs(self) -> Path:
+        return self.path / "test_probs.csv"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def settings(self) -> Path:
+        return self.path / "settings.json"
+
+    @property
+    def hydra_config(self) -> Path:
+        return self.path / ".hydra" / "config.yaml"
+
+    def write_metrics(self, metrics: dict[str, Any], outputs: list[Path]) -> Path:
+        """metrics.json, last of a run's files: it lists the outputs that make the run finished."""
+        return write_json(self.metrics, {**metrics, "outputs": [p.relative_to(self.path).as_posix() for p in outputs]})
+
+    def finished_metrics(self) -> dict[str, Any] | None:
+        """The scores of a run that finished: metrics.json exists and every output it lists exists."""
+        try:
+            metrics = json.loads(self.metrics.read_text())
+        except (OSError, ValueError):
+            return None
+        outputs = [self.path / name for name in metrics.get("outputs", [])] + [Path(metrics.get("best_checkpoint", ""))]
+        return metrics if all(path.is_file() for path in outputs) else None
+
+    def recorded_settings(self) -> dict[str, Any] | None:
+        """The settings recorded at the run's first start (runs made before settings.json: its Hydra config)."""
+        if self.settings.is_file():
+            return json.loads(self.settings.read_text())
+        if self.hydra_config.is_file():
+            return result_settings(OmegaConf.load(self.hydra_config))
+        return None
+
+    def check_settings(self, settings: dict[str, Any], allow_changes: bool = False) -> None:
+        """Refuse to resume or skip a run recorded with other settings (a resumed model trained on
+        another fold would report out-of-fold scores on its own training chips)."""
+        if not self.settings.is_file():
+            return
+        changed = differences(json.loads(self.settings.read_text()), settings)
+        if changed and not allow_changes:
+            raise ValueError(
+                f"{self.path}: this run folder holds a run made with other settings ({'; '.join(changed)}); "
+                "use another run folder (hydra.run.dir), or allow_changed_settings=true to continue anyway"
+            )
+
+    def record_settings(self, settings: dict[str, Any]) -> None:
+        """Record a run's settings at its first start (once its config passed every check); never rewritten."""
+        if not self.settings.is_file():
+            write_json(self.settings, settings)
+
+    def resolve_ckpt_path(self, ckpt_path: str | None) -> str | None:
+        """`last` means this folder's newest state: the checkpoint Lightning saves when SLURM
+        preempts a job (`hpc_ckpt_<n>.ckpt`, mid-epoch) if newer than checkpoints/last.ckpt, which
+        is saved after each validation. (With no ckpt_path, Lightning itself resumes from the former.)"""
+        if ckpt_path != "last":
+            return ckpt_path
+        candidates = [*self.path.glob("hpc_ckpt_*.ckpt"), self.last_checkpoint]
+        existing = [path for path in candidates if path.is_file()]
+        if not existing:
+            return None
+        newest = max(existing, key=lambda path: path.stat().st_mtime_ns)
+        return "hpc" if newest.name.startswith("hpc_ckpt_") else str(newest)
+
+
+def result_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The settings that change a run's results, as flat dotted keys with resolved values."""
+    settings: dict[str, Any] = {}
+    for key in RESULT_KEYS:
+        value = OmegaConf.select(cfg, key)
+        if isinstance(value, DictConfig):
+            settings.update(flatten(OmegaConf.to_container(value, resolve=True), key))
+        else:
+            settings[key] = value
+    return settings
+
+
+def flatten(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Nested mappings as dotted keys (`model.loss.name`)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}.{key}"))
+        else:
+            flat[f"{prefix}.{key}"] = value
+    return flat
+
+
+def differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    return [f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}"
+            for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]  # fmt: skip
+
+
+def fold_assignment(settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings that decide which chips are in which fold."""
+    return {key: value for key, value in settings.items() if key.startswith(FOLD_KEYS)}
