@@ -37,11 +37,11 @@ install: $(VENV)/.installed ## Create .venv and install the project with its dev
 train: install ## Train on the embedded default data set (extra Hydra overrides: make train ARGS="model=densenet121")
 	$(RUN) -m amazon_cls.train $(ARGS)
 
-test: install ## Run the fast tests (the default suite)
-	$(PY) -m pytest -m "not slow" $(ARGS)
+test: install ## Run the fast tests (the default suite), one worker per core
+	$(PY) -m pytest -m "not slow" -n auto $(ARGS)
 
 test-all: install ## Run every test, slow ones included
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n auto $(ARGS)
 
 ensemble: install ## Train every member (MODELS x FOLDS) and combine them into OUT/ensemble/submission.csv
 	$(RUN) -m amazon_cls.train -m experiment=ensemble model=$(MODELS) data.fold=$(FOLDS) \

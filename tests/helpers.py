@@ -3,23 +3,29 @@ the tiny data set's settings and synthetic chip pictures."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from PIL import Image
 
+from amazon_cls.core.labels import PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.runtime.config import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = str(ROOT / "amazon_cls" / "conf")
 TINY_DATA = {"num_train": 160, "num_test": 20, "size": 32, "seed": 3}
+# Probabilities are written with 6 significant digits: two runs whose numbers differ in the 8th
+# digit (another batch split, as under DDP) may print one unit of the 6th apart.
+PRINTED_TOLERANCE = 1.5e-6
 
 
 def run_module(module: str, *overrides: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -69,3 +75,30 @@ def smooth_rgb(seed: int, size: int = 64) -> np.ndarray:
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, (size // 8, size // 8, 3), dtype=np.uint8)
     return np.asarray(Image.fromarray(base).resize((size, size), Image.BILINEAR))
+
+
+# Ensemble members made of constructed predictions: chips, test chips and folds of the fake data set.
+CHIPS, TEST_CHIPS, FOLDS = 240, 30, 3
+
+
+def make_member(
+    root: Path, model: str, fold: int, probs: np.ndarray, targets: np.ndarray, test: np.ndarray, seed: int = 0
+) -> Path:
+    """A finished run folder as train.py leaves it, with the given out-of-fold and test probabilities."""
+    run_dir = root / f"{model}_fold{fold}_seed{seed}"
+    (run_dir / ".hydra").mkdir(parents=True)
+    config = {"model": {"backbone": model, "image_size": 32}, "data": {"fold": fold}, "seed": seed}
+    OmegaConf.save(OmegaConf.create(config), run_dir / ".hydra" / "config.yaml")
+    rows = np.arange(CHIPS) % FOLDS == fold
+    val = pd.DataFrame(probs[rows], columns=PROB_COLUMNS)
+    val = pd.concat([pd.DataFrame({"image_name": [f"c{i}" for i in np.flatnonzero(rows)], "fold": fold}), val], axis=1)
+    val[TARGET_COLUMNS] = targets[rows].astype(int)
+    val.to_csv(run_dir / "val_probs.csv", index=False)
+    test_frame = pd.DataFrame(test, columns=PROB_COLUMNS)
+    test_frame.insert(0, "image_name", [f"t{i}" for i in range(TEST_CHIPS)])
+    test_frame.to_csv(run_dir / "test_probs.csv", index=False)
+    (run_dir / "best.ckpt").write_bytes(b"")
+    outputs = ["val_probs.csv", "test_probs.csv"]
+    metrics = {"val/f2": 0.5, "best_checkpoint": str(run_dir / "best.ckpt"), "outputs": outputs}
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    return run_dir

@@ -5,7 +5,7 @@ config names it. An unknown name is refused with the key and the names there are
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -47,13 +47,18 @@ class Registry(Generic[T]):
         return tuple(self._entries)
 
 
-def call_with_options(factory: Callable[..., Any], options: Mapping[str, Any], key: str, **given: Any) -> Any:
-    """`factory(**given, **options)`, where an option the factory does not take is refused by its
-    config key (`model.loss.gamma: focal takes ...`) rather than by a TypeError deep inside."""
+def check_options(factory: Callable[..., Any], options: Mapping[str, Any], key: str, given: Sequence[str] = ()) -> None:
+    """Refuse an option `factory` does not take by its config key (`model.loss.gamma: ...`), before
+    any work, rather than by a TypeError deep inside; `given` are the arguments the caller passes."""
     parameters = inspect.signature(factory).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     unknown = [name for name in options if name not in parameters and not takes_any]
     if unknown:
         accepted = [name for name in parameters if name not in given]
         raise ValueError(f"{key}.{unknown[0]}: not an option of this choice (it takes {accepted or 'none'})")
+
+
+def call_with_options(factory: Callable[..., Any], options: Mapping[str, Any], key: str, **given: Any) -> Any:
+    """`factory(**given, **options)`, its options checked first (`check_options`)."""
+    check_options(factory, options, key, list(given))
     return factory(**given, **options)

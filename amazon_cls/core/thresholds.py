@@ -47,9 +47,9 @@ class Thresholds:
         return cls({view: fit_thresholds(probs, targets)}, source)
 
     @classmethod
-    def start(cls, view: str, source: str = "") -> Thresholds:
-        """Every label at START_THRESHOLD: what a model has before any fitting."""
-        return cls({view: np.full(len(LABELS), START_THRESHOLD)}, source)
+    def start(cls, source: str = "") -> Thresholds:
+        """Every label at START_THRESHOLD: what a model has before any fitting, for no view in particular."""
+        return cls({UNKNOWN_VIEW: np.full(len(LABELS), START_THRESHOLD)}, source)
 
     def merged(self, other: Thresholds) -> Thresholds:
         """These views and `other`'s; `other` wins where both have a view."""

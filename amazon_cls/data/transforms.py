@@ -33,6 +33,8 @@ class FastD4(A.D4):
     """
 
     def apply(self, img: np.ndarray, group_element: str, **params: Any) -> np.ndarray:
+        if img.ndim == 3 and img.shape[2] > 4:  # OpenCV's kernels take up to 4 channels; albumentations' any
+            return super().apply(img, group_element, **params)
         return _D4_OPS[group_element](img)
 
 

@@ -3,6 +3,7 @@ and the decision thresholds fitted for it, per view."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from timm.data import resolve_model_data_config
-from timm.optim import create_optimizer_v2
+from timm.optim import create_optimizer_v2, list_optimizers
 from torch import nn
 
 from amazon_cls.core.labels import LABEL_INDEX, LABELS, NUM_LABELS, RARE, check_label_vocabulary
@@ -21,7 +22,7 @@ from amazon_cls.core.validation import ValidationResult
 from amazon_cls.data.sources import Source, source_of
 from amazon_cls.model.backbones import create_backbone
 from amazon_cls.model.losses import build_loss
-from amazon_cls.model.schedulers import build_scheduler
+from amazon_cls.model.schedulers import build_scheduler, check_scheduler
 from amazon_cls.model.tta import TTA
 from amazon_cls.store.checkpoint import LEGACY_THRESHOLD_BUFFER, checkpoint_thresholds, model_state, read_checkpoint
 
@@ -65,8 +66,10 @@ class ChipClassifier(L.LightningModule):
         TTA[tta]  # an unknown name is refused here, naming the key
         if loss_labels not in LEARNED:
             raise ValueError(f"model.loss_labels={loss_labels!r}; choose one of {LEARNED}")
-        optimizer, scheduler, loss = {**OPTIMIZER, **(optimizer or {})}, {**SCHEDULER, **(scheduler or {})}, {
-            **LOSS, **(loss or {})}  # fmt: skip
+        optimizer = {**OPTIMIZER, **(optimizer or {})}  # a name and its arguments; the rest are whole choices
+        scheduler, loss = dict(scheduler or SCHEDULER), dict(loss or LOSS)
+        check_optimizer(optimizer["name"])
+        check_scheduler(scheduler)
         pos_weight = loss.get("pos_weight")
         if isinstance(pos_weight, str) and pos_weight != "auto":
             raise ValueError(f"model.loss.pos_weight={pos_weight!r}; give 17 numbers, 'auto' or null")
@@ -87,7 +90,7 @@ class ChipClassifier(L.LightningModule):
         self.register_buffer("learned", torch.tensor(learned), persistent=False)
         fixed = pos_weight is not None and not isinstance(pos_weight, str)
         self.loss_fn = self.make_loss(torch.as_tensor(pos_weight, dtype=torch.float32) if fixed else None)
-        self.thresholds = Thresholds.start("none", source="an unfitted model")  # fitted on validation
+        self.thresholds = Thresholds.start(source="an unfitted model")  # fitted on validation
         self.validation: ValidationResult | None = None  # the last validation's chips, scores and thresholds
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -243,6 +246,15 @@ class ChipClassifier(L.LightningModule):
         check_label_vocabulary(checkpoint.get("labels"), source="checkpoint")
         checkpoint["state_dict"].pop(LEGACY_THRESHOLD_BUFFER, None)
         self.thresholds = checkpoint_thresholds(checkpoint, "checkpoint")
+
+
+def check_optimizer(name: str) -> None:
+    """Refuse an optimizer timm does not know when the model is built (it is made only when fitting starts)."""
+    known = list_optimizers()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3)
+        raise ValueError(f"model.optimizer.name={name!r}: timm has no optimizer of that name" + (
+            f"; close names: {', '.join(close)}" if close else ""))  # fmt: skip
 
 
 def upgrade_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:

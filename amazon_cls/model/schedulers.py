@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from amazon_cls.core.registry import Registry, call_with_options
+from amazon_cls.core.registry import Registry, call_with_options, check_options
 
 Scheduler = torch.optim.lr_scheduler.LRScheduler
 SCHEDULERS: Registry[Callable[..., Scheduler | None]] = Registry("model.scheduler.name")
@@ -52,7 +52,15 @@ def constant(optimizer: torch.optim.Optimizer, total_steps: int) -> None:
     return None
 
 
+def check_scheduler(spec: Mapping[str, Any]) -> None:
+    """The schedule's name and options, checked when the model is built (it is made only when fitting starts)."""
+    check_options(SCHEDULERS[spec["name"]], options_of(spec), "model.scheduler", ("optimizer", "total_steps"))
+
+
 def build_scheduler(spec: Mapping[str, Any], optimizer: torch.optim.Optimizer, total_steps: int) -> Scheduler | None:
-    options = {key: value for key, value in spec.items() if key != "name"}
-    return call_with_options(SCHEDULERS[spec.get("name", "cosine")], options, "model.scheduler",
+    return call_with_options(SCHEDULERS[spec["name"]], options_of(spec), "model.scheduler",
                              optimizer=optimizer, total_steps=total_steps)  # fmt: skip
+
+
+def options_of(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in spec.items() if key != "name"}

@@ -28,7 +28,7 @@ from amazon_cls.geo.scene import Scene, SceneError
 from amazon_cls.geo.tiles import SceneChips
 from amazon_cls.map import run as map_scenes
 from amazon_cls.predict import run as predict
-from tests.helpers import TINY_DATA, compose_config, run_module
+from tests.helpers import PRINTED_TOLERANCE, TINY_DATA, compose_config, run_module
 
 JPG = SOURCES["jpg"]
 CHIP = TINY_DATA["size"]
@@ -247,7 +247,9 @@ def test_two_process_ddp_maps_two_scenes_like_one_process(tmp_path: Path, scenes
     for kind in ("visual", "analytic"):
         one, two = (read_features(tmp_path / trainer / f"{kind}_chips.geojson") for trainer in ("cpu", "ddp_cpu"))
         assert list(two.index) == list(one.index) and list(two["tags"]) == list(one["tags"])
-        np.testing.assert_allclose(two[PROB_COLUMNS].to_numpy(float), one[PROB_COLUMNS].to_numpy(float), atol=1e-6)
+        np.testing.assert_allclose(
+            two[PROB_COLUMNS].to_numpy(float), one[PROB_COLUMNS].to_numpy(float), atol=PRINTED_TOLERANCE
+        )
 
 
 @pytest.mark.parametrize(
@@ -284,3 +286,24 @@ def test_sigterm_stops_a_map_with_status_143_and_nothing_written(
     assert (
         not (tmp_path / "out" / "visual_map.json").exists() and not (tmp_path / "out" / "visual_chips.geojson").exists()
     )
+
+
+def test_a_new_output_format_is_one_registered_writer(tmp_path: Path, scenes: dict, checkpoint: Path) -> None:
+    """Chip centres as a CSV: registered, chosen with outputs=[...], and only the chosen formats written."""
+    from amazon_cls.geo.outputs import OUTPUTS, Output, SceneResult
+
+    def write_centres(path: Path, result: SceneResult) -> None:
+        pixels = result.cell_pixels()
+        xs, ys = result.scene.transform * (pixels[:, 0] + pixels[:, 2] / 2, pixels[:, 1] + pixels[:, 2] / 2)
+        pd.DataFrame({"x": xs, "y": ys, "tags": result.tags()}).to_csv(path, index=False)
+
+    OUTPUTS.register("centres")(Output("_centres.csv", write_centres))
+    try:
+        run_map(tmp_path, f"ckpt={checkpoint}", f"scene={scenes['visual']}", "outputs=[chips,centres]",
+                *map_overrides(tmp_path / "out"))  # fmt: skip
+        written = sorted(path.name for path in (tmp_path / "out").iterdir())
+        assert written == ["visual_centres.csv", "visual_chips.geojson", "visual_map.json"]
+        centres = pd.read_csv(tmp_path / "out" / "visual_centres.csv")
+        assert len(centres) == (ROWS - 1) * COLS and centres["x"].min() == ORIGIN[0] + CHIP * PIXEL / 2
+    finally:
+        OUTPUTS._entries.pop("centres")

@@ -10,8 +10,7 @@ from omegaconf import OmegaConf
 from amazon_cls.blending.combine import run_ensemble
 from amazon_cls.core.labels import NUM_LABELS
 from amazon_cls.train import run
-from tests.helpers import compose_train, tiny_overrides
-from tests.test_ensemble import CHIPS, FOLDS, TEST_CHIPS, make_member
+from tests.helpers import CHIPS, FOLDS, TEST_CHIPS, compose_train, make_member, tiny_overrides
 
 ONE_EPOCH = ["trainer.max_epochs=1", "callbacks.tensorboard_extras=null"]
 

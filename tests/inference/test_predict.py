@@ -13,7 +13,7 @@ from amazon_cls.inference.submission import write_submission
 from amazon_cls.model.tta import d4_views
 from amazon_cls.predict import run as predict
 from amazon_cls.store.tables import probability_frame
-from tests.helpers import compose_config, run_module
+from tests.helpers import PRINTED_TOLERANCE, compose_config, run_module
 
 
 def test_tta_views_are_exactly_the_8_dihedral_transforms() -> None:
@@ -76,7 +76,9 @@ def test_two_process_ddp_prediction_equals_one_process(trained_run: Path, tiny_r
                    f"trainer={trainer}", "trainer.precision=32", f"hydra.run.dir={tmp_path / trainer}")  # fmt: skip
     one, two = (pd.read_csv(path.with_name("submission_probs.csv")) for path in outputs.values())
     assert two["image_name"].tolist() == one["image_name"].tolist()  # each chip once, in input order
-    np.testing.assert_allclose(two[PROB_COLUMNS].to_numpy(), one[PROB_COLUMNS].to_numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(
+        two[PROB_COLUMNS].to_numpy(), one[PROB_COLUMNS].to_numpy(), rtol=0, atol=PRINTED_TOLERANCE
+    )
 
 
 def test_predict_refuses_an_order_file_with_other_chips(tmp_path: Path) -> None:

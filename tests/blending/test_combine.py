@@ -7,41 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf
 
 from amazon_cls.blending import methods as blend
 from amazon_cls.blending.combine import run_ensemble, stacked
 from amazon_cls.blending.members import find_members, model_tables
-from amazon_cls.core.labels import LABELS, NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
+from amazon_cls.core.labels import LABELS, NUM_LABELS, TARGET_COLUMNS
 from amazon_cls.core.thresholds import fit_thresholds
 from amazon_cls.ensemble import run_folders
 from amazon_cls.train import run as train
-from tests.helpers import compose_train, run_module, tiny_overrides
-
-CHIPS, TEST_CHIPS, FOLDS = 240, 30, 3
-
-
-def make_member(
-    root: Path, model: str, fold: int, probs: np.ndarray, targets: np.ndarray, test: np.ndarray, seed: int = 0
-) -> Path:
-    """A finished run folder as train.py leaves it, with the given out-of-fold and test probabilities."""
-    run_dir = root / f"{model}_fold{fold}_seed{seed}"
-    (run_dir / ".hydra").mkdir(parents=True)
-    config = {"model": {"backbone": model, "image_size": 32}, "data": {"fold": fold}, "seed": seed}
-    OmegaConf.save(OmegaConf.create(config), run_dir / ".hydra" / "config.yaml")
-    rows = np.arange(CHIPS) % FOLDS == fold
-    val = pd.DataFrame(probs[rows], columns=PROB_COLUMNS)
-    val = pd.concat([pd.DataFrame({"image_name": [f"c{i}" for i in np.flatnonzero(rows)], "fold": fold}), val], axis=1)
-    val[TARGET_COLUMNS] = targets[rows].astype(int)
-    val.to_csv(run_dir / "val_probs.csv", index=False)
-    test_frame = pd.DataFrame(test, columns=PROB_COLUMNS)
-    test_frame.insert(0, "image_name", [f"t{i}" for i in range(TEST_CHIPS)])
-    test_frame.to_csv(run_dir / "test_probs.csv", index=False)
-    (run_dir / "best.ckpt").write_bytes(b"")
-    outputs = ["val_probs.csv", "test_probs.csv"]
-    metrics = {"val/f2": 0.5, "best_checkpoint": str(run_dir / "best.ckpt"), "outputs": outputs}
-    (run_dir / "metrics.json").write_text(json.dumps(metrics))
-    return run_dir
+from tests.helpers import CHIPS, FOLDS, TEST_CHIPS, compose_train, make_member, run_module, tiny_overrides
 
 
 @pytest.fixture()

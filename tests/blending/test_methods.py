@@ -10,7 +10,7 @@ import pytest
 from amazon_cls.blending import methods as blend
 from amazon_cls.blending.combine import run_ensemble
 from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS
-from tests.test_ensemble import CHIPS, TEST_CHIPS, make_member
+from tests.helpers import CHIPS, TEST_CHIPS, make_member
 
 FOLDS = np.arange(CHIPS) % 3
 
@@ -117,3 +117,29 @@ def test_one_seed_alone_is_used_when_it_beats_the_mean_of_its_seeds(targets: np.
     submitted = pd.read_csv(tmp_path / "out" / "submission_probs.csv").set_index("image_name")
     submitted = submitted.loc[[f"t{i}" for i in range(TEST_CHIPS)], PROB_COLUMNS].to_numpy()
     np.testing.assert_allclose(submitted, tests["good"], atol=1e-6)  # the good seed's test predictions alone
+
+
+def test_a_new_method_is_one_registered_function(targets: np.ndarray, tmp_path: Path) -> None:
+    """The better model per label: registered, compared by `auto`, chosen by name, saved and applied."""
+
+    @blend.METHODS.register("best_per_label")
+    def best_per_label(probs: np.ndarray, targets: np.ndarray) -> blend.Weights:
+        labels = probs.shape[2]
+        losses = [[np.mean((p[:, k] - targets[:, k]) ** 2) for k in range(labels)] for p in probs]
+        weights = np.zeros((len(probs), labels))
+        weights[np.argmin(losses, axis=0), np.arange(labels)] = 1.0
+        return blend.Weights(weights, np.zeros(labels))
+
+    try:
+        rng = np.random.default_rng(7)
+        first, second = noisy(targets, rng, 0.6), noisy(targets, rng, 0.6)
+        first[:, :8], second[:, 8:] = rng.random((CHIPS, 8)), rng.random((CHIPS, NUM_LABELS - 8))
+        choice = blend.choose(["a", "b"], np.stack([first, second]), targets, blend.groups_of(FOLDS))
+        assert "best_per_label" in choice.scores
+        run_dirs = [make_member(tmp_path, name, fold, p, targets, rng.random((TEST_CHIPS, NUM_LABELS)))
+                    for name, p in (("a", first), ("b", second)) for fold in range(3)]  # fmt: skip
+        assert run_ensemble(run_dirs, tmp_path / "out", method="best_per_label")["method"] == "best_per_label"
+        weights = np.array(json.loads((tmp_path / "out" / "combination.json").read_text())["weights"])
+        assert (weights[1, :8] == 1).all() and (weights[0, 8:] == 1).all()
+    finally:
+        blend.METHODS._entries.pop("best_per_label")

@@ -1,0 +1,70 @@
+"""Thresholds carry the view (TTA) they were fitted under, and refuse to serve another."""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from amazon_cls.core.labels import LABELS
+from amazon_cls.core.thresholds import UNKNOWN_VIEW, ThresholdError, Thresholds
+from amazon_cls.inference.predictor import Predictor
+
+
+def values(offset: float) -> dict[str, float]:
+    return {label: round(offset + 0.01 * i, 2) for i, label in enumerate(LABELS)}
+
+
+def test_views_round_trip_through_json() -> None:
+    thresholds = Thresholds.from_json({"d4": values(0.1), "none": values(0.2)}, "test")
+    again = Thresholds.from_json(json.loads(json.dumps(thresholds.to_json())), "again")
+    assert set(again.views) == {"d4", "none"}
+    np.testing.assert_allclose(again.of_view("d4"), list(values(0.1).values()))
+    np.testing.assert_allclose(again.of_view("none"), list(values(0.2).values()))
+
+
+def test_another_view_is_refused_naming_the_source_and_the_fix() -> None:
+    thresholds = Thresholds.from_json({"d4": values(0.1)}, "model.ckpt")
+    with pytest.raises(ThresholdError, match=r"model\.ckpt: its thresholds were fitted under tta=d4, not tta=none; "
+                                             r"predict with tta=d4, or give thresholds="):  # fmt: skip
+        thresholds.of_view("none")
+
+
+def test_a_flat_file_has_no_view_and_serves_any_with_a_warning(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "thresholds.json"
+    path.write_text(json.dumps(values(0.3)))
+    thresholds = Thresholds.read(path)
+    assert list(thresholds.views) == [UNKNOWN_VIEW]
+    with caplog.at_level(logging.WARNING):
+        np.testing.assert_allclose(thresholds.of_view("d4"), list(values(0.3).values()))
+    assert "thresholds of an unknown view" in caplog.text
+
+
+def test_a_run_trained_with_tta_fits_both_views_and_predict_takes_the_asked_one(trained_run: Path) -> None:
+    best = next((trained_run / "checkpoints").glob("best-*.ckpt"))
+    views = json.loads((trained_run / "thresholds.json").read_text())
+    for view in ("d4", "none"):
+        predictor = Predictor.of(str(best), None, view)
+        np.testing.assert_allclose(predictor.thresholds, list(views[view].values()))
+
+
+def test_a_checkpoint_without_the_asked_view_is_refused_before_predicting(trained_run: Path, tmp_path: Path) -> None:
+    checkpoint = torch.load(next((trained_run / "checkpoints").glob("best-*.ckpt")), weights_only=True)
+    checkpoint["thresholds"] = {"d4": checkpoint["thresholds"]["d4"]}
+    torch.save(checkpoint, tmp_path / "d4_only.ckpt")
+    with pytest.raises(ThresholdError, match=r"d4_only\.ckpt: its thresholds were fitted under tta=d4, not tta=none"):
+        Predictor.of(str(tmp_path / "d4_only.ckpt"), None, "none")
+
+
+def test_an_older_checkpoint_keeps_its_recorded_view(trained_run: Path, tmp_path: Path) -> None:
+    """Older versions stored a flat mapping, the view beside it, and a thresholds buffer."""
+    checkpoint = torch.load(next((trained_run / "checkpoints").glob("best-*.ckpt")), weights_only=True)
+    flat = checkpoint["thresholds"]["d4"]
+    checkpoint.update(thresholds=flat, thresholds_tta="d4")
+    checkpoint["state_dict"]["thresholds"] = torch.tensor(list(flat.values()))
+    torch.save(checkpoint, tmp_path / "older.ckpt")
+    np.testing.assert_allclose(Predictor.of(str(tmp_path / "older.ckpt"), None, "d4").thresholds, list(flat.values()))
+    with pytest.raises(ThresholdError, match="fitted under tta=d4, not tta=none"):
+        Predictor.of(str(tmp_path / "older.ckpt"), None, "none")

@@ -1,0 +1,105 @@
+"""The layout's rules, checked: the top of the package holds the commands and only they, no library
+module imports a command, commands never import each other, the import graph has no cycle,
+every package says what it owns, and importing any module changes nothing."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import ROOT
+
+PACKAGE = ROOT / "amazon_cls"
+COMMANDS = ("baseline", "bench", "check", "ensemble", "eda", "map", "predict", "train")
+
+
+def module_of(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_of(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def imported(path: Path) -> set[str]:
+    """The project's modules that `path` imports, anywhere in it (functions included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        found |= {name for name in names if name in MODULES}
+    return found - {module_of(path)}
+
+
+GRAPH = {module: imported(path) for module, path in MODULES.items()}
+
+
+def test_the_top_of_the_package_holds_the_commands_only() -> None:
+    top = sorted(path.stem for path in PACKAGE.glob("*.py") if path.stem not in ("__init__", "__main__"))
+    assert top == sorted(COMMANDS)
+    for name in COMMANDS:
+        tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+        assert not [node for node in tree.body if isinstance(node, ast.ClassDef)], f"{name}.py defines a class"
+        assert any(isinstance(node, ast.Assign | ast.FunctionDef) and "main" in ast.unparse(node)[:40]
+                   for node in tree.body), f"{name}.py has no main"  # fmt: skip
+
+
+def test_no_library_module_imports_a_command() -> None:
+    commands = {f"amazon_cls.{name}" for name in COMMANDS}
+    library = {module: deps for module, deps in GRAPH.items() if module not in commands | {"amazon_cls.__main__"}}
+    offenders = {module: sorted(deps & commands) for module, deps in library.items() if deps & commands}
+    assert offenders == {}
+
+
+def test_commands_never_import_each_other() -> None:
+    commands = {f"amazon_cls.{name}" for name in COMMANDS}
+    assert {command: sorted(GRAPH[command] & commands) for command in commands if GRAPH[command] & commands} == {}
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    state: dict[str, str] = {}  # visiting | done
+
+    def visit(module: str, path: list[str]) -> list[str] | None:
+        state[module] = "visiting"
+        for dependency in sorted(GRAPH[module]):
+            if state.get(dependency) == "visiting":
+                return [*path, module, dependency]
+            if dependency not in state and (cycle := visit(dependency, [*path, module])):
+                return cycle
+        state[module] = "done"
+        return None
+
+    cycles = [cycle for module in sorted(GRAPH) if module not in state and (cycle := visit(module, []))]
+    assert cycles == []
+
+
+def test_every_package_says_what_it_owns() -> None:
+    for init in PACKAGE.rglob("__init__.py"):
+        docstring = ast.get_docstring(ast.parse(init.read_text()))
+        assert docstring and len(docstring.split()) >= 8, f"{init} has no docstring saying what the package owns"
+
+
+def test_importing_every_module_changes_nothing() -> None:
+    """No resolvers registered, no umask flipped, none of our environment variables or logging set
+    up, by an import (the libraries beneath set variables of their own)."""
+    code = f"""
+import importlib, logging, os
+from omegaconf import OmegaConf
+mask, env, handlers = os.umask(0o022), dict(os.environ), list(logging.getLogger().handlers)
+for name in {sorted(MODULES)!r}:
+    importlib.import_module(name)
+assert os.umask(0o022) == 0o022, "the umask changed"
+assert not OmegaConf.has_resolver("source_bands"), "a resolver was registered"
+ours = {{key for key in os.environ if key not in env and (key == "PROJECT_ROOT" or key.startswith("AMAZON_CLS"))}}
+assert not ours, f"the environment changed: {{ours}}"
+assert logging.getLogger().handlers == handlers, "the root logger changed"
+print("unchanged")
+"""
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "unchanged" in result.stdout, result.stderr[-2000:]
