@@ -2,6 +2,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+# PyTorch's CPU-only wheels (about 1 GB installed instead of 6) where the network reaches their index:
+#   make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+# a data set: the name of a data config (planet_dev) or a folder in the Kaggle layout
+DATA_ARG = $(if $(DATA),$(if $(wildcard amazon_cls/conf/data/$(DATA).yaml),data=$(DATA),data.root=$(DATA)))
 # make ensemble: data root, test folders (space-separated), sample submission, model configs, folds, ...
 DATA ?=
 TEST ?=
@@ -29,13 +34,13 @@ help: ## Show this help
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -c constraints.txt $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed ## Create .venv and install the project with its dev tools
 
-train: install ## Train on the embedded default data set (extra Hydra overrides: make train ARGS="model=densenet121")
-	$(RUN) -m amazon_cls.train $(ARGS)
+train: install ## Train on the embedded default data set (make train ARGS="model=densenet121", DATA=...)
+	$(RUN) -m amazon_cls.train $(DATA_ARG) $(ARGS)
 
 test: install ## Run the fast tests (the default suite), one worker per core
 	$(PY) -m pytest -m "not slow" -n auto $(ARGS)
@@ -45,7 +50,7 @@ test-all: install ## Run every test, slow ones included
 
 ensemble: install ## Train every member (MODELS x FOLDS) and combine them into OUT/ensemble/submission.csv
 	$(RUN) -m amazon_cls.train -m experiment=ensemble model=$(MODELS) data.fold=$(FOLDS) \
-		trainer.max_epochs=$(EPOCHS) hydra.sweep.dir=$(OUT) $(if $(DATA),data.root=$(DATA)) \
+		trainer.max_epochs=$(EPOCHS) hydra.sweep.dir=$(OUT) $(DATA_ARG) \
 		$(if $(TEST),"predict_dirs=[$(subst $(space),$(comma),$(strip $(TEST)))]") \
 		$(if $(SIZE),model.image_size=$(SIZE)) $(ARGS)
 	$(RUN) -m amazon_cls.ensemble sweep_dir=$(OUT) method=$(METHOD) $(if $(ORDER),order=$(ORDER))
@@ -53,8 +58,20 @@ ensemble: install ## Train every member (MODELS x FOLDS) and combine them into O
 bench: install ## Measure the fast paths against plain ones (ratios; extra options: ARGS="--backbone resnet50")
 	$(RUN) -m amazon_cls.bench $(ARGS)
 
-check: install ## Check a data set without training (make check DATA=/path/to/planet)
-	$(PY) -m amazon_cls.check $(if $(DATA),data.root=$(DATA)) $(ARGS)
+check: install ## Check a data set without training (make check DATA=/path/to/planet, or DATA=planet_dev)
+	$(PY) -m amazon_cls.check $(DATA_ARG) $(ARGS)
+
+eda: install ## Plots and a summary of a data set (make eda DATA=planet_dev)
+	$(PY) -m amazon_cls.eda $(DATA_ARG) $(ARGS)
+
+baseline: install ## A random forest on colour statistics, scored like the CNNs (make baseline DATA=...)
+	$(PY) -m amazon_cls.baseline $(DATA_ARG) $(ARGS)
+
+predict: install ## Predict chips into a submission (ARGS="ckpt=<model.ckpt> input=<folder> output=<file.csv>")
+	$(RUN) -m amazon_cls.predict $(ARGS)
+
+map: install ## Map a georeferenced scene (ARGS="ckpt=<model.ckpt> scene=<scene.tif>")
+	$(RUN) -m amazon_cls.map $(ARGS)
 
 lint: install ## Check style with ruff
 	$(VENV)/bin/ruff check amazon_cls tests
@@ -70,4 +87,4 @@ tensorboard: install ## Show every run under outputs/ in TensorBoard
 clean: ## Remove run outputs (keeps .venv and generated data)
 	rm -rf outputs
 
-.PHONY: help install train test test-all ensemble bench check lint format tensorboard clean
+.PHONY: help install train test test-all ensemble bench check eda baseline predict map lint format tensorboard clean

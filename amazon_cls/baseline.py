@@ -14,9 +14,11 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from amazon_cls.runtime.command import command
+from amazon_cls.runtime.schema import check_config
 
 
 def run(cfg: DictConfig) -> dict[str, float]:
+    check_config(cfg, "baseline")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.model.baseline import run_baseline
 
     datamodule = instantiate(cfg.data, _convert_="all")

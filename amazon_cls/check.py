@@ -11,6 +11,7 @@ import sys
 from omegaconf import DictConfig
 
 from amazon_cls.runtime.command import command
+from amazon_cls.runtime.schema import check_config
 
 
 def report(cfg: DictConfig) -> tuple[str, bool]:
@@ -30,6 +31,7 @@ def report(cfg: DictConfig) -> tuple[str, bool]:
 
 
 def run(cfg: DictConfig) -> None:
+    check_config(cfg, "check")  # before anything heavy loads: a bad value is named at once
     text, fatal = report(cfg)
     print(text)
     if fatal:

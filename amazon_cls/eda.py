@@ -11,9 +11,11 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from amazon_cls.runtime.command import command
+from amazon_cls.runtime.schema import check_config
 
 
 def run(cfg: DictConfig) -> Path:
+    check_config(cfg, "eda")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.data.eda import write_report
     from amazon_cls.data.layout import Layout
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from amazon_cls.runtime.command import command
+from amazon_cls.runtime.schema import check_config
 
 
 def run_folders(sweep_dir: str | None, listed: list[str] | None) -> list[Path]:
@@ -32,6 +33,7 @@ def run_folders(sweep_dir: str | None, listed: list[str] | None) -> list[Path]:
 
 
 def run(cfg: DictConfig) -> dict:
+    check_config(cfg, "ensemble")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.blending.combine import run_ensemble  # heavy libraries load once the config composed
 
     run_dirs = run_folders(cfg.sweep_dir, cfg.runs)

@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from amazon_cls.runtime.command import command, is_rank_zero
+from amazon_cls.runtime.schema import check_config
 
 log = logging.getLogger(__name__)
 # What changes a scene's outputs: a scene mapped with the same values is not mapped again.
@@ -32,6 +33,7 @@ def plain(value: Any) -> Any:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything `python -m amazon_cls.map` does; returns each scene's summary (on rank 0)."""
+    check_config(cfg, "map")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.core.labels import PROB_COLUMNS  # heavy libraries load once the config composed
     from amazon_cls.core.metric import predict_labels
     from amazon_cls.geo import outputs

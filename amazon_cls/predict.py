@@ -21,6 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from amazon_cls.runtime.command import command, is_rank_zero
+from amazon_cls.runtime.schema import check_config
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def as_list(value: str | Sequence[str]) -> list[str]:
 
 def run(cfg: DictConfig) -> dict[str, Path]:
     """Everything `python -m amazon_cls.predict` does; returns the paths written (on rank 0)."""
+    check_config(cfg, "predict")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.data.datamodule import ChipFolders  # heavy libraries load once the config composed
     from amazon_cls.data.layout import read_name_table
     from amazon_cls.inference.predictor import PredictionRun, Predictor

@@ -13,12 +13,14 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from amazon_cls.runtime.command import command, is_rank_zero
+from amazon_cls.runtime.schema import check_config
 
 log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Resolve this machine's `auto` values, then fit, validate and predict (`training.fit.train`)."""
+    check_config(cfg, "train")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.runtime.hardware import resolve_config  # heavy libraries load once the config composed
     from amazon_cls.store.run_folder import RunFolder
     from amazon_cls.training.fit import interrupted_training, train

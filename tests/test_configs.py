@@ -25,6 +25,7 @@ GROUP_OPTIONS = [
         "hparams_search",
     )
     for path in sorted((Path(CONF_DIR) / group).glob("*.yaml"))
+    if (group, path.stem) != ("model", "base")  # the options' common part, not an option
 ]
 
 

@@ -33,10 +33,10 @@ JPG = SOURCES["jpg"]
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("data.num_folds=1", r"data\.num_folds=1: must be at least 2"),
-        ("data.batch_size=0", r"data\.batch_size=0: must be at least 1"),
-        ("data.num_workers=-1", r"data\.num_workers=-1: auto, or a whole number >= 0"),
-        ("trainer.max_epochs=0", r"trainer\.max_epochs=0: must be at least 1"),
+        ("data.num_folds=1", r"data\.num_folds=1: must be >= 2"),
+        ("data.batch_size=0", r"data\.batch_size=0: must be >= 1"),
+        ("data.num_workers=-1", r"data\.num_workers=-1: must be >= 0"),
+        ("trainer.max_epochs=0", r"trainer\.max_epochs=0: must be >= 1"),
         (
             "model.backbone=resnet5O",
             r"model\.backbone='resnet5O': timm has no model of that name; close names: resnet50",

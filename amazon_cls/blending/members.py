@@ -40,7 +40,7 @@ def load_member(run_dir: Path) -> Member | None:
         return None
     return Member(
         run_dir=run_dir,
-        model=f"{settings['model.backbone']}@{settings['model.image_size']}px",
+        model=f"{settings.get('model_name') or settings['model.backbone']}@{settings['model.image_size']}px",
         fold=int(settings["data.fold"]),
         seed=int(settings["seed"]),
         oof=read_frame(folder.val_probs),
@@ -62,6 +62,12 @@ def find_members(run_dirs: list[Path]) -> list[Member]:
             members.append(member)
     if not members:
         raise FileNotFoundError(f"no finished members in {[str(d) for d in run_dirs]}")
+    for model in {m.model for m in members}:  # one model option given other backbones: told apart
+        same = [m for m in members if m.model == model]
+        if len({m.settings["model.backbone"] for m in same}) > 1:
+            for member in same:
+                name, _, size = member.model.partition("@")
+                member.model = f"{name}:{member.settings['model.backbone']}@{size}"
     first = members[0]
     for member in members[1:]:
         changed = differences(fold_assignment(first.settings), fold_assignment(member.settings))

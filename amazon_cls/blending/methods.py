@@ -254,8 +254,10 @@ def choose(
     best_single = max(singles, key=singles.get)
     combined.update(candidates)
     if scores[best_method] >= singles[best_single] + MIN_GAIN:
-        reason = f"best cross-fitted out-of-fold F2 of {', '.join(methods)}: {best_method} {scores[best_method]:.4f}"
-        reason += f", above the best model alone, {best_single} ({singles[best_single]:.4f})"
+        reason = (
+            f"{best_method} has the best cross-fitted out-of-fold F2 of the {len(methods)} methods "
+            f"({scores[best_method]:.4f}), above the best model alone, {best_single} ({singles[best_single]:.4f})"
+        )
         return Choice(best_method, False, reason, scores, singles, combined)
     reason = (
         f"no method beats the best model by {MIN_GAIN}: the best method, {best_method}, scores "

@@ -28,6 +28,7 @@ from amazon_cls.store.atomic import write_json
 
 log = logging.getLogger(__name__)
 EXAMPLES = 5
+REPORTED: set[Path] = set()  # the findings this process has logged already
 
 
 @dataclass
@@ -157,7 +158,11 @@ def bad_rows_of(layout: Layout, result_dir: Path, on_bad_chip: str = "fail") -> 
     message = f"Data check of {layout.root}: {findings['chips']} chips\n{findings['problems']}"
     if findings.get("fatal", bool(findings["bad_rows"])) and on_bad_chip != "skip":
         raise DataError(message + "\n(set data.on_bad_chip=skip to train without the bad chips)")
-    if findings["problems"]:
+    if findings["problems"] and result_file not in REPORTED:  # once per process, not at every setup
+        REPORTED.add(result_file)
         bad = findings["bad_rows"]
-        log.warning(message + (f"\nSkipping {len(bad)} bad chips." if bad else ""))
+        if bad:  # chips left out of training: a warning
+            log.warning("%s\nSkipping %d bad chips.", message, len(bad))
+        else:  # notes only: nothing was left out
+            log.info("%s", message)
     return findings["bad_rows"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,8 @@ from amazon_cls.data.folds import fold_file, load_or_create_folds
 from amazon_cls.data.layout import LABELS_CSV, Layout, list_chips, read_labels
 from amazon_cls.data.sources import Source
 from amazon_cls.data.transforms import train_transform
+
+log = logging.getLogger(__name__)
 
 
 def rare_subset(rows: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
@@ -82,6 +85,7 @@ class PlanetDataModule(L.LightningDataModule):
         self.synthetic = dict(synthetic or {})
         self.train_set: ChipDataset | None = None
         self.val_set: ChipDataset | None = None
+        self._announced = False  # that the embedded data set is used, said once
 
     @property
     def fold(self) -> int:
@@ -101,7 +105,10 @@ class PlanetDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Once per node: generate the embedded data if it is the source, check it, write folds and cache."""
-        if not self.hparams.root:
+        if self.hparams.root is None:
+            if not self._announced:
+                log.info("data.root is null: using the embedded synthetic data set in %s", self.layout.root)
+                self._announced = True
             synthetic.ensure_dataset(self.layout.root, **self.synthetic)
         names, _, _ = self.labelled_chips()
         if self.use_cache:

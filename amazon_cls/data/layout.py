@@ -52,7 +52,10 @@ class Layout:
     ) -> Layout:
         """From the keys of a data config (`conf/data/planet.yaml`): root null means the embedded
         data set; image_dir and image_ext null mean the source's own folder and suffix."""
-        return cls(Path(root or synthetic_dir), SOURCES[format], labels_csv, image_dir or "", image_ext or "")
+        if root is not None and not str(root).strip():
+            raise DataError("data.root='': an empty path; null (not an empty string) means the embedded data set")
+        root = Path(synthetic_dir if root is None else root)
+        return cls(root, SOURCES[format], labels_csv, image_dir or "", image_ext or "")
 
     @classmethod
     def of_config(cls, data: Any) -> Layout:
@@ -104,7 +107,10 @@ def read_name_table(path: Path, columns: Sequence[str], what: str, hint: str = "
 
 def read_labels_csv(labels_csv: Path) -> pd.DataFrame:
     """The `image_name,tags` table (see `read_name_table`); a labels file needs rows."""
-    table = read_name_table(labels_csv, ("image_name", "tags"), "labels file", " (set data.root / data.labels_csv)")
+    others = sorted(p.name for p in labels_csv.parent.glob("*.csv")) if labels_csv.parent.is_dir() else []
+    hint = (f"; the folder holds {others}: name yours with data.labels_csv=<file> (and data.image_dir=<folder> "
+            "for its chips)" if others else " (set data.root / data.labels_csv)")  # fmt: skip
+    table = read_name_table(labels_csv, ("image_name", "tags"), "labels file", hint)
     if table.empty:
         raise DataError(f"{labels_csv}: the labels file has a header but no rows")
     return table

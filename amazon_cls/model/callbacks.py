@@ -1,21 +1,15 @@
 """The training callbacks: thresholds fitted on the whole validation fold (and the run-folder
-files of the final validation), the training fold's statistics handed to the model, and
-TensorBoard's curves and chip grids. They ask the datamodule only for what
-`data.contract.TrainingData` promises."""
+files of the final validation) and the training fold's statistics handed to the model. They ask
+the datamodule only for what `data.contract.TrainingData` promises. (TensorBoard's: `model.tensorboard`.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
-from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.trainer.states import TrainerFn
-from PIL import Image, ImageDraw
 
-from amazon_cls.core.labels import LABELS
-from amazon_cls.core.metric import binarize
 from amazon_cls.core.thresholds import Thresholds
 from amazon_cls.core.validation import ValidationResult
 from amazon_cls.data.contract import training_data
@@ -75,7 +69,9 @@ class ThresholdOptimizer(L.Callback):
         pl_module.thresholds = thresholds  # every rank fitted the same on the same gathered chips
         result = ValidationResult(index, probs, probs_plain, targets, thresholds.of_view(view), view)
         pl_module.validation = result
-        pl_module.log_dict(result.scores(), prog_bar=False)
+        scores = result.scores()
+        pl_module.log("val/f2", scores.pop("val/f2"), prog_bar=True)  # the score, on the progress bar too
+        pl_module.log_dict(scores)
         report = result.report
         pl_module.log_dict({f"val_label_f2/{row.label}": row.f2 for row in report.itertuples()})
         pl_module.log_dict({f"val_threshold/{row.label}": row.threshold for row in report.itertuples()})
@@ -92,61 +88,3 @@ class ThresholdOptimizer(L.Callback):
         write_csv(folder.val_probs, validation_frame(names, data.fold, result.probs, result.targets))
         if result.view != "none":
             write_csv(folder.val_probs_plain, validation_frame(names, data.fold, result.probs_plain, result.targets))
-
-
-class TensorBoardExtras(L.Callback):
-    """After each validation: precision-recall curves per label and a grid of chips with their tags.
-
-    In the grid, each chip lists its correct tags, its false positives (`+tag`, red) and false
-    negatives (`-tag`, orange), at the thresholds just fitted by `ThresholdOptimizer`.
-    """
-
-    def __init__(self, chips: int = 16, scale: int = 2) -> None:
-        self.chips, self.scale = chips, scale
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: ChipClassifier) -> None:
-        writer = next((lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)), None)
-        result = getattr(pl_module, "validation", None)
-        if writer is None or result is None or trainer.sanity_checking or not trainer.is_global_zero:
-            return
-        step = trainer.global_step
-        for label, name in enumerate(LABELS):
-            writer.add_pr_curve(f"val_pr/{name}", result.targets[:, label], result.probs[:, label], step)
-        chosen = np.linspace(0, len(result.index) - 1, min(self.chips, len(result.index))).astype(int)
-        data = training_data(trainer.datamodule)
-        rgb = list(data.source.rgb)
-        tiles = [self.tile(data.val_set[int(result.index[i])]["image"].numpy()[..., rgb], result, i) for i in chosen]
-        writer.add_image("val_chips", np.asarray(grid(tiles)), step, dataformats="HWC")
-
-    def tile(self, image: np.ndarray, result: ValidationResult, row: int) -> Image.Image:
-        """The chip, enlarged, above its tags: correct (white), false positive (red), missed (orange)."""
-        predicted = binarize(result.probs[row], result.thresholds)
-        truth = result.targets[row].astype(bool)
-        lines = [(name, "white") for name, p, t in zip(LABELS, predicted, truth, strict=True) if p and t]
-        lines += [(f"+{name}", "red") for name, p, t in zip(LABELS, predicted, truth, strict=True) if p and not t]
-        lines += [(f"-{name}", "orange") for name, p, t in zip(LABELS, predicted, truth, strict=True) if t and not p]
-        size = max(96, image.shape[0] * self.scale)
-        tile = Image.new("RGB", (size, size + 11 * 8), "black")
-        tile.paste(Image.fromarray(displayable(image)).resize((size, size), Image.NEAREST), (0, 0))
-        draw = ImageDraw.Draw(tile)
-        for k, (text, colour) in enumerate(lines[:8]):
-            draw.text((2, size + 11 * k), text, fill=colour)
-        return tile
-
-
-def displayable(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB for display: 8-bit chips as they are, others stretched between their 1st and 99th percentiles."""
-    if rgb.dtype == np.uint8:
-        return rgb
-    rgb = rgb.astype(np.float32)
-    low, high = np.percentile(rgb, [1, 99])
-    return ((rgb - low) / max(high - low, 1.0) * 255).clip(0, 255).astype(np.uint8)
-
-
-def grid(tiles: list[Image.Image], columns: int = 8) -> Image.Image:
-    width, height = tiles[0].size
-    rows = -(-len(tiles) // columns)
-    sheet = Image.new("RGB", (width * min(columns, len(tiles)), height * rows), "gray")
-    for k, tile in enumerate(tiles):
-        sheet.paste(tile, ((k % columns) * width, (k // columns) * height))
-    return sheet

@@ -48,6 +48,7 @@ class ChipClassifier(L.LightningModule):
         self,
         backbone: str = "resnet18",
         pretrained: bool = True,
+        pretrained_file: str | None = None,
         drop_rate: float = 0.0,
         image_size: int | None = None,
         in_chans: int = 3,
@@ -74,7 +75,7 @@ class ChipClassifier(L.LightningModule):
         if isinstance(pos_weight, str) and pos_weight != "auto":
             raise ValueError(f"model.loss.pos_weight={pos_weight!r}; give 17 numbers, 'auto' or null")
         self.save_hyperparameters()  # the arguments as they are now: the sections with their defaults
-        self.net = create_backbone(backbone, pretrained, NUM_LABELS, in_chans, drop_rate)
+        self.net = create_backbone(backbone, pretrained, NUM_LABELS, in_chans, drop_rate, pretrained_file)
         if channel_mean is None and in_chans == 3:  # RGB chips: the statistics the backbone was trained with
             data_config = resolve_model_data_config(self.net)
             channel_mean = [m * 255 for m in data_config["mean"]]
@@ -108,7 +109,8 @@ class ChipClassifier(L.LightningModule):
         The backbone is built with pretrained=False: the checkpoint's weights replace any download.
         """
         checkpoint = read_checkpoint(path)
-        hparams = {**upgrade_hparams(checkpoint["hyper_parameters"]), "pretrained": False, **overrides}
+        hparams = {**upgrade_hparams(checkpoint["hyper_parameters"]), "pretrained": False, "pretrained_file": None,
+                   **overrides}  # fmt: skip
         model = cls(**hparams)
         model.load_state_dict(model_state(checkpoint))
         model.thresholds = checkpoint_thresholds(checkpoint, str(path))
@@ -119,16 +121,21 @@ class ChipClassifier(L.LightningModule):
         """How this model's chips are decoded: its data source (older checkpoints: by band count)."""
         return source_of(self.hparams.source, self.hparams.in_chans)
 
+    def blank_input(self) -> torch.Tensor:
+        """One blank chip as the backbone takes it (a summary's or a check's forward pass)."""
+        size = self.hparams.image_size or 32
+        return torch.zeros(1, self.hparams.in_chans, size, size)
+
     def check_image_size(self) -> None:
         """Refuse an image size the backbone cannot take (inception_v3 needs 75 px) before any
         data is read: one forward pass of a blank chip."""
-        size, chans = self.hparams.image_size, self.hparams.in_chans
+        size = self.hparams.image_size
         if not size:
             return
         training = self.training
         try:
             with torch.no_grad():
-                self.eval().net(torch.zeros(1, chans, size, size))
+                self.eval().net(self.blank_input())
         except RuntimeError as error:
             message = f"model.image_size={size} is too small for model.backbone={self.hparams.backbone} ({error})"
             raise ValueError(message) from None
@@ -188,9 +195,11 @@ class ChipClassifier(L.LightningModule):
         images = images.permute(0, 3, 1, 2).to(torch.float32, memory_format=layout, copy=True)
         return images.sub_(self.mean).div_(self.std)  # in place: half the memory traffic
 
-    def on_after_batch_transfer(self, batch: dict[str, Any], dataloader_idx: int) -> dict[str, Any]:
-        """Our loaders ship raw NHWC chips: normalise them here, once, on the device."""
-        batch["image"] = self.normalize(batch["image"])
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Our loaders ship raw NHWC chips: normalise them here, once, on the device. (A tensor is
+        model input already: the model summary's `example_input_array`.)"""
+        if isinstance(batch, dict):
+            batch["image"] = self.normalize(batch["image"])
         return batch
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:

@@ -13,11 +13,14 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -63,12 +66,30 @@ def one_line_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             log.error("%s", describe(error))
+            remove_failed_start()
             raise SystemExit(1) from None
         if is_rank_zero():
             log.info("Finished in %s", format_duration(time.monotonic() - started))
         return result
 
     return run_task
+
+
+def remove_failed_start() -> None:
+    """Remove the run folder Hydra made for a command that stopped before doing anything: one that
+    holds nothing but Hydra's own files (its config copy and the log). A folder with anything else
+    (checkpoints of a run to resume, a record of settings) is kept."""
+    if not HydraConfig.initialized():
+        return
+    hydra = HydraConfig.get()
+    folder = Path(hydra.runtime.output_dir)
+    if not folder.is_dir() or not {entry.name for entry in folder.iterdir()} <= {".hydra", f"{hydra.job.name}.log"}:
+        return
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if Path(getattr(h, "baseFilename", "/")).parent == folder]:
+        root.removeHandler(handler)  # its file goes with the folder
+        handler.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def command(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], Any]:

@@ -18,8 +18,9 @@ from amazon_cls.data.datamodule import ChipFolders, PlanetDataModule
 from amazon_cls.inference.writer import ProbabilityWriter
 from amazon_cls.model.callbacks import ThresholdOptimizer, TrainingFoldStatistics
 from amazon_cls.model.module import ChipClassifier
+from amazon_cls.model.tensorboard import final_loggers
 from amazon_cls.runtime.signals import interrupted
-from amazon_cls.runtime.trainer import make_trainer
+from amazon_cls.runtime.trainer import make_trainer, quiet_lightning
 from amazon_cls.store.atomic import remove_stale_temporaries
 from amazon_cls.store.run_folder import RunFolder, result_settings
 
@@ -35,6 +36,7 @@ def build(cfg: DictConfig, **model_overrides: Any) -> tuple[PlanetDataModule, Ch
     datamodule = instantiate(cfg.data, _convert_="all", image_size=cfg.model.image_size)
     model = instantiate(cfg.model, _convert_="all", tta=cfg.tta, dehaze=cfg.data.dehaze, source=cfg.data.format,
                         **model_overrides)  # fmt: skip
+    model.example_input_array = model.blank_input()  # the model summary's sizes and FLOPs
     model.check_image_size()
     return datamodule, model
 
@@ -55,6 +57,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         return done
     for path in (folder.path, cfg.data.cache_dir, cfg.data.folds_dir):
         remove_stale_temporaries(path)
+    quiet_lightning()
     L.seed_everything(cfg.seed, workers=True)
     datamodule, model = build(cfg)
     if rank_zero_only.rank == 0:
@@ -90,6 +93,7 @@ def validate_best(
     predictions and thresholds are made like the test predictions, and save it again through
     Lightning, carrying them. (Without a checkpoint callback, the final weights are saved.)"""
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    trainer.loggers = final_loggers(trainer.loggers)  # a run of its own, not one more point of the fit's series
     (results,) = trainer.validate(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
     path = Path(best) if best else folder.checkpoints / "final.ckpt"
     trainer.save_checkpoint(path, weights_only=True)  # the model's on_save_checkpoint adds its thresholds

@@ -89,7 +89,7 @@ def test_an_earlier_submission_never_sits_beside_a_new_report(two_members: tuple
 def test_a_run_stopped_by_a_bad_value_records_nothing(tmp_path: Path, tiny_root: Path) -> None:
     """The corrected command may then use the same run folder."""
     args = [*tiny_overrides(tiny_root), *ONE_EPOCH]
-    with pytest.raises(Exception, match=r"data\.fold=7 must be in"):
+    with pytest.raises(Exception, match=r"data\.fold=7 must be below data\.num_folds=5"):
         run(compose_train([*args, "data.fold=7"], tmp_path / "run"))
     assert not (tmp_path / "run" / "settings.json").exists()
     run(compose_train([*args, "data.fold=1"], tmp_path / "run"))

@@ -25,7 +25,7 @@ def test_run_folder_holds_every_output(trained_run: Path) -> None:
     assert expected | {"metrics.json", "checkpoints", "tensorboard"} <= names
     checkpoints = {p.name for p in (trained_run / "checkpoints").iterdir()}
     assert "last.ckpt" in checkpoints and any(n.startswith("best-") for n in checkpoints)
-    assert list((trained_run / "tensorboard").glob("events.out.tfevents.*"))
+    assert list((trained_run / "tensorboard" / "tiny_32px_fold0_seed42" / "fit").glob("events.out.tfevents.*"))
 
 
 def test_outputs_agree_with_each_other(trained_run: Path) -> None:
@@ -60,18 +60,37 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path: Path, tiny_root: Path)
     assert folds == [[0], [1]]
 
 
-def test_tensorboard_shows_scores_curves_and_chips(trained_run: Path) -> None:
+def events_of(folder: Path):  # TensorBoard's EventAccumulator, its events read
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(trained_run / "tensorboard"), size_guidance={"tensors": 0, "images": 0})
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0, "images": 0, "scalars": 0})
     events.Reload()
+    return events
+
+
+def test_tensorboard_shows_scores_curves_and_chips(trained_run: Path) -> None:
+    run = trained_run / "tensorboard" / "tiny_32px_fold0_seed42"  # named by model, size, fold and seed
+    events = events_of(run / "fit")
     tags = events.Tags()
     assert {"val/f2", "val/f2@0.5", "val/f2@0.2", "train/loss_epoch", "val/loss"} <= set(tags["scalars"])
     assert {f"val_label_f2/{label}" for label in LABELS} <= set(tags["scalars"])
     assert {f"val_threshold/{label}" for label in LABELS} <= set(tags["scalars"])
+    assert "epoch" not in tags["scalars"]
     assert {f"val_pr/{label}" for label in LABELS} <= set(tags["tensors"])
     (image,) = events.Images("val_chips")[-1:]
     assert image.width >= 8 * 96
+    layout = tags["tensors"]
+    assert "custom_scalars__config__" in layout  # the dashboard that leads with F2 and its baselines
+
+
+def test_the_final_evaluation_is_a_run_of_its_own(trained_run: Path) -> None:
+    """The fit's val/f2 is one point per epoch of the plain view; the best checkpoint's, with TTA, is
+    apart, and is the score metrics.json reports."""
+    run = trained_run / "tensorboard" / "tiny_32px_fold0_seed42"
+    fit, final = events_of(run / "fit").Scalars("val/f2"), events_of(run / "final").Scalars("val/f2")
+    assert len(fit) == 2 and len(final) == 1  # 2 epochs; one final evaluation
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    assert final[0].value == pytest.approx(metrics["val/f2"], abs=1e-6)
 
 
 @pytest.mark.parametrize("option", ["model/loss=focal", "model/loss=asl", "model.loss.pos_weight=auto"])

@@ -1,0 +1,86 @@
+"""Every command's config is checked before any work: types, ranges, paths, named by their key;
+before a Trainer is built, the data checked or a checkpoint read; and a failed start leaves nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from amazon_cls.runtime.schema import SCHEMAS, problems_of
+from tests.helpers import ROOT, compose_config, compose_train, tiny_overrides
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.batch_size=abc", "data.batch_size='abc': must be a whole number >= 1"),
+        ("trainer.max_epochs=abc", "trainer.max_epochs='abc': must be a whole number >= 1"),
+        ("model.optimizer.lr=-1", "model.optimizer.lr=-1: must be > 0"),
+        ("model.drop_rate=1.5", "model.drop_rate=1.5: must be >= 0 and < 1"),
+        ("data.fold=7", "data.fold=7 must be below data.num_folds=5"),
+        ("data.root=", "data.root='': an empty path; null (not an empty string) means the embedded synthetic"),
+        ("data.root=/no/such/folder", "data.root='/no/such/folder': no such folder"),
+        ("ckpt_path=/no/such.ckpt", "ckpt_path='/no/such.ckpt': no such file"),
+        ("model.loss.pos_weight=[1,2]", "model.loss.pos_weight=[1, 2]: must hold 17 values, not 2"),
+        ("trainer.precision=bf17", "trainer.precision='bf17': must be 'auto' or '32'"),
+        ("+model.loss.gamma=nan", "model.loss.gamma=nan: must be a finite number >= 0"),
+    ],
+)
+def test_a_training_value_of_the_wrong_type_or_range_is_named(tmp_path: Path, override: str, message: str) -> None:
+    problems = problems_of(compose_train([override], tmp_path / "run"), SCHEMAS["train"])
+    assert len(problems) == 1 and problems[0].startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("command", "overrides", "message"),
+    [
+        ("predict", ["ckpt=/no.ckpt", "input=/tmp", "output=o.csv"], "ckpt='/no.ckpt': no such file"),
+        ("predict", ["ensemble=/tmp", "input=/tmp", "output=/tmp"], "output='/tmp': is an existing folder"),
+        ("predict", ["ensemble=/tmp", "input=[/tmp,/nowhere]", "output=o.csv"], "item 1 ('/nowhere') no such folder"),
+        ("map", ["ckpt=/no.ckpt", "scene=/etc/hostname", "chip_size=abc"], "chip_size='abc': must be a whole number"),
+        ("map", ["ensemble=/tmp", "scene=/etc/hostname", "scale_16bit=0"], "scale_16bit=0: must be > 0"),
+        ("map", ["ensemble=/tmp", "scene=/etc/hostname", "output_dir=/etc/hostname"], "output_dir='/etc/hostname': "
+                                                                                      "is an existing file"),
+        ("ensemble", ["sweep_dir=/no/sweep"], "sweep_dir='/no/sweep': no such folder"),
+        ("ensemble", ["sweep_dir=/tmp", "specialist_weight=2"], "specialist_weight=2: must be >= 0 and <= 1"),
+    ],
+)  # fmt: skip
+def test_other_commands_name_their_keys(tmp_path: Path, command: str, overrides: list[str], message: str) -> None:
+    problems = problems_of(compose_config(command, overrides, tmp_path / "run"), SCHEMAS[command])
+    assert any(message in problem for problem in problems), problems
+
+
+def test_the_shipped_configs_pass_their_checks(tmp_path: Path, tiny_root: Path) -> None:
+    assert problems_of(compose_train([*tiny_overrides(tiny_root)], tmp_path / "run"), SCHEMAS["train"]) == []
+    for model in ("resnet50", "small", "plain_cnn", "mobile"):  # resolver values are left to their code
+        assert problems_of(compose_train([f"model={model}"], tmp_path / "run"), SCHEMAS["train"]) == []
+
+
+def test_no_trainer_data_check_or_import_comes_before_the_config_check(
+    tmp_path: Path, tiny_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from amazon_cls.data import datamodule
+    from amazon_cls.train import run
+    from amazon_cls.training import fit
+
+    def too_early(*args, **kwargs):
+        raise AssertionError("work began before the config was checked")
+
+    for module, name in ((fit, "make_trainer"), (fit, "build"), (datamodule, "bad_rows_of")):
+        monkeypatch.setattr(module, name, too_early)  # where they are used
+    with pytest.raises(ValueError, match=r"data\.batch_size='abc'"):
+        run(compose_train([*tiny_overrides(tiny_root), "data.batch_size=abc"], tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_failed_start_leaves_no_run_folder_and_names_the_key(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "amazon_cls.train", "data.fold=7", f"hydra.run.dir={run_dir}"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "data.fold=7 must be below data.num_folds=5" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not run_dir.exists()  # nothing a later run must work around
