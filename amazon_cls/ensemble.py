@@ -29,6 +29,10 @@ def run_folders(sweep_dir: str | None, listed: list[str] | None) -> list[Path]:
         raise ValueError("give sweep_dir=<multirun folder> or runs=[<run folder>,...]")
     found = {p.parent for p in Path(sweep_dir).glob("*/settings.json")}
     found |= {p.parent.parent for p in Path(sweep_dir).glob("*/.hydra/config.yaml")}  # runs made before settings.json
+    if not found:
+        raise FileNotFoundError(
+            f"sweep_dir={sweep_dir}: no run folders in it (each member's folder holds settings.json)"
+        )
     return sorted(found)
 
 

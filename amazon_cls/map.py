@@ -39,11 +39,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from amazon_cls.geo import outputs
     from amazon_cls.geo.grid import Tiling, chip_name, make_grid
     from amazon_cls.geo.outputs.summary import summary_table
-    from amazon_cls.geo.scene import Scene
+    from amazon_cls.geo.scene import Scene, check_range
     from amazon_cls.geo.tiles import SceneTiles
     from amazon_cls.inference.predictor import PredictionRun, Predictor
     from amazon_cls.runtime.hardware import PREDICT_KEYS, resolve_config
+    from amazon_cls.store.atomic import remove_stale_temporaries
+    from amazon_cls.store.records import identity
 
+    remove_stale_temporaries(cfg.output_dir)
     predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.tta, cfg.thresholds)
     names = list(cfg.outputs)
     for name in names:
@@ -53,6 +56,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     source = predictor.input_source()
     paths = [cfg.scene] if isinstance(cfg.scene, str) else list(cfg.scene)
     scenes = [Scene.open(p, source, cfg.crs, cfg.bands, cfg.scale_16bit) for p in paths]  # all checked first
+    for warning in filter(None, map(check_range, scenes)):
+        log.warning("%s", warning)
     stems = [scene.path.stem for scene in scenes]
     if len(set(stems)) < len(stems):
         twice = sorted({stem for stem in stems if stems.count(stem) > 1})
@@ -64,16 +69,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory)
     output_dir = Path(cfg.output_dir)
     settings = {key: plain(cfg[key]) for key in RESULT_KEYS}
+    inputs = [identity(path) for path in predictor.inputs()]  # by what they are: a model re-trained in place differs
     summaries = {}
     for scene, grid in zip(scenes, grids, strict=True):
         files = outputs.output_paths(output_dir, scene.path, names)
-        scene_settings = {**settings, "scene": str(scene.path)}
+        scene_settings = {**settings, "scene": str(scene.path), "inputs": [identity(scene.path), *inputs]}
         if outputs.finished(files, scene_settings):
             if is_rank_zero():
                 log.info("%s: already mapped with these settings in %s; skipped", scene.path, output_dir)
             continue
         if is_rank_zero():
-            scaled = f", divided by {scene.scale:g} (scale_16bit) into 8 bits" if scene.scale != 1 else ""
+            scaled = f", divided by {scene.scale:g} (scale_16bit) into 8 bits" if scene.rescaled else ""
             log.info(
                 "Mapping %s (%d x %d px, %s, bands %s as the model's input%s): %d x %d chips, %d skipped as "
                 "nodata; with %s", scene.path, scene.width, scene.height, scene.crs.to_string(), list(scene.bands),

@@ -38,7 +38,9 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     from amazon_cls.inference.predictor import PredictionRun, Predictor
     from amazon_cls.inference.submission import write_submission
     from amazon_cls.runtime.hardware import PREDICT_KEYS, resolve_config
+    from amazon_cls.store.atomic import remove_stale_temporaries
 
+    remove_stale_temporaries(Path(cfg.output).parent)
     predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.tta, cfg.thresholds)  # every input checked first
     if cfg.order:
         read_name_table(Path(cfg.order), ["image_name"], "order file")

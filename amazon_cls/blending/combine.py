@@ -17,8 +17,9 @@ from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.core.metric import chip_f2, per_label_report, predict_labels
 from amazon_cls.core.thresholds import Thresholds
 from amazon_cls.inference.submission import write_submission
-from amazon_cls.store.atomic import write_csv, write_json, write_text
+from amazon_cls.store.atomic import remove_stale_temporaries, write_csv, write_json, write_text
 from amazon_cls.store.ensemble_folder import EnsembleFolder
+from amazon_cls.store.records import identity
 from amazon_cls.store.tables import probability_frame
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ def run_ensemble(
     if method != AUTO and method not in METHODS:  # refused before any file is read
         raise ValueError(f"method={method!r}: choose auto or one of {list(METHODS)}")
     folder = EnsembleFolder(output_dir)
+    remove_stale_temporaries(folder.path)
     members = find_members(run_dirs)
     view = members_view(members)
     without_test = [str(m.run_dir) for m in members if m.test is None]
@@ -149,8 +151,9 @@ def run_ensemble(
     write_text(folder.report_md, report_markdown(report, per_label, combination, reason, weather))
     write_tensorboard(folder.tensorboard, report)
     checkpoints = {model: [m.checkpoint for m in members_used if m.model == model] for model in models}
+    files = [identity(ckpt) for paths in checkpoints.values() for ckpt in paths if Path(ckpt).is_file()]
     saved = {**combination.to_dict(), "reason": reason, "cross_fitted_f2": choice.scores,
-             "thresholds": thresholds.to_json(), "checkpoints": checkpoints}  # fmt: skip
+             "thresholds": thresholds.to_json(), "checkpoints": checkpoints, "checkpoint_files": files}  # fmt: skip
     if specialists:  # the thresholds were fitted after blending them into the rare labels
         saved.update(specialists=[str(run_dir) for run_dir in specialists], specialist_weight=specialist_weight,
                      specialist_checkpoints=specialist_checkpoints)  # fmt: skip

@@ -26,7 +26,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.linear_model import Ridge
 
-from amazon_cls.core.labels import LABEL_INDEX, RARE
+from amazon_cls.core.labels import LABEL_INDEX, NUM_LABELS, RARE
 from amazon_cls.core.metric import binarize, chip_f2
 from amazon_cls.core.registry import Registry
 from amazon_cls.core.thresholds import fit_thresholds
@@ -80,13 +80,35 @@ class Combination(Weights):
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Combination:
+    def from_dict(cls, data: dict[str, Any], source: str = "combination.json") -> Combination:
+        """From its saved form, checked: the models, and weights, intercept and vote thresholds of
+        their shapes and finite, so that a damaged file is named rather than applied."""
+        check_saved(data, source)
         method, alone = data["method"], data.get("alone")
         if method.startswith("model:"):  # how older versions named a model alone
             method, alone = SINGLE, method.split(":", 1)[1]
         votes = None if data.get("vote_thresholds") is None else np.asarray(data["vote_thresholds"])
         weights, intercept = np.asarray(data["weights"]), np.asarray(data["intercept"])
         return cls(weights, intercept, votes, method, list(data["models"]), alone)
+
+
+def check_saved(data: dict[str, Any], source: str) -> None:
+    """A saved combination's arrays have the shapes of its models and labels, and finite values."""
+    models = data.get("models")
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
+        raise ValueError(f"{source}: 'models' must list the models' names")
+    shapes = {"weights": (len(models), NUM_LABELS), "intercept": (NUM_LABELS,)}
+    if data.get("vote_thresholds") is not None:
+        shapes["vote_thresholds"] = (len(models), NUM_LABELS)
+    for key, shape in shapes.items():
+        try:
+            array = np.asarray(data[key], dtype=np.float64)
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{source}: '{key}' must be numbers of shape {shape}") from None
+        if array.shape != shape:
+            raise ValueError(f"{source}: '{key}' has shape {array.shape}, not {shape} ({len(models)} models x labels)")
+        if not np.isfinite(array).all():
+            raise ValueError(f"{source}: '{key}' holds values that are not finite numbers (NaN or infinity)")
 
 
 def fit(method: str, models: Sequence[str], probs: np.ndarray, targets: np.ndarray) -> Combination:

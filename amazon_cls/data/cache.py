@@ -8,7 +8,6 @@ sizes and modification times and of the chip size, so a changed source builds a 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Sequence
@@ -21,28 +20,24 @@ from tqdm.auto import tqdm
 from amazon_cls.data.decode import load_chip
 from amazon_cls.data.sources import Source
 from amazon_cls.store.atomic import atomic_path
+from amazon_cls.store.records import fingerprint
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2  # bump when the decoding or resizing changes (2: CMYK chips exactly as Pillow converts them)
 
 
-def fingerprint(paths: Sequence[Path], size: int, dehaze: bool = False, source: str = "") -> str:
-    """Hash of every source file's name, size and modification time, and of how chips are prepared."""
-    digest = hashlib.sha1(f"v{CACHE_VERSION}:{size}:{dehaze}{f':{source}' if source else ''}".encode())
-    for path in paths:
-        try:
-            stat = os.stat(path)
-            digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
-        except FileNotFoundError:
-            digest.update(f"{path}:missing\n".encode())
-    return digest.hexdigest()[:16]
+def chips_fingerprint(paths: Sequence[Path], size: int, dehaze: bool = False, source: str = "") -> str:
+    """The cache's key: the source files (names, sizes, modification times) and how chips are prepared."""
+    return fingerprint(paths, f"v{CACHE_VERSION}:{size}:{dehaze}{f':{source}' if source else ''}")
 
 
 def cache_file(
     cache_dir: str | Path, name: str, paths: Sequence[Path], size: int, source: Source, dehaze: bool = False
 ) -> Path:
     kind = f"{size}px{'-dehazed' if dehaze else ''}"
-    return Path(cache_dir) / f"{name}-{kind}-{len(paths)}chips-{fingerprint(paths, size, dehaze, source.name)}.npy"
+    return (
+        Path(cache_dir) / f"{name}-{kind}-{len(paths)}chips-{chips_fingerprint(paths, size, dehaze, source.name)}.npy"
+    )
 
 
 def build_cache(

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 from amazon_cls.core.labels import LABELS, NUM_LABELS, WEATHER, UnknownTagError, parse_tags, tags_to_vector
-from amazon_cls.data.cache import fingerprint
 from amazon_cls.data.decode import ChipDecodeError, read_bytes
 from amazon_cls.data.layout import DataError, Layout, read_labels_csv
 from amazon_cls.data.sources import Source
 from amazon_cls.store.atomic import write_json
+from amazon_cls.store.records import fingerprint
 
 log = logging.getLogger(__name__)
 EXAMPLES = 5
@@ -50,8 +50,8 @@ class Problems:
 
 
 def check_rows(labels_csv: Path, table: pd.DataFrame, problems: Problems) -> tuple[np.ndarray, set[int]]:
-    """Targets of every row and the bad rows: unknown tags and repeated names (fatal); rows
-    without tags or without a weather tag are notes (the competition data has none)."""
+    """Targets of every row and the bad rows: unknown tags and repeated names (fatal); rows that
+    break the label rules (no tags, no weather tag or several, land tags on a cloudy chip) are notes."""
     targets = np.zeros((len(table), NUM_LABELS), np.float32)
     bad: set[int] = set()
     first_row: dict[str, int] = {}
@@ -67,10 +67,15 @@ def check_rows(labels_csv: Path, table: pd.DataFrame, problems: Problems) -> tup
         except UnknownTagError as error:
             problems.fatal["unknown tag"].append(str(error).split(" (known:")[0])
             bad.add(row)
+        weather = tag_set & set(WEATHER)
         if not tag_set:
             problems.notes["row without tags"].append(where)
-        elif not tag_set & set(WEATHER):
+        elif not weather:
             problems.notes["row without a weather tag"].append(f"{where}: {' '.join(sorted(tag_set))}")
+        elif len(weather) > 1:  # the competition's rule: exactly one weather label per chip
+            problems.notes["row with several weather tags"].append(f"{where}: {' '.join(sorted(weather))}")
+        if "cloudy" in tag_set and tag_set - {"cloudy"} - set(WEATHER):  # a cloudy chip carries nothing else
+            problems.notes["cloudy row with land tags"].append(f"{where}: {' '.join(sorted(tag_set - {'cloudy'}))}")
     return targets, bad
 
 
@@ -147,7 +152,9 @@ def bad_rows_of(layout: Layout, result_dir: Path, on_bad_chip: str = "fail") -> 
     labels_path = layout.labels_path
     names = read_labels_csv(labels_path)["image_name"]
     sources = [labels_path, *layout.chip_paths(names)]
-    result_file = Path(result_dir) / f"check-{labels_path.stem}-{len(names)}chips-{fingerprint(sources, 0)}.json"
+    result_file = (
+        Path(result_dir) / f"check-{labels_path.stem}-{len(names)}chips-{fingerprint(sources, 'v2:0:False')}.json"
+    )
     if result_file.is_file():
         findings = json.loads(result_file.read_text())
     else:

@@ -99,6 +99,9 @@ def read_name_table(path: Path, columns: Sequence[str], what: str, hint: str = "
             raise DataError(f"{path}: columns separated by {name}; this project reads comma-separated files")
     if any(str(column).startswith("Unnamed:") for column in table.columns):
         raise DataError(f"{path}: rows end with a trailing comma (an unnamed extra column); remove it")
+    if not isinstance(table.index, pd.RangeIndex):  # pandas makes the first field the index of such rows
+        raise DataError(f"{path}: its rows have one field more than its header (a trailing comma on every row?); "
+                        "remove it")  # fmt: skip
     missing = set(columns) - set(table.columns)
     if missing:
         raise DataError(f"{path}: missing column(s) {sorted(missing)}; found {list(table.columns)}")

@@ -1,12 +1,23 @@
 """A scene's grid: chips of `chip_size` every `stride` pixels, which are kept (enough valid
-pixels), and where each chip's window lies in the scene."""
+pixels), where each chip's window lies in the scene, and what a cell is.
+
+A chip's cell is the stride x stride square around the chip's centre, the first and last of a
+row or column reaching out to their chip's edge, clipped to the scene: the ground its prediction
+speaks for (each pixel goes to the nearest chip centre). Cells tile the chips' ground without
+overlap whatever the stride, so areas, the label raster's pixels (the stride squares) and the
+map's polygons all come from this one definition (`cell_boxes`, `cells_frame`, `Grid.cell_transform`).
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import geopandas as gpd
 import numpy as np
+import shapely
+from affine import Affine
 from rasterio.windows import Window
 
 from amazon_cls.geo.scene import Scene, SceneError, read_reduced
@@ -44,9 +55,33 @@ class Grid:
     window_size: int  # scene pixels per chip side
     step: int  # scene pixels between chips
     kept: np.ndarray  # (rows, cols) bool: enough valid pixels to predict
+    width: int = 0  # the scene's size in pixels, which cells are clipped to
+    height: int = 0
 
     def window(self, row: int, col: int) -> Window:
         return Window(col * self.step, row * self.step, self.window_size, self.window_size)
+
+    def cell_boxes(self, cells: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Each cell as (left, top, right, bottom) in scene pixels (see the module's docstring)."""
+        rows, cols = (np.asarray(cells, dtype=np.float64).reshape(-1, 2)).T
+        left, right = self._span(cols, self.cols)
+        top, bottom = self._span(rows, self.rows)
+        boxes = np.stack([left, top, right, bottom], axis=1)
+        return np.clip(boxes, 0, [self.width, self.height, self.width, self.height])
+
+    def _span(self, index: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Where the cells of chips `index` (of `count` along an axis) begin and end, in pixels."""
+        start = index * self.step + (self.window_size - self.step) / 2  # the stride square around the centre
+        end = start + self.step
+        first, last = index == 0, index == count - 1
+        start = np.where(first, np.minimum(start, 0.0), start)  # reaching out to the chip's edge
+        end = np.where(last, np.maximum(end, (count - 1) * self.step + self.window_size), end)
+        return start, end
+
+    def cell_transform(self, scene_transform: Affine) -> Affine:
+        """The transform of a raster with one pixel per cell (pixel (row, col) is chip (row, col)'s cell)."""
+        offset = (self.window_size - self.step) / 2
+        return scene_transform * Affine.translation(offset, offset) * Affine.scale(self.step)
 
     def chips(self) -> list[tuple[int, int]]:
         return [(int(r), int(c)) for r, c in zip(*np.nonzero(self.kept), strict=True)]
@@ -76,8 +111,11 @@ def make_grid(scene: Scene, tiling: Tiling) -> Grid:
         lambda extent: (extent - size) // step + 1
     )  # fmt: skip
     rows, cols = count(scene.height), count(scene.width)
-    valid = valid_fractions(scene, rows, cols, size, step)
-    return Grid(rows, cols, size, step, valid >= max(tiling.min_valid, 1e-9))
+    kept = valid_fractions(scene, rows, cols, size, step) >= max(tiling.min_valid, 1e-9)
+    if not kept.any():
+        raise SceneError(f"{scene.path}: no chip has min_valid={tiling.min_valid} of valid pixels: the scene is "
+                         "nodata (or outside its footprint) everywhere")  # fmt: skip
+    return Grid(rows, cols, size, step, kept, scene.width, scene.height)
 
 
 def valid_fractions(scene: Scene, rows: int, cols: int, size: int, step: int) -> np.ndarray:
@@ -92,3 +130,24 @@ def valid_fractions(scene: Scene, rows: int, cols: int, size: int, step: int) ->
             top, left = row * step // reduction, col * step // reduction
             fractions[row, col] = mask[top : top + side, left : left + side].sum()
     return fractions / side**2
+
+
+def cells_frame(scene: Scene, grid: Grid, cells: Sequence[tuple[int, int]], **columns: Sequence) -> gpd.GeoDataFrame:
+    """The cells as polygons in the scene's CRS, with `columns` beside row and col."""
+    boxes = grid.cell_boxes(cells)
+    xs, ys = scene.transform * (boxes[:, [0, 2]].T, boxes[:, [1, 3]].T)  # the corners in scene coordinates
+    polygons = shapely.box(np.minimum(*xs), np.minimum(*ys), np.maximum(*xs), np.maximum(*ys))
+    rows, cols = np.asarray(cells, dtype=int).reshape(-1, 2).T
+    return gpd.GeoDataFrame({"row": rows, "col": cols, **columns}, geometry=polygons, crs=scene.crs)
+
+
+EQUAL_AREA = "EPSG:6933"  # the areas of cells of a scene in a geographic CRS
+
+
+def hectares(cells: gpd.GeoDataFrame) -> np.ndarray:
+    """Each cell's area in hectares: in the scene's projected units, or on an equal-area projection."""
+    crs = cells.crs
+    if crs.is_projected:
+        metres = crs.axis_info[0].unit_conversion_factor
+        return cells.area.to_numpy() * metres**2 / 1e4
+    return cells.to_crs(EQUAL_AREA).area.to_numpy() / 1e4

@@ -51,6 +51,12 @@ class Scene:
     bands: tuple[int, ...]  # 1-based band indexes in the model's band order
     scale: float  # divisor taking the scene's values to the model's range (1: none)
     source: Source  # what the model was trained on
+    dtype: str  # the scene's pixel type
+
+    @property
+    def rescaled(self) -> bool:
+        """The pixels are divided by `scale` into the model's 8-bit range (whatever the divisor)."""
+        return self.dtype != self.source.dtype
 
     @property
     def resolution(self) -> float:
@@ -78,8 +84,13 @@ class Scene:
             with rasterio.open(path) as raster:
                 count, dtype, scene_crs = raster.count, raster.dtypes[0], raster.crs
                 transform, width, height = raster.transform, raster.width, raster.height
+                georeferenced = not transform.is_identity or bool(raster.gcps[0])
         except RasterioIOError as error:
             raise SceneError(f"{path}: not a raster GDAL can read ({error})") from None
+        if not georeferenced:
+            raise SceneError(f"{path}: no geotransform (where its pixels lie on the ground is unknown); "
+                             "georeference it first (a GeoTIFF, or a world file beside it)")  # fmt: skip
+        read_last_pixel(path)
         scene_crs = scene_crs_of(path, scene_crs, crs)
         if transform.b or transform.d:
             raise SceneError(f"{path}: a rotated raster; warp it to a north-up grid first (gdalwarp)")
@@ -88,7 +99,54 @@ class Scene:
         if len(chosen) != wanted or not all(1 <= band <= count for band in chosen):
             raise SceneError(f"{path}: bands={list(chosen)} must name {wanted} of its bands 1..{count}")
         scale = input_scale(path, dtype, source, scale_16bit)
-        return cls(path, scene_crs, transform, width, height, chosen, scale, source)
+        return cls(path, scene_crs, transform, width, height, chosen, scale, source, dtype)
+
+
+def read_last_pixel(path: Path) -> None:
+    """Read the scene's last pixel: a truncated file fails here, named, rather than mid-prediction."""
+    try:
+        with reading(), rasterio.open(path) as raster:
+            raster.read(1, window=Window(raster.width - 1, raster.height - 1, 1, 1))
+    except RasterioIOError as error:
+        raise SceneError(f"{path}: damaged or truncated (its last pixels cannot be read: {error})") from None
+
+
+SAMPLES, SAMPLE_SIDE = 16, 64  # windows sampled across a scene to measure its range
+
+
+def saturation(scene: Scene, seed: int = 0) -> tuple[float, float, float]:
+    """For a 16-bit scene scaled into an 8-bit model: the shares of sampled valid pixels that the
+    divisor takes to 255 or more (saturated) and below 1 (black), and their 99th percentile raw."""
+    rng = np.random.default_rng(seed)
+    side = min(SAMPLE_SIDE, scene.width, scene.height)
+    values = []
+    with reading(), rasterio.open(scene.path) as raster:
+        for _ in range(SAMPLES):
+            left, top = rng.integers(0, scene.width - side + 1), rng.integers(0, scene.height - side + 1)
+            pixels = raster.read(list(scene.bands), window=Window(left, top, side, side)).astype(np.float64)
+            values.append(pixels[:, pixels.max(axis=0) > 0])  # pixels with a value in some band: not nodata
+    valid = np.concatenate(values, axis=1).ravel()
+    if not valid.size:
+        return 0.0, 0.0, 0.0
+    scaled = valid / scene.scale
+    return float((scaled >= 255).mean()), float((scaled < 1).mean()), float(np.percentile(valid, 99))
+
+
+def check_range(scene: Scene, refuse_above: float = 0.5, warn_above: float = 0.05) -> str | None:
+    """Refuse a divisor that saturates most pixels, and say (to be logged) when it saturates or
+    blackens many: an all-white chip predicts haze and cloud, silently."""
+    if not scene.rescaled:
+        return None
+    saturated, black, p99 = saturation(scene)
+    advice = f"their 99th percentile is {p99:.0f}, so scale_16bit={max(1.0, p99 / 250):.0f} keeps them in range"
+    if saturated > refuse_above:
+        raise SceneError(f"{scene.path}: scale_16bit={scene.scale:g} takes {100 * saturated:.0f}% of the sampled "
+                         f"pixels to white (255 or more); {advice}")  # fmt: skip
+    if saturated > warn_above or black > 1 - warn_above:
+        share, kind = (saturated, "white (255 or more)") if saturated > warn_above else (black, "black (below 1)")
+        taken = f"takes {100 * share:.0f}% of the sampled pixels to {kind}"
+        return f"{scene.path}: scale_16bit={scene.scale:g} {taken}; {advice}"
+    return None
 
 
 def scene_crs_of(path: Path, found: CRS | None, override: str | None) -> CRS:

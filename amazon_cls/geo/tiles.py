@@ -10,6 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 import rasterio
+from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from amazon_cls.core.labels import NUM_LABELS
@@ -18,7 +19,7 @@ from amazon_cls.data.dataset import ChipDataset
 from amazon_cls.data.decode import resize
 from amazon_cls.data.dehaze import dehaze as remove_haze
 from amazon_cls.geo.grid import Grid, chip_name
-from amazon_cls.geo.scene import Scene, reading
+from amazon_cls.geo.scene import Scene, SceneError, reading
 
 
 class SceneChips(ChipDataset):
@@ -38,7 +39,7 @@ class SceneChips(ChipDataset):
 
     def _chip(self, index: int) -> np.ndarray:
         pixels = self.read_window(self.grid.window(*self.cells[index]))
-        if self.scene.scale != 1.0:
+        if self.scene.rescaled:
             pixels = np.clip(np.round(pixels / self.scene.scale), 0, 255).astype(np.uint8)
         chip = resize(pixels, self.image_size)  # as a chip file of the window would be resized
         return remove_haze(chip) if self.dehaze else chip
@@ -50,8 +51,11 @@ class SceneChips(ChipDataset):
             self._source = rasterio.open(self.scene.path)
         size, bands = int(window.width), len(self.scene.bands)
         inside = window.intersection(Window(0, 0, self.scene.width, self.scene.height))
-        with reading():
-            bands_first = self._source.read(list(self.scene.bands), window=inside)
+        try:
+            with reading():
+                bands_first = self._source.read(list(self.scene.bands), window=inside)
+        except RasterioIOError as error:
+            raise SceneError(f"{self.scene.path}: cannot read the window {window} ({error})") from None
         pixels = cv2.merge(list(bands_first))  # (H, W, bands); 20x faster than a transposed copy
         pixels = pixels[..., None] if pixels.ndim == 2 else pixels
         if pixels.shape[:2] == (size, size):

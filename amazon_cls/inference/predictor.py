@@ -30,6 +30,7 @@ from amazon_cls.runtime.signals import StopOnSigterm, interrupted
 from amazon_cls.runtime.trainer import make_trainer
 from amazon_cls.store.checkpoint import checkpoint_thresholds, read_checkpoint
 from amazon_cls.store.ensemble_folder import EnsembleFolder
+from amazon_cls.store.records import changed
 from amazon_cls.store.tables import probability_frame
 
 
@@ -57,6 +58,7 @@ class Predictor:
     specialists: dict[str, list[str]] = field(default_factory=dict)  # rare-label specialists' checkpoints per model
     specialist_weight: float = 0.0
     source: str = ""
+    files: list[str] = field(default_factory=list)  # what it was read from, besides the checkpoints
 
     @classmethod
     def of(cls, ckpt: str | None, ensemble: str | None, tta: str, thresholds: str | None = None) -> Predictor:
@@ -70,7 +72,8 @@ class Predictor:
     def from_checkpoint(cls, ckpt: str | Path, tta: str, thresholds: str | Path | None = None) -> Predictor:
         """One checkpoint, with its own thresholds for `tta` or those of a thresholds file."""
         fitted = Thresholds.read(thresholds) if thresholds else checkpoint_thresholds(read_checkpoint(ckpt), str(ckpt))
-        return cls({Path(ckpt).stem: [str(ckpt)]}, fitted.of_view(tta), tta, source=str(ckpt))
+        files = [str(thresholds)] if thresholds else []
+        return cls({Path(ckpt).stem: [str(ckpt)]}, fitted.of_view(tta), tta, source=str(ckpt), files=files)
 
     @classmethod
     def from_ensemble(cls, folder: str | Path, tta: str, thresholds: str | Path | None = None) -> Predictor:
@@ -84,7 +87,10 @@ class Predictor:
         ]
         if missing:
             raise ValueError(f"{path}: lacks {missing}; make it again with this version of `ensemble`")
-        combination = Combination.from_dict(saved)
+        combination = Combination.from_dict(saved, str(path))
+        missing_models = [model for model in combination.models if not saved["checkpoints"].get(model)]
+        if missing_models:
+            raise ValueError(f"{path}: no checkpoints for the model(s) {missing_models}; make the ensemble again")
         checkpoints = {model: list(saved["checkpoints"][model]) for model in combination.models}
         specialists = {model: list(paths) for model, paths in saved.get("specialist_checkpoints", {}).items()}
         if saved.get("specialists") and not specialists:
@@ -93,9 +99,13 @@ class Predictor:
             for ckpt in paths:
                 if not Path(ckpt).is_file():
                     raise FileNotFoundError(f"{path}: its checkpoint {ckpt} is gone")
+        for recorded in saved.get("checkpoint_files", []):  # the very files the combination was fitted for
+            if problem := changed(recorded):
+                raise ValueError(f"{path}: made for other weights: {problem}; make the ensemble again")
         fitted = Thresholds.read(thresholds) if thresholds else Thresholds.from_json(saved["thresholds"], str(path))
+        files = [str(path), *([str(thresholds)] if thresholds else [])]
         return cls(checkpoints, fitted.of_view(tta), tta, combination, specialists,
-                   float(saved.get("specialist_weight", 0.0)), str(folder))  # fmt: skip
+                   float(saved.get("specialist_weight", 0.0)), str(folder), files)  # fmt: skip
 
     def needed(self) -> list[str]:
         """The checkpoints whose predictions count (a model with zero weight is not run)."""
@@ -106,6 +116,10 @@ class Predictor:
         return [ckpt for model in used for ckpt in self.checkpoints[model]] + [
             ckpt for paths in self.specialists.values() for ckpt in paths
         ]
+
+    def inputs(self) -> list[str]:
+        """Every file its predictions depend on: the checkpoints it runs, its combination, its thresholds."""
+        return [*self.needed(), *self.files]
 
     def input_source(self) -> Source:
         """The data source every needed model was trained on (they must agree: one scene is read once)."""

@@ -47,11 +47,14 @@ def write_submission(
     weather_rules: bool = False,
     order: str | Path | None = None,
 ) -> tuple[Path, Path]:
-    """`image_name,tags` at `output` and the probabilities at `<output stem>_probs.csv`."""
+    """`image_name,tags` at `output` and the probabilities at `<output stem>_probs.csv`. Both old
+    files go first, so the two never come from different runs, even when a write fails."""
     if order:
         probs = order_like(probs, order)
     y_pred = predict_labels(probs[PROB_COLUMNS].to_numpy(), thresholds, weather_rules)
     output = Path(output)
+    output.unlink(missing_ok=True)
+    probs_path(output).unlink(missing_ok=True)
     write_csv(probs_path(output), probs)
     write_csv(output, submission_frame(probs["image_name"], y_pred))
     return output, probs_path(output)

@@ -27,13 +27,14 @@ from omegaconf.errors import OmegaConfBaseException
 
 from amazon_cls.runtime.config import register_resolvers
 from amazon_cls.runtime.paths import set_project_root
+from amazon_cls.store.atomic import OutputError
 
 log = logging.getLogger(__name__)
 CONFIG_PATH = "pkg://amazon_cls.conf"  # the configs ship inside the package
 # Every check of the project raises one of these (DataError, CheckpointError, ChipDecodeError,
-# LabelVocabularyError, UnknownTagError, ThresholdError and SceneError are ValueErrors); Hydra
-# wraps those of constructors.
-USER_ERRORS = (ValueError, FileNotFoundError, InstantiationException, OmegaConfBaseException)
+# LabelVocabularyError, UnknownTagError, ThresholdError, SceneError and RunDamaged are
+# ValueErrors; OutputError a file that cannot be written); Hydra wraps those of constructors.
+USER_ERRORS = (ValueError, FileNotFoundError, OutputError, InstantiationException, OmegaConfBaseException)
 
 
 def describe(error: BaseException) -> str:

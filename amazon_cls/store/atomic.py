@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 HOST = socket.gethostname().replace(".", "_").replace("-", "_")
@@ -32,22 +33,36 @@ def _umask() -> int:
     return mask
 
 
+class OutputError(OSError):
+    """A file that could not be written (a full disk, no permission): the message names it and says
+    that the previous file, if any, is unchanged."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 @contextmanager
 def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `target`; flush it and rename it over `target` only if the
-    block succeeds."""
+    block succeeds. A failure to write is an `OutputError` naming `target`."""
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{HOST}-{os.getpid()}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+    tmp = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{HOST}-{os.getpid()}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
         yield Path(tmp)
         with open(tmp, "rb+") as written:  # on disk before the rename makes it the file
             os.fsync(written.fileno())
         os.replace(tmp, target)
+    except OSError as error:
+        if isinstance(error, OutputError):
+            raise
+        kept = "the previous file is unchanged" if target.exists() else "nothing was written"
+        raise OutputError(error.errno, f"{target}: cannot write ({error.strerror or error}); {kept}") from error
     finally:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.remove(tmp)
 
 

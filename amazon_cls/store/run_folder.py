@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from amazon_cls.store.atomic import write_json
+from amazon_cls.store.records import changed, identity
 
 # What changes a run's results: its data and folds, model, optimiser and schedule, epochs, seed, TTA.
 RESULT_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.format", "data.image_dir", "data.image_ext",
@@ -26,6 +27,10 @@ RESULT_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.format", 
                "model", "model_name", "trainer.max_epochs", "seed", "tta")  # fmt: skip
 # What decides which chips are in which fold: members of one ensemble agree on these.
 FOLD_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.num_folds", "data.fold_seed")
+
+
+class RunDamaged(ValueError):
+    """A run folder whose record of finishing does not match its files; the message names them."""
 
 
 @dataclass(frozen=True)
@@ -75,17 +80,39 @@ class RunFolder:
         return self.path / ".hydra" / "config.yaml"
 
     def write_metrics(self, metrics: dict[str, Any], outputs: list[Path]) -> Path:
-        """metrics.json, last of a run's files: it lists the outputs that make the run finished."""
-        return write_json(self.metrics, {**metrics, "outputs": [p.relative_to(self.path).as_posix() for p in outputs]})
+        """metrics.json, last of a run's files: the scores, and the outputs that make the run
+        finished, each named with its size and modification time."""
+        best = [Path(metrics["best_checkpoint"])] if metrics.get("best_checkpoint") else []
+        listed = {path.relative_to(self.path).as_posix(): identity(path) for path in outputs}
+        return write_json(self.metrics, {**metrics, "outputs": listed, "checkpoint": [identity(p) for p in best]})
 
     def finished_metrics(self) -> dict[str, Any] | None:
-        """The scores of a run that finished: metrics.json exists and every output it lists exists."""
+        """The scores of a run that finished, or None if it has not (no metrics.json). A metrics.json
+        that does not match the files it lists (gone, cut, rewritten since) is an error naming them."""
+        if not self.metrics.is_file():
+            return None
         try:
             metrics = json.loads(self.metrics.read_text())
-        except (OSError, ValueError):
-            return None
-        outputs = [self.path / name for name in metrics.get("outputs", [])] + [Path(metrics.get("best_checkpoint", ""))]
-        return metrics if all(path.is_file() for path in outputs) else None
+        except (OSError, ValueError) as error:
+            raise RunDamaged(f"{self.metrics}: unreadable ({error})") from None
+        problems = [problem for problem in map(changed, self.recorded_outputs(metrics)) if problem]
+        if problems:
+            raise RunDamaged(f"{self.metrics} says the run finished, but {'; '.join(problems)}")
+        return metrics
+
+    def recorded_outputs(self, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+        """The outputs metrics.json lists, as identities (older runs listed names only: existence is checked)."""
+        outputs = metrics.get("outputs", [])
+        if isinstance(outputs, list):  # an older run's metrics.json
+            names = [self.path / name for name in outputs] + [Path(metrics.get("best_checkpoint", ""))]
+            return [identity(path) if path.is_file() else {"path": str(path), "size": -1, "mtime_ns": -1}
+                    for path in names]  # fmt: skip
+        return [{**recorded, "path": str(self.path / name)} for name, recorded in outputs.items()] + metrics.get(
+            "checkpoint", [])  # fmt: skip
+
+    def forget_finished(self) -> None:
+        """Remove metrics.json before any output is rewritten: a record never outlives what it describes."""
+        self.metrics.unlink(missing_ok=True)
 
     def recorded_settings(self) -> dict[str, Any] | None:
         """The settings recorded at the run's first start (runs made before settings.json: its Hydra config)."""

@@ -15,6 +15,8 @@ from omegaconf import DictConfig
 
 from amazon_cls.core.validation import SCORES, format_scores
 from amazon_cls.data.datamodule import ChipFolders, PlanetDataModule
+from amazon_cls.data.layout import Layout, list_chips, read_labels_csv
+from amazon_cls.data.sources import SOURCES
 from amazon_cls.inference.writer import ProbabilityWriter
 from amazon_cls.model.callbacks import ThresholdOptimizer, TrainingFoldStatistics
 from amazon_cls.model.module import ChipClassifier
@@ -22,7 +24,9 @@ from amazon_cls.model.tensorboard import final_loggers
 from amazon_cls.runtime.signals import interrupted
 from amazon_cls.runtime.trainer import make_trainer, quiet_lightning
 from amazon_cls.store.atomic import remove_stale_temporaries
-from amazon_cls.store.run_folder import RunFolder, result_settings
+from amazon_cls.store.checkpoint import read_checkpoint
+from amazon_cls.store.records import fingerprint
+from amazon_cls.store.run_folder import RunDamaged, RunFolder, result_settings
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +54,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit, validate the best checkpoint (fitting its thresholds), predict the test folders; the
     config's `auto` values are resolved already. Returns the scores of the run."""
     folder = RunFolder(Path(cfg.paths.output_dir))
-    settings = result_settings(cfg)
+    settings = {**result_settings(cfg), **inputs_of(cfg)}
     folder.check_settings(settings, cfg.get("allow_changed_settings", False))
-    if cfg.get("skip_finished") and (done := folder.finished_metrics()):
+    if cfg.get("skip_finished") and (done := finished_before(folder)):
         log.info("Skipping %s: finished before (val/f2 %.4f)", folder.path, done.get("val/f2", float("nan")))
         return done
+    folder.forget_finished()  # from here on its outputs are rewritten
     for path in (folder.path, cfg.data.cache_dir, cfg.data.folds_dir):
         remove_stale_temporaries(path)
     quiet_lightning()
@@ -68,7 +73,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     test_probs = ProbabilityWriter(folder.test_probs)
     trainer = make_trainer(cfg.trainer, callbacks=[*callbacks, TrainingFoldStatistics(), test_probs],
                            logger=instantiate_group(cfg.get("logger")) or False)  # fmt: skip
-    trainer.fit(model, datamodule=datamodule, ckpt_path=folder.resolve_ckpt_path(cfg.get("ckpt_path")))
+    resume = folder.resolve_ckpt_path(cfg.get("ckpt_path"))
+    if resume and resume != "hpc":
+        read_checkpoint(resume)  # a damaged file is named here, not by Lightning's zip reader mid-restore
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     metrics: dict[str, Any] = {key: float(value) for key, value in trainer.callback_metrics.items() if key in SCORES}
     outputs: list[Path] = []
     if cfg.get("validate_best"):
@@ -84,6 +92,29 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         log.info("Scores of the best checkpoint on validation fold %s:\n%s", cfg.data.fold, format_scores(metrics))
         rank_zero_info(f"Run folder: {folder.path}")
     return metrics
+
+
+def inputs_of(cfg: DictConfig) -> dict[str, str]:
+    """What the run reads, by content: the labels file and chips of a data set on disk (the embedded
+    one is a function of its settings), and the chips of the folders it predicts."""
+    inputs = {}
+    if cfg.data.root is not None:
+        layout = Layout.of_config(cfg.data)
+        names = read_labels_csv(layout.labels_path)["image_name"]
+        inputs["data.files"] = fingerprint([layout.labels_path, *layout.chip_paths(names)])
+    if cfg.predict_dirs:
+        source = SOURCES[cfg.data.format]
+        inputs["predict_dirs.files"] = fingerprint(list_chips(cfg.predict_dirs, source.suffixes))
+    return inputs
+
+
+def finished_before(folder: RunFolder) -> dict[str, Any] | None:
+    """The run's scores if it finished and its files are as it left them; a damaged run is run again."""
+    try:
+        return folder.finished_metrics()
+    except RunDamaged as damage:
+        log.warning("%s; running it again", damage)
+        return None
 
 
 def validate_best(

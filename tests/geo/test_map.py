@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+import shapely
 from affine import Affine
 from PIL import Image
 from rasterio.warp import transform as reproject_points
@@ -127,8 +128,9 @@ def test_polygons_fall_exactly_on_the_chip_windows(tmp_path: Path, scenes: dict,
             ORIGIN[1] - feature["properties"]["row"] * CHIP * PIXEL,
         )
         right, bottom = left + CHIP * PIXEL, top - CHIP * PIXEL
-        expected = [(left, bottom), (right, bottom), (right, top), (left, top), (left, bottom)]  # counter-clockwise
-        np.testing.assert_allclose(np.column_stack([xs, ys]), expected, atol=1e-3)
+        polygon = shapely.Polygon(np.column_stack([xs, ys]))
+        assert shapely.symmetric_difference(polygon, shapely.box(left, bottom, right, top)).area < 1e-3  # m²
+        assert shapely.LinearRing(ring).is_ccw  # RFC 7946
 
 
 def test_label_raster_matches_the_scene(tmp_path: Path, scenes: dict, checkpoint: Path) -> None:
@@ -293,8 +295,8 @@ def test_a_new_output_format_is_one_registered_writer(tmp_path: Path, scenes: di
     from amazon_cls.geo.outputs import OUTPUTS, Output, SceneResult
 
     def write_centres(path: Path, result: SceneResult) -> None:
-        pixels = result.cell_pixels()
-        xs, ys = result.scene.transform * (pixels[:, 0] + pixels[:, 2] / 2, pixels[:, 1] + pixels[:, 2] / 2)
+        boxes = result.cell_boxes()
+        xs, ys = result.scene.transform * ((boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2)
         pd.DataFrame({"x": xs, "y": ys, "tags": result.tags()}).to_csv(path, index=False)
 
     OUTPUTS.register("centres")(Output("_centres.csv", write_centres))
@@ -307,3 +309,23 @@ def test_a_new_output_format_is_one_registered_writer(tmp_path: Path, scenes: di
         assert len(centres) == (ROWS - 1) * COLS and centres["x"].min() == ORIGIN[0] + CHIP * PIXEL / 2
     finally:
         OUTPUTS._entries.pop("centres")
+
+
+def test_options_round_trip_through_an_ensemble_and_a_map(tmp_path: Path, tiny_root: Path, scenes: dict) -> None:
+    """pos_weight=auto (a loss with buffers) and a rare-label specialist: trained, ensembled, then
+    applied to new chips by `predict ensemble=` and `map ensemble=`."""
+    from amazon_cls.train import run as train
+    from tests.helpers import compose_train, tiny_overrides
+
+    short = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "callbacks.tensorboard_extras=null",
+             f"predict_dirs=[{tiny_root / 'test-jpg'}]"]  # fmt: skip
+    for name, option in (("weighted", "model.loss.pos_weight=auto"), ("rare", "experiment=rare_specialist")):
+        train(compose_train([*tiny_overrides(tiny_root), *short, option], tmp_path / name))
+    run_ensemble([tmp_path / "weighted"], tmp_path / "ensemble", specialists=[tmp_path / "rare"])
+    common = [f"ensemble={tmp_path / 'ensemble'}", "num_workers=0", "trainer.enable_progress_bar=false"]
+    predict(compose_config("predict", [*common, f"input={tiny_root / 'test-jpg'}", f"output={tmp_path / 'sub.csv'}"],
+                           tmp_path / "hydra_predict"))  # fmt: skip
+    assert len(pd.read_csv(tmp_path / "sub.csv")) == TINY_DATA["num_test"]
+    summaries = run_map(tmp_path, *common, f"scene={scenes['visual']}", f"output_dir={tmp_path / 'map'}",
+                        f"chip_size={CHIP}")  # fmt: skip
+    assert summaries[str(scenes["visual"])]["chips"].sum() > 0

@@ -9,7 +9,7 @@ import torch
 
 from amazon_cls.core.labels import LABELS
 from amazon_cls.train import run
-from tests.helpers import compose_train, run_module, tiny_overrides
+from tests.helpers import TINY_DATA, compose_config, compose_train, run_module, tiny_overrides
 
 
 @pytest.mark.parametrize("cache", [False, True])
@@ -93,10 +93,23 @@ def test_the_final_evaluation_is_a_run_of_its_own(trained_run: Path) -> None:
     assert final[0].value == pytest.approx(metrics["val/f2"], abs=1e-6)
 
 
-@pytest.mark.parametrize("option", ["model/loss=focal", "model/loss=asl", "model.loss.pos_weight=auto"])
-def test_loss_options_train(tmp_path: Path, tiny_root: Path, option: str) -> None:
-    cfg = compose_train([*tiny_overrides(tiny_root), "debug=fdr", option], tmp_path / "run")
-    run(cfg)
+TRAINING_OPTIONS = ["model/loss=focal", "model/loss=asl", "model.loss.pos_weight=auto", "experiment=rare_specialist",
+                    "data.dehaze=true", "tta=none", "model.channels_last=false", "model/scheduler=step"]  # fmt: skip
+
+
+@pytest.mark.parametrize("option", TRAINING_OPTIONS)
+def test_every_training_option_round_trips_through_predict(tmp_path: Path, tiny_root: Path, option: str) -> None:
+    """A model trained with any documented option loads and predicts (the 4-band chips: test_tiff)."""
+    from amazon_cls.predict import run as predict
+
+    short = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "callbacks.tensorboard_extras=null"]
+    metrics = run(compose_train([*tiny_overrides(tiny_root), *short, option], tmp_path / "run"))
+    tta = "none" if option == "tta=none" else "d4"
+    output = tmp_path / "submission.csv"
+    overrides = [f"ckpt={metrics['best_checkpoint']}", f"input={tiny_root / 'test-jpg'}", f"output={output}",
+                 f"tta={tta}", "num_workers=0", "trainer.enable_progress_bar=false"]  # fmt: skip
+    predict(compose_config("predict", overrides, tmp_path / "predict"))
+    assert len(pd.read_csv(output)) == TINY_DATA["num_test"]
 
 
 def test_auto_pos_weight_follows_label_frequency(tiny_root: Path, tmp_path: Path) -> None:

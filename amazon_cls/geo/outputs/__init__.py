@@ -44,9 +44,9 @@ class SceneResult:
     def tags(self) -> list[str]:
         return [vector_to_tags(row) for row in self.labels]
 
-    def cell_pixels(self) -> np.ndarray:
-        """Each chip's window as (col_off, row_off, size) in scene pixels."""
-        return np.array([(c * self.grid.step, r * self.grid.step, self.grid.window_size) for r, c in self.cells])
+    def cell_boxes(self) -> np.ndarray:
+        """Each chip's cell as (left, top, right, bottom) in scene pixels (`geo.grid`)."""
+        return self.grid.cell_boxes(self.cells)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`<scene>_labels.tif`: 17 float32 bands of probabilities (band descriptions are the labels), one
-pixel per chip, in the scene's CRS with its transform scaled by the stride; nodata -1 where
-chips were skipped."""
+pixel per chip's cell (the stride square around its centre, `geo.grid`), in the scene's CRS;
+nodata -1 where chips were skipped."""
 
 from __future__ import annotations
 
@@ -8,20 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from affine import Affine
 
 from amazon_cls.core.labels import LABELS
-from amazon_cls.geo.grid import Grid
 from amazon_cls.geo.outputs import OUTPUTS, Output, SceneResult
-from amazon_cls.geo.scene import Scene
 from amazon_cls.store.atomic import atomic_path
 
 NODATA = -1.0
-
-
-def label_transform(scene: Scene, grid: Grid) -> Affine:
-    """The scene's transform with pixels the size of the stride: pixel (row, col) is chip (row, col)."""
-    return scene.transform @ Affine.scale(grid.step)
 
 
 def write_label_raster(path: Path, result: SceneResult) -> Path:
@@ -30,7 +22,7 @@ def write_label_raster(path: Path, result: SceneResult) -> Path:
     bands[:, rows, cols] = result.probs.T
     profile = {
         "driver": "GTiff", "width": result.grid.cols, "height": result.grid.rows, "count": len(LABELS),
-        "dtype": "float32", "crs": result.scene.crs, "transform": label_transform(result.scene, result.grid),
+        "dtype": "float32", "crs": result.scene.crs, "transform": result.grid.cell_transform(result.scene.transform),
         "nodata": NODATA, "compress": "deflate",
     }  # fmt: skip
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as raster:

@@ -36,7 +36,7 @@ def write_preview(path: Path, result: SceneResult) -> Path:
     scene, rgb = result.scene, preview_rgb(result.scene)
     figure, axes = new_figure(figsize=(10, 10 * rgb.shape[0] / rgb.shape[1] + 1.2), dpi=100)
     axes.imshow(rgb, extent=(0, scene.width, scene.height, 0))
-    squares = [Rectangle((col, row), size, size) for col, row, size in result.cell_pixels()]
+    squares = [Rectangle((left, top), right - left, bottom - top) for left, top, right, bottom in result.cell_boxes()]
     categories = [alarm_of(labels) for labels in result.labels]
     # one collection per layer: a scene of 100,000 chips draws as fast as one of 100
     axes.add_collection(PatchCollection(squares, facecolor="none", edgecolor="white", linewidth=0.3, alpha=0.5))
