@@ -111,7 +111,7 @@ def test_sweep_resumes_only_missing_work(tmp_path: Path, tiny_root: Path) -> Non
         "trainer.max_epochs=2", f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={sweep}",
     ]  # fmt: skip
     run_module("amazon_cls.train", *args)
-    finished, unfinished = sorted(sweep.glob("test_resnet_*"))
+    finished, unfinished = sorted(sweep.glob("tiny_32px_*"))  # named by the model option
     finished_mtime = (finished / "metrics.json").stat().st_mtime_ns
     (unfinished / "metrics.json").unlink()  # as if killed after its last checkpoint
     again = run_module("amazon_cls.train", *args)
