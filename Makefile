@@ -73,6 +73,9 @@ predict: install ## Predict chips into a submission (ARGS="ckpt=<model.ckpt> inp
 map: install ## Map a georeferenced scene (ARGS="ckpt=<model.ckpt> scene=<scene.tif>")
 	$(RUN) -m amazon_cls.map $(ARGS)
 
+monitor: install ## Dated alerts from a series of scenes (ARGS="ckpt=<model.ckpt> scenes=[a.tif,b.tif]")
+	$(RUN) -m amazon_cls.monitor $(ARGS)
+
 lint: install ## Check style with ruff
 	$(VENV)/bin/ruff check amazon_cls tests
 	$(VENV)/bin/ruff format --check amazon_cls tests
@@ -87,4 +90,4 @@ tensorboard: install ## Show every run under outputs/ in TensorBoard
 clean: ## Remove run outputs (keeps .venv and generated data)
 	rm -rf outputs
 
-.PHONY: help install train test test-all ensemble bench check eda baseline predict map lint format tensorboard clean
+.PHONY: help install train test test-all ensemble bench check eda baseline predict map monitor lint format tensorboard clean

@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("train", "predict", "ensemble", "map", "check", "eda", "baseline", "bench")
+COMMANDS = ("train", "predict", "ensemble", "map", "monitor", "check", "eda", "baseline", "bench")
 CHOSEN = "AMAZON_CLS_COMMAND"
 
 

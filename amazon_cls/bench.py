@@ -14,7 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
-PARTS = ("loader", "framework", "thresholds", "precision", "tcmalloc", "map", "errors")
+PARTS = ("loader", "framework", "thresholds", "precision", "tcmalloc", "map", "errors", "alerts")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -1,7 +1,7 @@
 """Map whole georeferenced scenes: which chips show roads, mines, slash-and-burn or clearings.
 
     python -m amazon_cls.map ckpt=<model.ckpt> scene=<scene.tif> [output_dir=...] [chip_size=256] \\
-        [stride=256] [tta=d4] ["outputs=[chips,labels,preview,summary]"]
+        [stride=256] [tta=d4] ["outputs=[chips,labels,classes,preview,summary]"]
     python -m amazon_cls.map ensemble=<ensemble folder> "scene=[a.tif,b.tif]" trainer=ddp
 
 Each scene is read by windows (rasterio), cut into chips, predicted through the same

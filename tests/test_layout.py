@@ -12,7 +12,7 @@ from pathlib import Path
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "amazon_cls"
-COMMANDS = ("baseline", "bench", "check", "ensemble", "eda", "map", "predict", "train")
+COMMANDS = ("baseline", "bench", "check", "ensemble", "eda", "map", "monitor", "predict", "train")
 
 
 def module_of(path: Path) -> str:

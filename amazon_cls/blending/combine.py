@@ -20,7 +20,7 @@ from amazon_cls.inference.submission import write_submission
 from amazon_cls.store.atomic import remove_stale_temporaries, write_csv, write_json, write_text
 from amazon_cls.store.ensemble_folder import EnsembleFolder
 from amazon_cls.store.records import identity
-from amazon_cls.store.tables import probability_frame
+from amazon_cls.store.tables import probability_frame, validation_frame
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
@@ -144,7 +144,7 @@ def run_ensemble(
     y_pred = predict_labels(oof_probs, thresholds.of_view(view), weather)
     per_label = per_label_report(targets, y_pred, thresholds.of_view(view))
 
-    write_csv(folder.oof_probs, probability_frame(names, oof_probs))
+    write_csv(folder.oof_probs, validation_frame(names, first["fold"].to_numpy(), oof_probs, targets))
     write_json(folder.thresholds, thresholds.to_json())
     write_csv(folder.report_csv, report)
     write_csv(folder.per_label, per_label)
@@ -152,7 +152,7 @@ def run_ensemble(
     write_tensorboard(folder.tensorboard, report)
     checkpoints = {model: [m.checkpoint for m in members_used if m.model == model] for model in models}
     files = [identity(ckpt) for paths in checkpoints.values() for ckpt in paths if Path(ckpt).is_file()]
-    saved = {**combination.to_dict(), "reason": reason, "cross_fitted_f2": choice.scores,
+    saved = {**combination.to_dict(), "reason": reason, "cross_fitted_f2": choice.scores, "view": view,
              "thresholds": thresholds.to_json(), "checkpoints": checkpoints, "checkpoint_files": files}  # fmt: skip
     if specialists:  # the thresholds were fitted after blending them into the rare labels
         saved.update(specialists=[str(run_dir) for run_dir in specialists], specialist_weight=specialist_weight,

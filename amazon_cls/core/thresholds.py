@@ -195,3 +195,28 @@ def fit_thresholds_reference(
         if not improved:
             break
     return thresholds
+
+
+def precision_thresholds(
+    probs: np.ndarray, y_true: np.ndarray, target: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per label, the lowest grid threshold whose precision on these chips reaches `target` (NaN
+    where none does, or nothing is predicted), and the precision and recall there: the operating
+    point of an alert system, which must be right when it speaks, rather than F2's, which favours recall."""
+    probs, truth = np.asarray(probs, dtype=np.float64), np.asarray(y_true, dtype=bool)
+    cells = _grid_cells(probs)  # label on at grid point k <=> k < cell
+    size = len(THRESHOLD_GRID) + 1
+    chosen, precision, recall = (np.full(probs.shape[1], np.nan) for _ in range(3))
+    for label in range(probs.shape[1]):
+        positives = np.bincount(cells[:, label], weights=truth[:, label], minlength=size)
+        everything = np.bincount(cells[:, label], minlength=size).astype(np.float64)
+        tp = np.cumsum(positives[::-1])[::-1][1:]  # tp[k]: positives above grid point k
+        predicted = np.cumsum(everything[::-1])[::-1][1:]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precise = np.where(predicted > 0, tp / predicted, 0.0)
+        reached = np.flatnonzero((precise >= target) & (tp > 0))
+        if len(reached):
+            k = reached[0]
+            chosen[label], precision[label] = THRESHOLD_GRID[k], precise[k]
+            recall[label] = tp[k] / max(truth[:, label].sum(), 1)
+    return chosen, precision, recall

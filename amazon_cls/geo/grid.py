@@ -10,9 +10,11 @@ map's polygons all come from this one definition (`cell_boxes`, `cells_frame`, `
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -20,7 +22,7 @@ import shapely
 from affine import Affine
 from rasterio.windows import Window
 
-from amazon_cls.geo.scene import Scene, SceneError, read_reduced
+from amazon_cls.geo.scene import Footprint, Scene, SceneError, read_reduced
 
 EDGES = ("pad", "skip")
 
@@ -98,24 +100,35 @@ def chip_name(row: int, col: int) -> str:
 def make_grid(scene: Scene, tiling: Tiling) -> Grid:
     """Windows of `chip_size` (resampled: its ground size) every `stride`; chips mostly outside the
     footprint (nodata, or padding beyond the edge) are not kept."""
-    if tiling.resolution and not scene.crs.is_projected:
-        raise SceneError(f"{scene.path}: resolution={tiling.resolution} needs a projected CRS (metres), not degrees")
-    factor = tiling.resolution / scene.resolution if tiling.resolution else 1.0
+    return kept_on(scene, grid_for(scene.footprint, tiling, scene.path), tiling.min_valid)
+
+
+def grid_for(footprint: Footprint, tiling: Tiling, name: str | Path = "the grid") -> Grid:
+    """The chips of `tiling` on a raster grid (every chip kept: see `kept_on`)."""
+    resolution = abs(footprint.transform.a)
+    if tiling.resolution and not footprint.crs.is_projected:
+        raise SceneError(f"{name}: resolution={tiling.resolution} needs a projected CRS (metres), not degrees")
+    factor = tiling.resolution / resolution if tiling.resolution else 1.0
     size, step = round(tiling.chip_size * factor), max(1, round(tiling.stride * factor))
-    if size > scene.width or size > scene.height:
+    if size > footprint.width or size > footprint.height:
         raise SceneError(
-            f"{scene.path}: chip_size={tiling.chip_size} ({size} scene pixels) is larger than the scene "
-            f"({scene.width} x {scene.height})"
+            f"{name}: chip_size={tiling.chip_size} ({size} scene pixels) is larger than the scene "
+            f"({footprint.width} x {footprint.height})"
         )
     count = (lambda extent: math.ceil((extent - size) / step) + 1) if tiling.edge == "pad" else (
         lambda extent: (extent - size) // step + 1
     )  # fmt: skip
-    rows, cols = count(scene.height), count(scene.width)
-    kept = valid_fractions(scene, rows, cols, size, step) >= max(tiling.min_valid, 1e-9)
+    rows, cols = count(footprint.height), count(footprint.width)
+    return Grid(rows, cols, size, step, np.ones((rows, cols), bool), footprint.width, footprint.height)
+
+
+def kept_on(scene: Scene, grid: Grid, min_valid: float) -> Grid:
+    """The grid with the chips `scene` (read onto the grid) has at least `min_valid` valid pixels of."""
+    kept = valid_fractions(scene, grid.rows, grid.cols, grid.window_size, grid.step) >= max(min_valid, 1e-9)
     if not kept.any():
-        raise SceneError(f"{scene.path}: no chip has min_valid={tiling.min_valid} of valid pixels: the scene is "
+        raise SceneError(f"{scene.path}: no chip has min_valid={min_valid} of valid pixels: the scene is "
                          "nodata (or outside its footprint) everywhere")  # fmt: skip
-    return Grid(rows, cols, size, step, kept, scene.width, scene.height)
+    return dataclasses.replace(grid, kept=kept)
 
 
 def valid_fractions(scene: Scene, rows: int, cols: int, size: int, step: int) -> np.ndarray:
@@ -132,8 +145,10 @@ def valid_fractions(scene: Scene, rows: int, cols: int, size: int, step: int) ->
     return fractions / side**2
 
 
-def cells_frame(scene: Scene, grid: Grid, cells: Sequence[tuple[int, int]], **columns: Sequence) -> gpd.GeoDataFrame:
-    """The cells as polygons in the scene's CRS, with `columns` beside row and col."""
+def cells_frame(
+    scene: Scene | Footprint, grid: Grid, cells: Sequence[tuple[int, int]], **columns: Sequence
+) -> gpd.GeoDataFrame:
+    """The cells as polygons in the scene's (or grid's) CRS, with `columns` beside row and col."""
     boxes = grid.cell_boxes(cells)
     xs, ys = scene.transform * (boxes[:, [0, 2]].T, boxes[:, [1, 3]].T)  # the corners in scene coordinates
     polygons = shapely.box(np.minimum(*xs), np.minimum(*ys), np.maximum(*xs), np.maximum(*ys))

@@ -10,7 +10,9 @@ preview) go strip by strip; chips are read one window at a time (`geo.tiles`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +21,11 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio.errors import CRSError, RasterioIOError
+from rasterio.transform import array_bounds
+from rasterio.vrt import WarpedVRT
+from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from amazon_cls.data.sources import Source
@@ -40,8 +46,34 @@ class SceneError(ValueError):
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """A raster grid: its CRS, transform and size in pixels (a scene's own, or the one it is read onto)."""
+
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, path: str | Path) -> Footprint:
+        """The grid of the raster at `path` (`grid=` of monitor, or its first scene's)."""
+        try:
+            with rasterio.open(path) as raster:
+                if raster.crs is None:
+                    raise SceneError(f"{path}: the grid raster has no CRS")
+                return cls(raster.crs, raster.transform, raster.width, raster.height)
+        except RasterioIOError as error:
+            raise SceneError(f"{path}: not a raster GDAL can read ({error})") from None
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        return array_bounds(self.height, self.width, self.transform)
+
+
+@dataclass(frozen=True)
 class Scene:
-    """An open-able raster and how its bands become a model's input."""
+    """An open-able raster and how its bands become a model's input; with `onto`, the scene as
+    read onto another grid (warped window by window, never whole: `open_raster`)."""
 
     path: Path
     crs: CRS
@@ -52,11 +84,27 @@ class Scene:
     scale: float  # divisor taking the scene's values to the model's range (1: none)
     source: Source  # what the model was trained on
     dtype: str  # the scene's pixel type
+    onto: Footprint | None = None  # the grid it is read onto; None: its own
 
     @property
     def rescaled(self) -> bool:
         """The pixels are divided by `scale` into the model's 8-bit range (whatever the divisor)."""
         return self.dtype != self.source.dtype
+
+    @property
+    def footprint(self) -> Footprint:
+        return Footprint(self.crs, self.transform, self.width, self.height)
+
+    def read_onto(self, grid: Footprint) -> Scene:
+        """This scene as read onto `grid` (its own grid: itself). It must overlap it."""
+        if grid == self.footprint:
+            return self
+        left, bottom, right, top = transform_bounds(self.crs, grid.crs, *self.footprint.bounds)
+        g_left, g_bottom, g_right, g_top = grid.bounds
+        if left >= g_right or right <= g_left or bottom >= g_top or top <= g_bottom:
+            raise SceneError(f"{self.path}: does not overlap the grid it is read onto ({grid.crs.to_string()})")
+        return dataclasses.replace(self, crs=grid.crs, transform=grid.transform, width=grid.width,
+                                   height=grid.height, onto=grid)  # fmt: skip
 
     @property
     def resolution(self) -> float:
@@ -188,6 +236,22 @@ def input_scale(path: Path, dtype: str, source: Source, scale_16bit: float) -> f
                      + (", or 16-bit ones scaled by scale_16bit" if source.dtype == "uint8" else ""))  # fmt: skip
 
 
+@contextmanager
+def open_raster(scene: Scene) -> Iterator[rasterio.io.DatasetReaderBase]:
+    """The scene to read from: its file, or a WarpedVRT of it onto the grid it is read onto (windows
+    of the VRT are warped as they are read; outside the scene's footprint they are nodata). Reads
+    go under `reading()`."""
+    with rasterio.open(scene.path) as raster:
+        if scene.onto is None:
+            yield raster
+            return
+        grid = scene.onto
+        nodata = raster.nodata if raster.nodata is not None else 0
+        with WarpedVRT(raster, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
+                       resampling=Resampling.bilinear, src_nodata=nodata, nodata=nodata) as warped:  # fmt: skip
+            yield warped
+
+
 def read_reduced(
     scene: Scene,
     reduction: float,
@@ -200,7 +264,7 @@ def read_reduced(
     `out_shape=`, decompress each tile again for every row they sample: 40x slower.)"""
     width = max(1, round(scene.width / reduction))
     strips = []
-    with reading(), rasterio.open(scene.path) as source:
+    with reading(), open_raster(scene) as source:
         for top in range(0, scene.height, STRIP_ROWS):
             bottom = min(scene.height, top + STRIP_ROWS)
             height = round(bottom / reduction) - round(top / reduction)

@@ -4,6 +4,7 @@ size, which also resamples to a target ground resolution)."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from amazon_cls.data.dataset import ChipDataset
 from amazon_cls.data.decode import resize
 from amazon_cls.data.dehaze import dehaze as remove_haze
 from amazon_cls.geo.grid import Grid, chip_name
-from amazon_cls.geo.scene import Scene, SceneError, reading
+from amazon_cls.geo.scene import Scene, SceneError, open_raster, reading
 
 
 class SceneChips(ChipDataset):
@@ -32,10 +33,11 @@ class SceneChips(ChipDataset):
         self.names = [chip_name(row, col) for row, col in self.cells]
         self.paths = [Path(f"{scene.path}#{name}") for name in self.names]  # how errors name a chip
         self.targets = np.zeros((len(self.cells), NUM_LABELS), np.float32)
-        self._source: rasterio.DatasetReader | None = None
+        self._raster: ExitStack | None = None
+        self._source: rasterio.io.DatasetReaderBase | None = None
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "_source": None}  # workers open the file themselves
+        return {**self.__dict__, "_raster": None, "_source": None}  # workers open the file themselves
 
     def _chip(self, index: int) -> np.ndarray:
         pixels = self.read_window(self.grid.window(*self.cells[index]))
@@ -47,8 +49,9 @@ class SceneChips(ChipDataset):
     def read_window(self, window: Window) -> np.ndarray:
         """The window's pixels (H, W, bands); the part beyond the scene's edge is 0 (nodata).
         The inside part is read plainly: rasterio's boundless reads cost a VRT each, 4x slower."""
-        if self._source is None:
-            self._source = rasterio.open(self.scene.path)
+        if self._source is None:  # opened once per worker, closed with the dataset
+            self._raster = ExitStack()
+            self._source = self._raster.enter_context(open_raster(self.scene))
         size, bands = int(window.width), len(self.scene.bands)
         inside = window.intersection(Window(0, 0, self.scene.width, self.scene.height))
         try:

@@ -21,7 +21,7 @@ import torch
 from omegaconf import DictConfig
 
 from amazon_cls.blending.methods import Combination, blend_rare
-from amazon_cls.core.labels import LABELS, PROB_COLUMNS
+from amazon_cls.core.labels import LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.core.thresholds import Thresholds
 from amazon_cls.data.sources import SOURCES, Source, source_of
 from amazon_cls.inference.writer import ProbabilityWriter
@@ -31,7 +31,8 @@ from amazon_cls.runtime.trainer import make_trainer
 from amazon_cls.store.checkpoint import checkpoint_thresholds, read_checkpoint
 from amazon_cls.store.ensemble_folder import EnsembleFolder
 from amazon_cls.store.records import changed
-from amazon_cls.store.tables import probability_frame
+from amazon_cls.store.run_folder import RunFolder
+from amazon_cls.store.tables import probability_frame, read_frame
 
 
 class PredictionRun:
@@ -116,6 +117,24 @@ class Predictor:
         return [ckpt for model in used for ckpt in self.checkpoints[model]] + [
             ckpt for paths in self.specialists.values() for ckpt in paths
         ]
+
+    def out_of_fold(self) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold probabilities and targets of the view it predicts with: a run folder's
+        validation table, beside the checkpoint's folder, or the ensemble's combined one."""
+        if self.combination is None:
+            ckpt = Path(next(iter(self.checkpoints.values()))[0])
+            folder = RunFolder(ckpt.parent.parent)
+            trained = json.loads(folder.metrics.read_text()).get("tta") if folder.metrics.is_file() else None
+            table = {trained: folder.val_probs, "none": folder.val_probs_plain if trained else None}.get(self.tta)
+        else:
+            saved = json.loads(EnsembleFolder(Path(self.source)).combination.read_text())
+            table = EnsembleFolder(Path(self.source)).oof_probs if saved.get("view") == self.tta else None
+        frame = read_frame(table) if table else None
+        if frame is None or not set(TARGET_COLUMNS) <= set(frame.columns):
+            raise ValueError(f"{self.source}: no out-of-fold probabilities of tta={self.tta} with their targets "
+                             "beside it (a run folder's val_probs.csv, an ensemble's oof_probs.csv), which an "
+                             "operating point by precision is fitted on; give operating_point=f2")  # fmt: skip
+        return frame[PROB_COLUMNS].to_numpy(), frame[TARGET_COLUMNS].to_numpy()
 
     def inputs(self) -> list[str]:
         """Every file its predictions depend on: the checkpoints it runs, its combination, its thresholds."""

@@ -329,3 +329,22 @@ def test_options_round_trip_through_an_ensemble_and_a_map(tmp_path: Path, tiny_r
     summaries = run_map(tmp_path, *common, f"scene={scenes['visual']}", f"output_dir={tmp_path / 'map'}",
                         f"chip_size={CHIP}")  # fmt: skip
     assert summaries[str(scenes["visual"])]["chips"].sum() > 0
+
+
+def test_the_qgis_ready_outputs(tmp_path: Path, scenes: dict, checkpoint: Path) -> None:
+    """A GeoPackage of the cells, a one-band class raster with its colour table, a georeferenced preview."""
+    import geopandas as gpd
+
+    run_map(tmp_path, f"ckpt={checkpoint}", f"scene={scenes['visual']}", "outputs=[chips,gpkg,classes,overlay]",
+            *map_overrides(tmp_path / "out"))  # fmt: skip
+    cells = gpd.read_file(tmp_path / "out" / "visual_chips.gpkg", layer="chips")
+    assert len(cells) == (ROWS - 1) * COLS and cells.crs.to_string() == CRS
+    assert cells["is_primary"].dtype == bool and {"tags", "p_primary"} <= set(cells.columns)
+    with rasterio.open(tmp_path / "out" / "visual_classes.tif") as raster, rasterio.open(scenes["visual"]) as scene:
+        classes = raster.read(1)
+        assert set(np.unique(classes)) <= {*range(8), 255} and (classes[-1] == 255).all()  # the nodata row
+        assert raster.colormap(1)[1][:3] == (0xE4, 0x1A, 0x1C) and raster.tags(1)["1"] == "mines"
+        assert raster.bounds == scene.bounds
+    with rasterio.open(tmp_path / "out" / "visual_preview.tif") as overlay, rasterio.open(scenes["visual"]) as scene:
+        assert overlay.count == 3 and overlay.crs == scene.crs
+        np.testing.assert_allclose(overlay.bounds, scene.bounds)

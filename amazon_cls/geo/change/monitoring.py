@@ -1,0 +1,129 @@
+"""The whole of `monitor`: the series read onto one grid and predicted (reusing dates predicted
+before), the operating point, the alerts, their polygons and region totals, and the outputs, with
+`monitor.json` last (the same command again does no work)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from amazon_cls.core.labels import LABEL_INDEX
+from amazon_cls.geo.change import outputs
+from amazon_cls.geo.change.alerts import Rules, find_alerts, states_of
+from amazon_cls.geo.change.operating import operating_point
+from amazon_cls.geo.change.polygons import alert_cells, merged, read_regions, region_totals
+from amazon_cls.geo.change.series import Dated, Series, assemble, dated_scenes
+from amazon_cls.geo.grid import Tiling
+from amazon_cls.geo.scene import Scene, check_range
+from amazon_cls.geo.tiles import SceneTiles
+from amazon_cls.inference.predictor import PredictionRun, Predictor
+from amazon_cls.runtime.command import is_rank_zero
+from amazon_cls.store.atomic import remove_stale_temporaries, write_csv, write_json
+from amazon_cls.store.records import identity
+
+log = logging.getLogger(__name__)
+# What changes the predictions of a date (reused when they are the same) and what changes the alerts.
+PREDICTION_KEYS = ("ckpt", "ensemble", "tta", "chip_size", "stride", "resolution", "edge", "min_valid", "bands",
+                   "scale_16bit", "grid")  # fmt: skip
+ALERT_KEYS = ("thresholds", "operating_point", "alert_precision", "change_labels", "unobservable", "min_area_ha",
+              "regions", "region_key", "evidence", "dates")  # fmt: skip
+
+
+def plain(value: Any) -> Any:
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def finished(folder: Path, record: dict[str, Any]) -> bool:
+    done = folder / "monitor.json"
+    if not done.is_file() or not all((folder / name).is_file() for name in outputs.FILES):
+        return False
+    try:
+        return {key: json.loads(done.read_text()).get(key) for key in record} == record
+    except ValueError:
+        return False
+
+
+def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) -> dict[str, Any]:
+    """Everything `python -m amazon_cls.monitor` does once its config is checked; the summary (rank 0)."""
+    folder = Path(cfg.output_dir)
+    remove_stale_temporaries(folder)
+    source = predictor.input_source()
+    tiling = Tiling(cfg.chip_size, cfg.chip_size if cfg.stride is None else cfg.stride, cfg.resolution, cfg.edge,
+                    cfg.min_valid)  # fmt: skip
+    regions = read_regions(cfg.regions, cfg.region_key) if cfg.regions else None
+    opened = lambda path: Scene.open(path, source, None, cfg.bands, cfg.scale_16bit)  # noqa: E731
+    footprint, grid, dated = dated_scenes(list(cfg.scenes), plain(cfg.dates), source, tiling, cfg.grid, opened)
+    for warning in filter(None, (check_range(item.scene) for item in dated)):
+        log.warning("%s", warning)
+    change = tuple(cfg.change_labels)
+    oof = predictor.out_of_fold() if cfg.operating_point == "precision" else (None, None)
+    thresholds, operating = operating_point(predictor.thresholds, *oof, change, cfg.operating_point,
+                                            cfg.alert_precision)  # fmt: skip
+    rules = Rules(thresholds, change, tuple(cfg.unobservable))
+    settings = {key: plain(cfg[key]) for key in PREDICTION_KEYS}
+    inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else []) + ([str(cfg.regions)] if cfg.regions else [])
+    record = {"settings": {**settings, **{key: plain(cfg[key]) for key in ALERT_KEYS}},
+              "inputs": [identity(path) for path in [*[d.scene.path for d in dated], *inputs]]}  # fmt: skip
+    if finished(folder, record):
+        if is_rank_zero():
+            log.info("%s: monitored before from these scenes with these settings; nothing to do", folder)
+        return json.loads((folder / "monitor.json").read_text())
+    (folder / "monitor.json").unlink(missing_ok=True)  # its outputs are rewritten from here on
+
+    def predict(item: Dated) -> pd.DataFrame | None:  # None on other ranks
+        if is_rank_zero():
+            log.info("Predicting %s (%s) on the grid: %d of %d chips", item.scene.path, item.date,
+                     int(item.grid.kept.sum()), item.grid.kept.size)  # fmt: skip
+        tiles = lambda model: SceneTiles(item.scene, item.grid, model.hparams.image_size, model.hparams.dehaze,  # noqa: E731
+                                         **prediction.loader)  # fmt: skip
+        return predictor.predict(prediction, tiles, cfg.compile)
+
+    series, predicted = assemble(footprint, grid, dated, predict, folder / "predictions", settings, inputs)
+    if series is None:
+        return {}  # another rank writes
+    states = states_of(series.probs, series.read, rules)
+    alerts = find_alerts(states, rules)
+    cells = alert_cells(alerts, grid, footprint)
+    polygons = merged(cells, grid, cfg.min_area_ha)  # gives each cell its alert_id
+    cells = add_probabilities(cells, series, change)
+    outputs.write_vectors(folder, polygons, cells, series)
+    outputs.write_history(folder / "history.csv", series, states)
+    outputs.write_timeline(folder / "timeline.png", polygons, series)
+    if regions is not None:
+        totals = region_totals(polygons, regions, cfg.region_key)
+        totals["first_seen"] = [series.dates[int(t)].isoformat() for t in totals["first_seen"]]
+        write_csv(folder / "regions.csv", totals)
+    evidence = []
+    for _, alert in polygons.sort_values("area_ha", ascending=False).head(cfg.evidence).iterrows():
+        if alert["last_forest"] >= 0:
+            members = cells[cells["alert_id"] == alert["alert_id"]]
+            outputs.write_evidence(folder / "evidence" / f"{alert['alert_id']}.png", alert, members, series)
+            evidence.append(alert["alert_id"])
+    summary = {
+        **record, "scenes": len(dated), "predicted": predicted, "reused": len(dated) - predicted,
+        "dates": [day.isoformat() for day in series.dates], "predictor": predictor.describe(),
+        "grid": {"rows": grid.rows, "cols": grid.cols, "crs": footprint.crs.to_string(), "cell_px": grid.step},
+        "cell_alerts": len(cells), "alerts": polygons["confidence"].value_counts().to_dict(),
+        "area_ha": float(polygons.loc[polygons["confidence"] != "retracted", "area_ha"].sum()),
+        "operating_point": operating.to_dict(orient="records"),
+    }  # fmt: skip
+    outputs.write_report(folder / "report.md", summary, operating, outputs.with_dates(polygons, series), evidence)
+    write_json(folder / "monitor.json", summary)
+    return summary
+
+
+def add_probabilities(cells: gpd.GeoDataFrame, series: Series, change: tuple[str, ...]) -> gpd.GeoDataFrame:
+    """The change labels' probabilities of each cell alert before (last_forest) and after (first_seen)."""
+    columns = [LABEL_INDEX[label] for label in change]
+    cell, after, before = cells["cell"].to_numpy(), cells["first_seen"].to_numpy(), cells["last_forest"].to_numpy()
+    for label, column in zip(change, columns, strict=True):
+        cells[f"after_{label}"] = np.round(series.probs[after, cell, column].astype(float), 4)
+        cells[f"before_{label}"] = np.round(series.probs[np.maximum(before, 0), cell, column].astype(float), 4)
+    return cells

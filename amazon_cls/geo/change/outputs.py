@@ -1,0 +1,178 @@
+"""What `monitor` writes, each file atomically, `monitor.json` last:
+
+alerts.geojson, alerts.gpkg   merged alert polygons: alert_id, type, labels, first_seen, last_forest,
+                              confidence, area_ha, cells (EPSG:4326 in the GeoJSON; the grid's CRS in the GeoPackage)
+alert_cells.geojson           one feature per cell alert: row, col, its alert_id, and the change labels'
+                              probabilities before (at last_forest) and after (at first_seen)
+history.csv                   cell x date: observable, tags and the 17 probabilities of every cell read
+regions.csv                   with regions=: alert area per region, type and date
+timeline.png                  new alert area per type per date, stacked (retracted alerts not counted)
+evidence/<alert_id>.png       the before and after crops side by side, the cells outlined, dates and probabilities
+report.md                     the settings, the operating point, the totals, the timeline, the top alerts, the caveats
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Rectangle
+
+from amazon_cls.core.labels import ALARMS, LABEL_INDEX, PROB_COLUMNS, vector_to_tags
+from amazon_cls.geo.change.alerts import States
+from amazon_cls.geo.change.series import Series
+from amazon_cls.geo.outputs.geojson import wgs84
+from amazon_cls.geo.outputs.preview import COLOURS
+from amazon_cls.geo.scene import Scene, open_raster, reading
+from amazon_cls.store.atomic import atomic_path, write_csv, write_text
+from amazon_cls.store.figures import new_figure, save_figure
+
+FILES = ("alerts.geojson", "alerts.gpkg", "alert_cells.geojson", "history.csv", "timeline.png", "report.md")
+
+
+def iso(series: Series, index: Any) -> str | None:
+    return series.dates[int(index)].isoformat() if index is not None and int(index) >= 0 else None
+
+
+def with_dates(frame: gpd.GeoDataFrame, series: Series) -> gpd.GeoDataFrame:
+    """Date indexes as ISO dates, for files people read."""
+    frame = frame.copy()
+    for column in ("first_seen", "last_forest"):
+        frame[column] = [iso(series, value) for value in frame[column]]
+    return frame
+
+
+def write_vectors(folder: Path, polygons: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, series: Series) -> None:
+    dated_polygons = with_dates(polygons, series)
+    write_text(folder / "alerts.geojson", json.dumps(geojson_of(dated_polygons), allow_nan=False))
+    with atomic_path(folder / "alerts.gpkg") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # GDAL notes the temporary name's extension
+        dated_polygons.to_file(tmp, driver="GPKG", layer="alerts")
+    write_text(folder / "alert_cells.geojson", json.dumps(geojson_of(with_dates(cells, series)), allow_nan=False))
+
+
+def geojson_of(frame: gpd.GeoDataFrame) -> dict[str, Any]:
+    collection = json.loads(wgs84(frame).to_json(drop_id=True, na="null"))
+    collection.pop("crs", None)  # RFC 7946: EPSG:4326 without saying so
+    return collection
+
+
+def history_table(series: Series, states: States) -> pd.DataFrame:
+    """Every read cell at every date: date, row, col, observable, tags and the probabilities."""
+    frames = []
+    for t, day in enumerate(series.dates):
+        cells = np.flatnonzero(series.read[t])
+        rows, cols = np.divmod(cells, series.grid.cols)
+        frame = pd.DataFrame({"date": day.isoformat(), "row": rows, "col": cols,
+                              "observable": states.observable[t, cells],
+                              "tags": [vector_to_tags(on) for on in states.on[t, cells]]})  # fmt: skip
+        frames.append(pd.concat([frame, pd.DataFrame(series.probs[t, cells], columns=PROB_COLUMNS)], axis=1))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_timeline(path: Path, polygons: gpd.GeoDataFrame, series: Series) -> Path:
+    counted = polygons[polygons["confidence"] != "retracted"]
+    area = counted.pivot_table(index="first_seen", columns="type", values="area_ha", aggfunc="sum", fill_value=0)
+    area = area.reindex(range(len(series.dates)), fill_value=0.0)
+    figure, axes = new_figure(figsize=(8, 4))
+    bottom = np.zeros(len(series.dates))
+    for kind in [k for k in ALARMS if k in area.columns]:
+        axes.bar(range(len(series.dates)), area[kind], bottom=bottom, color=COLOURS[kind], label=kind)
+        bottom += area[kind].to_numpy()
+    axes.set_xticks(range(len(series.dates)), [day.isoformat() for day in series.dates], rotation=30)
+    axes.set_ylabel("new alert area (ha)")
+    axes.set_title("New alerts per date and type (retracted ones not counted)")
+    if len(area.columns):
+        axes.legend(fontsize=8)
+    return save_figure(figure, path, dpi=110)
+
+
+def rgb_window(scene: Scene, window: tuple[int, int, int, int]) -> np.ndarray:
+    """The scene's RGB of a pixel window (left, top, right, bottom) of the grid, for the eye."""
+    from rasterio.windows import Window
+
+    left, top, right, bottom = window
+    with reading(), open_raster(scene) as raster:
+        pixels = raster.read(scene.rgb, window=Window(left, top, right - left, bottom - top), boundless=False)
+    rgb = pixels.transpose(1, 2, 0).astype(np.float32)
+    if rgb.max() > 255:
+        low, high = np.percentile(rgb[rgb.max(axis=2) > 0], [2, 98]) if (rgb > 0).any() else (0, 1)
+        rgb = (rgb - low) / max(high - low, 1) * 255
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def write_evidence(path: Path, alert: pd.Series, cells: gpd.GeoDataFrame, series: Series) -> Path:
+    """The cells' ground before and after, side by side, outlined, with dates and probabilities."""
+    grid = series.grid
+    boxes = grid.cell_boxes(list(zip(cells["row"], cells["col"], strict=True)))
+    margin = grid.step
+    low, high = boxes[:, :2].min(axis=0) - margin, boxes[:, 2:].max(axis=0) + margin
+    window = (max(0, int(low[0])), max(0, int(low[1])), min(grid.width, int(high[0])), min(grid.height, int(high[1])))
+    before, after = int(alert["last_forest"]), int(alert["first_seen"])
+    figure, axes = new_figure(1, 2, figsize=(9, 5))
+    change = alert["labels"].split()
+    for ax, t, title in ((axes[0], before, "before"), (axes[1], after, "after")):
+        ax.imshow(rgb_window(series.scenes[t], window), extent=(window[0], window[2], window[3], window[1]))
+        for left, top, right, bottom in boxes:
+            ax.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor=COLOURS.get(
+                alert["type"], "red"), linewidth=1.5))  # fmt: skip
+        probs = series.probs[t, cells["cell"].to_numpy()][:, [LABEL_INDEX[label] for label in change]].mean(0)
+        said = ", ".join(f"p({label}) {p:.2f}" for label, p in zip(change, probs, strict=True))
+        ax.set_title(f"{title}: {series.dates[t].isoformat()}\n{said}", fontsize=9)
+        ax.set_axis_off()
+    figure.suptitle(f"{alert['alert_id']}: {alert['type']} ({alert['labels']}), {alert['area_ha']:.1f} ha, "
+                    f"{alert['confidence']}", fontsize=10)  # fmt: skip
+    return save_figure(figure, path, dpi=100)
+
+
+def write_report(path: Path, summary: dict[str, Any], operating: pd.DataFrame, polygons: gpd.GeoDataFrame,
+                 evidence: list[str]) -> Path:  # fmt: skip
+    counted = polygons[polygons["confidence"] != "retracted"]
+    by_type = counted.groupby("type")["area_ha"].agg(["count", "sum"]).rename(columns={"count": "alerts", "sum": "ha"})
+    confidence = polygons["confidence"].value_counts().reindex(["probable", "confirmed", "retracted"], fill_value=0)
+    top = counted.sort_values("area_ha", ascending=False).head(10)
+    lines = [
+        "# Monitoring report", "",
+        f"{summary['scenes']} scenes from {summary['dates'][0]} to {summary['dates'][-1]} on one grid of "
+        f"{summary['grid']['rows']} x {summary['grid']['cols']} cells ({summary['grid']['crs']}); "
+        f"predicted with {summary['predictor']} (tta={summary['settings']['tta']}).", "",
+        "## Operating point", "",
+        f"`operating_point={summary['settings']['operating_point']}`"
+        + (f", `alert_precision={summary['settings']['alert_precision']}`" if summary["settings"]["operating_point"] ==
+           "precision" else "") + ": a change label is on above its threshold. Expected precision and recall are "
+        "those of the model's out-of-fold chips at that threshold.", "",
+        markdown(operating), "",
+        "## Totals", "",
+        f"{len(polygons)} alerts ({', '.join(f'{n} {kind}' for kind, n in confidence.items())}); "
+        f"{counted['area_ha'].sum():.1f} ha counted (retracted alerts are kept and marked, never counted).", "",
+        markdown(by_type.reset_index()) if len(by_type) else "No alert.", "",
+        "![New alerts per date](timeline.png)", "",
+        "## The largest alerts", "",
+        markdown(top[["alert_id", "type", "labels", "first_seen", "last_forest", "confidence", "area_ha", "cells"]])
+        if len(top) else "None.", "",
+        *[f"![{alert_id}](evidence/{alert_id}.png)" for alert_id in evidence], "",
+        "## Caveats", "",
+        "- `first_seen` is the date of the first scene that shows the change, not the date the clearing "
+        "happened: it happened after `last_forest` (the last scene that saw forest there) and before.",
+        "- Cloud (and the other `unobservable` labels) and gaps in the scenes' footprints hide cells: an "
+        "alert after a long gap may be old; a cell never seen clear raises none.",
+        "- Confidence needs a later scene: the last date's alerts are `probable` until the next one.",
+        "- A cell is the stride square around its chip's centre; the chip that decides it sees its "
+        "neighbourhood too, so a change near a cell's edge may show in the next cell as well.",
+    ]  # fmt: skip
+    return write_text(path, "\n".join(lines) + "\n")
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
+    header = "| " + " | ".join(map(str, frame.columns)) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    return header + "\n".join("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False))
+
+
+def write_history(path: Path, series: Series, states: States) -> Path:
+    return write_csv(path, history_table(series, states))

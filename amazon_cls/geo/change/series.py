@@ -1,0 +1,174 @@
+"""A series of scenes of one area: their dates, the one grid they are read onto, and each date's
+predictions of every cell, reused when a scene was predicted before from the same files with the
+same settings (adding a date predicts that scene only).
+
+A date is given (`dates=`), else read from the file's TIFFTAG_DATETIME, else from a `YYYY-MM-DD`
+or `YYYYMMDD` in its name. Scenes may differ in footprint, CRS and pixel size: each is read onto
+the grid (the first scene's, or `grid=<raster>`) through a WarpedVRT, window by window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import rasterio
+
+from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS
+from amazon_cls.data.sources import Source
+from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on
+from amazon_cls.geo.scene import Footprint, Scene, SceneError
+from amazon_cls.store.atomic import write_csv, write_json
+from amazon_cls.store.records import identity
+from amazon_cls.store.tables import read_frame
+
+log = logging.getLogger(__name__)
+NAMED_DATES = (r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)", r"(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
+
+
+@dataclass(frozen=True)
+class Dated:
+    """A scene at its date, read onto the series' grid, and the chips of it that hold enough pixels."""
+
+    date: date
+    scene: Scene
+    grid: Grid
+
+
+@dataclass(frozen=True)
+class Series:
+    """Every date's probabilities of every cell of the grid (dates x cells x 17, NaN where not read)."""
+
+    dates: list[date]
+    scenes: list[Scene]
+    grid: Grid
+    footprint: Footprint
+    probs: np.ndarray
+    read: np.ndarray  # dates x cells: the cell was read (enough valid pixels)
+
+    @property
+    def cells(self) -> list[tuple[int, int]]:
+        return [(row, col) for row in range(self.grid.rows) for col in range(self.grid.cols)]
+
+
+def date_of(path: Path, given: str | None = None) -> date:
+    """The scene's date: given, its TIFFTAG_DATETIME, or a date in its name; else refused, naming it."""
+    if given is not None:
+        try:
+            return date.fromisoformat(str(given))
+        except ValueError:
+            raise ValueError(f"dates: {given!r} (for {path.name}) is not a date like 2016-06-01") from None
+    with rasterio.open(path) as raster:
+        stamp = raster.tags().get("TIFFTAG_DATETIME", "")
+    if stamp:
+        try:
+            return datetime.strptime(stamp[:10], "%Y:%m:%d").date()
+        except ValueError:
+            pass  # an unreadable tag: the name may still tell
+    for pattern in NAMED_DATES:
+        for found in re.finditer(pattern, path.stem):
+            try:
+                return date(*map(int, found.groups()))
+            except ValueError:
+                continue
+    raise SceneError(f"{path}: no date: give dates=[...], or a file with TIFFTAG_DATETIME, or a YYYY-MM-DD or "
+                     "YYYYMMDD in its name")  # fmt: skip
+
+
+def dated_scenes(
+    paths: Sequence[str],
+    dates: Sequence[str] | None,
+    source: Source,
+    tiling: Tiling,
+    grid_raster: str | None = None,
+    open_scene: Callable[[str], Scene] | None = None,
+) -> tuple[Footprint, Grid, list[Dated]]:
+    """Every scene opened, dated and read onto the grid, sorted by date; every problem (one scene,
+    missing or repeated dates, a scene outside the grid) is refused before any work."""
+    if len(paths) < 2:
+        raise ValueError(f"scenes: a series needs two or more scenes of one area, got {len(paths)}")
+    if dates is not None and len(dates) != len(paths):
+        raise ValueError(f"dates: {len(dates)} dates for {len(paths)} scenes; give one per scene, in their order")
+    scenes = [(open_scene or (lambda p: Scene.open(p, source)))(path) for path in paths]
+    when = [date_of(scene.path, dates[i] if dates else None) for i, scene in enumerate(scenes)]
+    twice = sorted({str(day) for day in when if when.count(day) > 1})
+    if twice:
+        same = [str(scene.path.name) for scene, day in zip(scenes, when, strict=True) if str(day) in twice]
+        raise ValueError(f"scenes {same} share the date {twice[0]}; a series holds one scene per date")
+    footprint = Footprint.of(grid_raster) if grid_raster else scenes[0].footprint
+    grid = grid_for(footprint, tiling, grid_raster or scenes[0].path)
+    dated = []
+    for day, scene in sorted(zip(when, scenes, strict=True), key=lambda pair: pair[0]):
+        onto = scene.read_onto(footprint)
+        dated.append(Dated(day, onto, kept_on(onto, grid, tiling.min_valid)))
+    return footprint, grid, dated
+
+
+def cached(folder: Path, dated: Dated, record: dict[str, Any]) -> pd.DataFrame | None:
+    """The probabilities of a date predicted before with the same record (settings and files)."""
+    table, done = paths_of(folder, dated)
+    if not done.is_file() or not table.is_file():
+        return None
+    try:
+        if json.loads(done.read_text()) != record:
+            return None
+    except ValueError:
+        return None
+    return read_frame(table)
+
+
+def paths_of(folder: Path, dated: Dated) -> tuple[Path, Path]:
+    stem = f"{dated.date.isoformat()}_{dated.scene.path.stem}"
+    return folder / f"{stem}_probs.csv", folder / f"{stem}.json"
+
+
+def store(folder: Path, dated: Dated, frame: pd.DataFrame, record: dict[str, Any]) -> None:
+    """A date's probabilities, then the record that they are done (removed first)."""
+    table, done = paths_of(folder, dated)
+    done.unlink(missing_ok=True)
+    write_csv(table, frame)
+    write_json(done, record)
+
+
+def assemble(
+    footprint: Footprint,
+    grid: Grid,
+    dated: list[Dated],
+    predict: Callable[[Dated], pd.DataFrame | None],
+    folder: Path,
+    settings: dict[str, Any],
+    inputs: list[str],
+) -> tuple[Series | None, int]:
+    """The series, predicting each date not predicted before (`predict(dated)` -> its chips'
+    probability table, None on other ranks); returns it and how many scenes were predicted."""
+    cells = grid.rows * grid.cols
+    probs = np.full((len(dated), cells, NUM_LABELS), np.nan, np.float32)
+    read = np.zeros((len(dated), cells), bool)
+    predicted = 0
+    for t, item in enumerate(dated):
+        record = {"settings": settings, "scene": identity(item.scene.path), "inputs": [identity(p) for p in inputs]}
+        frame = cached(folder, item, record)
+        if frame is None:
+            frame = predict(item)
+            predicted += 1
+            if frame is None:
+                continue  # another rank writes
+            store(folder, item, frame, record)
+            frame = frame.set_index("image_name")
+        else:
+            log.info("%s (%s): predicted before with these settings; reused", item.scene.path, item.date)
+        kept = item.grid.chips()
+        index = [row * grid.cols + col for row, col in kept]
+        probs[t, index] = frame.loc[[chip_name(*cell) for cell in kept], PROB_COLUMNS].to_numpy()
+        read[t, index] = True
+    if frame is None:
+        return None, predicted
+    return Series([d.date for d in dated], [d.scene for d in dated], grid, footprint, probs, read), predicted

@@ -1,0 +1,47 @@
+"""Monitor an area over time: dated alerts of forest becoming fields, roads, mines or burn scars.
+
+    python -m amazon_cls.monitor ckpt=<model.ckpt> "scenes=[2016-06-01.tif,2016-07-01.tif,2016-08-01.tif]"
+    python -m amazon_cls.monitor ensemble=<folder> "scenes=[a.tif,b.tif]" "dates=[2016-06-01,2016-07-01]" \\
+        regions=<municipalities.gpkg> region_key=name alert_precision=0.8 [trainer=ddp]
+
+Every scene is read onto one grid, predicted through `Trainer.predict` as `map` predicts (a date
+predicted before with the same settings is reused), and each cell's labels from one observable
+date to the next raise alerts: merged polygons with their dates and confidence, region totals, a
+timeline, before/after evidence and a report (`geo.change`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from omegaconf import DictConfig
+
+from amazon_cls.runtime.command import command, is_rank_zero
+from amazon_cls.runtime.schema import check_config
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: DictConfig) -> dict:
+    check_config(cfg, "monitor")  # before anything heavy loads: a bad value is named at once
+    from amazon_cls.geo.change.monitoring import monitor  # heavy libraries load once the config composed
+    from amazon_cls.inference.predictor import PredictionRun, Predictor
+    from amazon_cls.runtime.hardware import PREDICT_KEYS, resolve_config
+
+    predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.tta, cfg.thresholds)
+    for line in resolve_config(cfg, PREDICT_KEYS):
+        if is_rank_zero():
+            log.info("Hardware choice: %s", line)
+    prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory)
+    summary = monitor(cfg, prediction, predictor)
+    if summary and is_rank_zero():
+        log.info("%d scenes (%d predicted, %d reused): %d alerts, %.1f ha; report: %s/report.md", summary["scenes"],
+                 summary["predicted"], summary["reused"], sum(summary["alerts"].values()), summary["area_ha"],
+                 cfg.output_dir)  # fmt: skip
+    return summary
+
+
+main = command("monitor", run)
+
+if __name__ == "__main__":
+    main()

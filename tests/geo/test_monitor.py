@@ -1,0 +1,256 @@
+"""Monitoring an area: constructed series of the embedded data set's chips with known answers.
+
+The series' logic is tested with an oracle in the model's place (it says of each chip the tags
+the chip was placed with), so that the answers do not hang on a tiny model's accuracy; the path
+through a real checkpoint and `Trainer.predict` is tested on its own (reuse of dates)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from PIL import Image
+
+from amazon_cls.core.labels import LABEL_INDEX, NUM_LABELS
+from amazon_cls.data.layout import read_labels
+from amazon_cls.data.synthetic import write_mosaic
+from amazon_cls.geo.change.monitoring import monitor
+from amazon_cls.geo.change.series import dated_scenes
+from amazon_cls.geo.grid import Tiling, chip_name
+from amazon_cls.geo.scene import SceneError
+from amazon_cls.inference.predictor import Predictor
+from amazon_cls.monitor import run as monitor_command
+from amazon_cls.store.tables import probability_frame
+from tests.helpers import compose_config
+
+SIDE, CHIP, PIXEL = 4, 32, 3.0
+ORIGIN = (500_000.0, 9_650_000.0)
+DATES = ("2016-06-01", "2016-07-01", "2016-08-01", "2016-09-01")
+FOREST = {"clear", "primary"}
+# the cells' tags at each date (every other cell is forest)
+LAYOUTS = {
+    DATES[0]: {},
+    DATES[1]: {(0, 0): {"clear", "primary", "agriculture"}, (0, 1): {"clear", "primary", "agriculture"},
+               (1, 3): {"clear", "primary", "artisinal_mine"}, (3, 3): {"clear", "primary", "road"},
+               (2, 1): {"cloudy"}},
+    DATES[2]: {(0, 0): {"clear", "primary", "agriculture"}, (0, 1): {"clear", "primary", "agriculture"},
+               (1, 3): {"partly_cloudy", "primary", "artisinal_mine"}},
+    DATES[3]: {(2, 2): {"clear", "primary", "slash_burn"}},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chips_by_tags(tiny_root: Path) -> dict[str, np.ndarray]:
+    """A chip of the tiny data set for each kind placed: forest, fields, a mine, a road, cloud, a burn."""
+    names, targets = read_labels(tiny_root / "train_v2.csv")
+    chosen = {}
+    for kind in ("forest", "agriculture", "artisinal_mine", "road", "cloudy", "slash_burn"):
+        for name, target in zip(names, targets, strict=True):
+            tags = {label for label in LABEL_INDEX if target[LABEL_INDEX[label]]}
+            if (kind == "forest" and tags == FOREST) or (kind != "forest" and kind in tags):
+                chosen[kind] = np.asarray(Image.open(tiny_root / "train-jpg" / f"{name}.jpg").convert("RGB"))
+                break
+    return chosen
+
+
+def kind_of(tags: set[str]) -> str:
+    return next((kind for kind in ("agriculture", "artisinal_mine", "road", "cloudy", "slash_burn") if kind in tags),
+                "forest")  # fmt: skip
+
+
+def write_series(folder: Path, chips: dict[str, np.ndarray], dates=DATES) -> list[Path]:
+    paths = []
+    for day in dates:
+        layout = LAYOUTS[day]
+        tiles = [chips[kind_of(layout.get(divmod(k, SIDE), FOREST))] for k in range(SIDE * SIDE)]
+        paths.append(write_mosaic(folder / f"{day}.tif", tiles, cols=SIDE, origin=ORIGIN, pixel=PIXEL))
+    return paths
+
+
+class Oracle(Predictor):
+    """Says of each chip the tags it was placed with (the scene's date tells the layout)."""
+
+    def predict(self, run, chips_for, compile=False) -> pd.DataFrame:
+        tiles = chips_for(SimpleNamespace(hparams=SimpleNamespace(image_size=CHIP, dehaze=False)))
+        tiles.setup("predict")
+        layout = LAYOUTS[tiles.scene.path.stem]
+        cells = tiles.predict_set.cells
+        probs = np.full((len(cells), NUM_LABELS), 0.02)
+        for k, cell in enumerate(cells):
+            probs[k, [LABEL_INDEX[tag] for tag in layout.get(cell, FOREST)]] = 0.95
+        self.calls = getattr(self, "calls", 0) + 1
+        return probability_frame([chip_name(*cell) for cell in cells], probs)
+
+
+@pytest.fixture()
+def oracle(trained_run: Path, tmp_path: Path) -> Oracle:
+    (tmp_path / "half.json").write_text(json.dumps({label: 0.5 for label in LABEL_INDEX}))
+    base = Predictor.of(str(next((trained_run / "checkpoints").glob("best-*.ckpt"))), None, "d4",
+                        str(tmp_path / "half.json"))  # fmt: skip
+    return Oracle(**vars(base))
+
+
+def monitor_cfg(tmp_path: Path, scenes: list[Path], *extra: str):
+    overrides = [f"scenes=[{','.join(map(str, scenes))}]",
+                 f"output_dir={tmp_path / 'out'}", f"chip_size={CHIP}", "operating_point=f2", *extra]  # fmt: skip
+    return compose_config("monitor", overrides, tmp_path / "hydra")
+
+
+LOADER = SimpleNamespace(loader={})
+
+
+def test_three_dates_raise_confirmed_retracted_and_no_alerts_where_they_should(
+    tmp_path: Path, chips_by_tags: dict, oracle: Oracle
+) -> None:
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
+    summary = monitor(monitor_cfg(tmp_path, scenes), LOADER, oracle)
+    cells = [f["properties"] for f in json.loads((tmp_path / "out" / "alert_cells.geojson").read_text())["features"]]
+    found = {(c["row"], c["col"]): (c["type"], c["confidence"], c["first_seen"], c["last_forest"]) for c in cells}
+    assert found == {
+        (0, 0): ("agriculture", "confirmed", DATES[1], DATES[0]),
+        (0, 1): ("agriculture", "confirmed", DATES[1], DATES[0]),
+        (1, 3): ("mines", "confirmed", DATES[1], DATES[0]),  # seen again through thin cloud
+        (3, 3): ("road", "retracted", DATES[1], DATES[0]),  # forest again at the next date
+    }  # the cloudy cell (2, 1) raises nothing, and is forest again at date 3: nothing
+    alerts = gpd.read_file(tmp_path / "out" / "alerts.geojson")
+    fields = alerts[alerts["type"] == "agriculture"].iloc[0]
+    assert fields["cells"] == 2 and fields["area_ha"] == pytest.approx(2 * (CHIP * PIXEL) ** 2 / 1e4)
+    assert len(alerts) == 3 and shapely.LinearRing(list(fields.geometry.exterior.coords)).is_ccw
+    assert summary["alerts"] == {"confirmed": 2, "retracted": 1}
+    assert summary["area_ha"] == pytest.approx(3 * (CHIP * PIXEL) ** 2 / 1e4)  # the retracted road not counted
+    history = pd.read_csv(tmp_path / "out" / "history.csv")
+    cloud = history[(history["row"] == 2) & (history["col"] == 1)].set_index("date")
+    assert not cloud.loc[DATES[1], "observable"] and cloud.loc[DATES[2], "observable"]
+    for name in ("alerts.gpkg", "timeline.png", "report.md", "monitor.json"):
+        assert (tmp_path / "out" / name).is_file(), name
+    assert sorted(p.name for p in (tmp_path / "out" / "evidence").iterdir()) == [f"{a}.png" for a in alerts["alert_id"]]
+    assert "Caveats" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_adding_a_date_predicts_that_scene_only(tmp_path: Path, chips_by_tags: dict, oracle: Oracle) -> None:
+    scenes = write_series(tmp_path, chips_by_tags)
+    first = monitor(monitor_cfg(tmp_path, scenes[:3]), LOADER, oracle)
+    assert (first["predicted"], oracle.calls) == (3, 3)
+    again = monitor(monitor_cfg(tmp_path, scenes[:3]), LOADER, oracle)
+    assert oracle.calls == 3 and again["predicted"] == 3  # the same command: nothing done, the record read back
+    fourth = monitor(monitor_cfg(tmp_path, scenes), LOADER, oracle)
+    assert (fourth["predicted"], fourth["reused"], oracle.calls) == (1, 3, 4)  # counted, not timed
+    cells = [f["properties"] for f in json.loads((tmp_path / "out" / "alert_cells.geojson").read_text())["features"]]
+    burn = [(c["row"], c["col"], c["first_seen"], c["confidence"]) for c in cells if c["type"] == "slash_burn"]
+    assert burn == [(2, 2, DATES[3], "probable")]
+
+
+def test_a_regions_file_splits_an_alert_across_a_border(tmp_path: Path, chips_by_tags: dict, oracle: Oracle) -> None:
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
+    cell = CHIP * PIXEL
+    border = ORIGIN[0] + 1.5 * cell  # through the middle of cell (0, 1): the fields are 1.5 cells west of it
+    west = shapely.box(ORIGIN[0] - 1000, ORIGIN[1] - 5 * cell, border, ORIGIN[1] + 1000)
+    east = shapely.box(border, ORIGIN[1] - 5 * cell, ORIGIN[0] + 5 * cell, ORIGIN[1] + 1000)
+    regions = gpd.GeoDataFrame({"name": ["west", "east"]}, geometry=[west, east], crs="EPSG:32721").to_crs(4326)
+    regions.to_file(tmp_path / "regions.geojson", driver="GeoJSON")
+    monitor(monitor_cfg(tmp_path, scenes, f"regions={tmp_path / 'regions.geojson'}", "region_key=name"), LOADER,
+            oracle)  # fmt: skip
+    totals = pd.read_csv(tmp_path / "out" / "regions.csv")
+    fields = totals[totals["type"] == "agriculture"].set_index("name")["area_ha"]
+    assert fields["west"] == pytest.approx(1.5 * cell**2 / 1e4, rel=1e-3)
+    assert fields["east"] == pytest.approx(0.5 * cell**2 / 1e4, rel=1e-3)
+    assert "road" not in set(totals["type"])  # retracted: kept in the alerts, never counted
+
+
+def test_a_scene_on_another_grid_is_read_onto_the_first(tmp_path: Path, chips_by_tags: dict) -> None:
+    """The second date shifted by half a cell and covering only part of the area, in the same CRS,
+    and a third in the neighbouring UTM zone: each read onto the first scene's grid."""
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    first = write_mosaic(tmp_path / "2016-06-01.tif", [chips_by_tags["forest"]] * 16, cols=SIDE, origin=ORIGIN)
+    east = (ORIGIN[0] + CHIP * PIXEL / 2, ORIGIN[1])  # half a cell east; 2 x 2 chips: part of the area
+    shifted = write_mosaic(tmp_path / "2016-07-01.tif", [chips_by_tags["agriculture"]] * 4, cols=2, origin=east)
+    import rasterio
+
+    with rasterio.open(first) as source:
+        transform, width, height = calculate_default_transform(source.crs, "EPSG:32720", source.width, source.height,
+                                                               *source.bounds)  # fmt: skip
+        profile = {**source.profile, "crs": "EPSG:32720", "transform": transform, "width": width, "height": height}
+        with rasterio.open(tmp_path / "2016-08-01.tif", "w", **profile) as target:
+            for band in (1, 2, 3):
+                reproject(rasterio.band(source, band), rasterio.band(target, band), resampling=Resampling.nearest)
+    from amazon_cls.data.sources import SOURCES
+
+    scenes = [first, shifted, tmp_path / "2016-08-01.tif"]
+    footprint, grid, dated = dated_scenes([str(p) for p in scenes], None, SOURCES["jpg"], Tiling(CHIP, CHIP))
+    assert (grid.rows, grid.cols) == (SIDE, SIDE) and footprint.crs.to_epsg() == 32721
+    kept = dated[1].grid.kept
+    assert kept[:2, :2].all() and not kept[2:].any() and not kept[:, 3].any()  # only where it covers the grid
+    from amazon_cls.geo.tiles import SceneChips
+
+    chips = SceneChips(dated[1].scene, dated[1].grid, CHIP)
+    inner = chips[chips.names.index("r0_c1")]["image"].numpy()  # wholly inside the shifted scene
+    fields = chips_by_tags["agriculture"]
+    expected = np.hstack(
+        [fields[:, CHIP // 2 :], fields[:, : CHIP // 2]]
+    )  # the right half of one chip, the left of the next
+    assert np.abs(inner.astype(int) - expected.astype(int)).max() <= 1
+    assert dated[2].grid.kept.sum() >= 12  # the other zone's scene lands on most of the grid
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("one scene", "scenes: a series needs two or more scenes of one area, got 1"),
+        ("no date", "undated.tif: no date: give dates=[...]"),
+        ("same date", "share the date 2016-06-01; a series holds one scene per date"),
+        ("no overlap", "does not overlap the grid it is read onto"),
+        ("regions without key", "give region_key=<attribute> naming each region"),
+        ("precision above 1", "alert_precision=1.5: must be > 0 and < 1"),
+    ],
+)
+def test_bad_series_are_refused_before_any_work(
+    tmp_path: Path, chips_by_tags: dict, trained_run: Path, case: str, message: str
+) -> None:
+    ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
+    forest = [chips_by_tags["forest"]] * 4
+    a = write_mosaic(tmp_path / "2016-06-01.tif", forest, cols=2)
+    b = write_mosaic(tmp_path / "2016-07-01.tif", forest, cols=2)
+    scenes, extra = [a, b], []
+    if case == "one scene":
+        scenes = [a]
+    elif case == "no date":
+        scenes = [a, write_mosaic(tmp_path / "undated.tif", forest, cols=2)]
+    elif case == "same date":
+        scenes = [a, write_mosaic(tmp_path / "again_20160601.tif", forest, cols=2)]
+    elif case == "no overlap":
+        scenes = [a, write_mosaic(tmp_path / "2016-08-01.tif", forest, cols=2, origin=(700_000.0, 9_000_000.0))]
+    elif case == "regions without key":
+        gpd.GeoDataFrame({"name": ["x"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_file(tmp_path / "r.gpkg")
+        extra = [f"regions={tmp_path / 'r.gpkg'}"]
+    else:
+        extra = ["alert_precision=1.5"]
+    overrides = [f"ckpt={ckpt}", f"scenes=[{','.join(map(str, scenes))}]", f"output_dir={tmp_path / 'out'}",
+                 f"chip_size={CHIP}", "num_workers=0", "trainer.enable_progress_bar=false", *extra]  # fmt: skip
+    with pytest.raises((ValueError, SceneError), match=re.escape(message)):
+        monitor_command(compose_config("monitor", overrides, tmp_path / "hydra"))
+    assert not (tmp_path / "out" / "predictions").exists()  # refused before any prediction
+
+
+def test_the_command_predicts_through_the_model_and_reuses_dates(
+    tmp_path: Path, chips_by_tags: dict, trained_run: Path
+) -> None:
+    """The real path: a checkpoint through Trainer.predict, the operating point fitted on the run's
+    out-of-fold chips, then one more date predicting one scene."""
+    scenes = write_series(tmp_path, chips_by_tags)
+    ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
+    common = [f"ckpt={ckpt}", f"output_dir={tmp_path / 'out'}", f"chip_size={CHIP}", "num_workers=0",
+              "trainer.enable_progress_bar=false", "alert_precision=0.5"]  # fmt: skip
+    first = monitor_command(compose_config("monitor", [*common, f"scenes=[{scenes[0]},{scenes[1]}]"], tmp_path / "h"))
+    assert first["predicted"] == 2 and first["operating_point"][0]["label"] == "agriculture"
+    later = monitor_command(compose_config("monitor", [*common, f"scenes=[{','.join(map(str, scenes[:3]))}]"],
+                                           tmp_path / "h"))  # fmt: skip
+    assert (later["predicted"], later["reused"]) == (1, 2)
+    assert "## Operating point" in (tmp_path / "out" / "report.md").read_text()
