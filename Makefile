@@ -76,6 +76,15 @@ map: install ## Map a georeferenced scene (ARGS="ckpt=<model.ckpt> scene=<scene.
 monitor: install ## Dated alerts from a series of scenes (ARGS="ckpt=<model.ckpt> scenes=[a.tif,b.tif]")
 	$(RUN) -m amazon_cls.monitor $(ARGS)
 
+evaluate: install ## Score models, ensembles or submissions with intervals (ARGS="compare=[a,b] data.root=... fold=0")
+	$(RUN) -m amazon_cls.evaluate $(DATA_ARG) $(ARGS)
+
+tune: install ## Search the training recipe with Optuna; the same command resumes (ARGS="model=plain_cnn n_trials=20")
+	$(RUN) -m amazon_cls.tune $(DATA_ARG) $(ARGS)
+
+audit: install ## Find probably wrong labels with cleanlab (ARGS="sweep_dir=<every fold's runs>", DATA=...)
+	$(PY) -m amazon_cls.audit $(DATA_ARG) $(ARGS)
+
 lint: install ## Check style with ruff
 	$(VENV)/bin/ruff check amazon_cls tests
 	$(VENV)/bin/ruff format --check amazon_cls tests
@@ -90,4 +99,5 @@ tensorboard: install ## Show every run under outputs/ in TensorBoard
 clean: ## Remove run outputs (keeps .venv and generated data)
 	rm -rf outputs
 
-.PHONY: help install train test test-all ensemble bench check eda baseline predict map monitor lint format tensorboard clean
+.PHONY: help install train test test-all ensemble bench check eda baseline predict map monitor evaluate tune audit lint \
+	format tensorboard clean

@@ -11,7 +11,20 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("train", "predict", "ensemble", "map", "monitor", "check", "eda", "baseline", "bench")
+COMMANDS = (
+    "train",
+    "predict",
+    "ensemble",
+    "map",
+    "monitor",
+    "evaluate",
+    "tune",
+    "audit",
+    "check",
+    "eda",
+    "baseline",
+    "bench",
+)
 CHOSEN = "AMAZON_CLS_COMMAND"
 
 

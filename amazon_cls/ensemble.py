@@ -21,24 +21,10 @@ from amazon_cls.runtime.command import command
 from amazon_cls.runtime.schema import check_config
 
 
-def run_folders(sweep_dir: str | None, listed: list[str] | None) -> list[Path]:
-    """The member folders: those listed (`runs=[...]`), or every run of the sweep folder."""
-    if listed:
-        return [Path(run_dir) for run_dir in listed]
-    if not sweep_dir:
-        raise ValueError("give sweep_dir=<multirun folder> or runs=[<run folder>,...]")
-    found = {p.parent for p in Path(sweep_dir).glob("*/settings.json")}
-    found |= {p.parent.parent for p in Path(sweep_dir).glob("*/.hydra/config.yaml")}  # runs made before settings.json
-    if not found:
-        raise FileNotFoundError(
-            f"sweep_dir={sweep_dir}: no run folders in it (each member's folder holds settings.json)"
-        )
-    return sorted(found)
-
-
 def run(cfg: DictConfig) -> dict:
     check_config(cfg, "ensemble")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.blending.combine import run_ensemble  # heavy libraries load once the config composed
+    from amazon_cls.blending.members import run_folders
 
     run_dirs = run_folders(cfg.sweep_dir, cfg.runs)
     output_dir = Path(cfg.output_dir or Path(cfg.sweep_dir or ".") / "ensemble")

@@ -349,7 +349,7 @@ def test_a_scene_that_is_nodata_everywhere_is_named(tmp_path: Path) -> None:
 
 
 def test_reasons_name_the_real_problem(tmp_path: Path) -> None:
-    from amazon_cls.ensemble import run_folders
+    from amazon_cls.blending.members import run_folders
 
     (tmp_path / "empty_sweep").mkdir()
     with pytest.raises(FileNotFoundError, match=r"empty_sweep: no run folders in it"):

@@ -12,7 +12,20 @@ from pathlib import Path
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "amazon_cls"
-COMMANDS = ("baseline", "bench", "check", "ensemble", "eda", "map", "monitor", "predict", "train")
+COMMANDS = (
+    "audit",
+    "baseline",
+    "bench",
+    "check",
+    "ensemble",
+    "eda",
+    "evaluate",
+    "map",
+    "monitor",
+    "predict",
+    "train",
+    "tune",
+)
 
 
 def module_of(path: Path) -> str:

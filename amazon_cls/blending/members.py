@@ -31,6 +31,21 @@ class Member:
     settings: dict[str, Any]  # what it was trained with (see `result_settings`)
 
 
+def run_folders(sweep_dir: str | None, listed: list[str] | None) -> list[Path]:
+    """The member folders: those listed (`runs=[...]`), or every run of the sweep folder."""
+    if listed:
+        return [Path(run_dir) for run_dir in listed]
+    if not sweep_dir:
+        raise ValueError("give sweep_dir=<multirun folder> or runs=[<run folder>,...]")
+    found = {p.parent for p in Path(sweep_dir).glob("*/settings.json")}
+    found |= {p.parent.parent for p in Path(sweep_dir).glob("*/.hydra/config.yaml")}  # runs made before settings.json
+    if not found:
+        raise FileNotFoundError(
+            f"sweep_dir={sweep_dir}: no run folders in it (each member's folder holds settings.json)"
+        )
+    return sorted(found)
+
+
 def load_member(run_dir: Path) -> Member | None:
     """The member in `run_dir`, or None if that run has not finished."""
     folder = RunFolder(run_dir)

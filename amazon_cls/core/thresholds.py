@@ -220,3 +220,24 @@ def precision_thresholds(
             chosen[label], precision[label] = THRESHOLD_GRID[k], precise[k]
             recall[label] = tp[k] / max(truth[:, label].sum(), 1)
     return chosen, precision, recall
+
+
+def cross_fitted(probs: np.ndarray, y_true: np.ndarray, parts: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """0/1 predictions of every chip by thresholds fitted on the other `parts - 1` parts of these
+    chips, and those thresholds (parts x labels).
+
+    Thresholds fitted on the chips they score flatter a label with few positives (a rare label's
+    threshold can settle on its handful of positives); scored this way, no chip helped choose the
+    threshold that labels it, so the score is what new chips would see.
+    """
+    if parts < 2:
+        raise ValueError(f"cross-fitting needs at least 2 parts, not {parts}")
+    probs, truth = np.asarray(probs, dtype=np.float64), np.asarray(y_true)
+    part = np.random.default_rng(seed).permutation(len(probs)) % parts
+    y_pred = np.zeros(probs.shape, dtype=bool)
+    fitted = np.zeros((parts, probs.shape[1]))
+    for k in range(parts):
+        held_out = part == k
+        fitted[k] = fit_thresholds(probs[~held_out], truth[~held_out])
+        y_pred[held_out] = binarize(probs[held_out], fitted[k])
+    return y_pred, fitted

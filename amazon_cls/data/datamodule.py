@@ -18,7 +18,7 @@ from amazon_cls.data.cache import load_or_build_cache
 from amazon_cls.data.check import bad_rows_of
 from amazon_cls.data.dataset import ChipDataset, band_statistics, epoch_loader
 from amazon_cls.data.folds import fold_file, load_or_create_folds
-from amazon_cls.data.layout import LABELS_CSV, Layout, list_chips, read_labels
+from amazon_cls.data.layout import LABELS_CSV, DataError, Layout, list_chips, read_labels, read_name_table
 from amazon_cls.data.sources import Source
 from amazon_cls.data.transforms import train_transform
 
@@ -68,6 +68,7 @@ class PlanetDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         seed: int = 0,
         train_subset: str = "all",
+        exclude: str | None = None,
     ) -> None:
         super().__init__()
         if train_subset not in ("all", "rare"):
@@ -86,6 +87,7 @@ class PlanetDataModule(L.LightningDataModule):
         self.train_set: ChipDataset | None = None
         self.val_set: ChipDataset | None = None
         self._announced = False  # that the embedded data set is used, said once
+        self._announced_exclude = False
 
     @property
     def fold(self) -> int:
@@ -138,12 +140,31 @@ class PlanetDataModule(L.LightningDataModule):
         paths = self.layout.chip_paths(names)
         cache = self._cache(paths) if self.use_cache else None
         train, val = np.flatnonzero(folds != hp.fold), np.flatnonzero(folds == hp.fold)
+        if hp.exclude:
+            train = self._without_excluded(train, val, names)
         if hp.train_subset == "rare":
             train = rare_subset(train, targets, hp.seed)
         self.train_set = ChipDataset(
             paths[train], targets[train], self.image_size, train_transform(), cache, train, hp.seed, source=self.source
         )
         self.val_set = ChipDataset(paths[val], targets[val], self.image_size, None, cache, val, source=self.source)
+
+    def _without_excluded(self, train: np.ndarray, val: np.ndarray, names: list[str]) -> np.ndarray:
+        """The training rows without the chips of `exclude` (an audit's exclude.csv): they leave
+        the training folds only; the validation fold is scored on every chip, as ever."""
+        path = Path(self.hparams.exclude)
+        listed = set(read_name_table(path, ["image_name"], "exclude file")["image_name"])
+        unknown = listed - set(names)
+        if unknown:
+            raise DataError(f"data.exclude={path}: {len(unknown)} of its chips are not in {self.layout.labels_path} "
+                            f"(e.g. {sorted(unknown)[:3]}); was it made for another data set?")  # fmt: skip
+        dropped = np.array([names[row] in listed for row in train], dtype=bool)
+        kept_in_validation = sum(names[row] in listed for row in val)
+        if not self._announced_exclude:
+            log.info("data.exclude: %d chips left out of the training folds (%d more listed are in validation fold %d "
+                     "and stay there)", dropped.sum(), kept_in_validation, self.fold)  # fmt: skip
+            self._announced_exclude = True
+        return train[~dropped]
 
     def label_frequency(self) -> tuple[np.ndarray, int]:
         """Chips carrying each label in the training fold, and the fold's number of chips."""
@@ -187,6 +208,17 @@ class ChipsToPredict(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return epoch_loader(self.predict_set, self.batch_size, self.num_workers, self.pin_memory)
+
+
+class ChipFiles(ChipsToPredict):
+    """Given chip files to predict, in the given order (the chips of a labelled set, say)."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.paths = [Path(path) for path in paths]
+
+    def setup(self, stage: str | None = None) -> None:
+        self.predict_set = ChipDataset(self.paths, None, self.image_size, dehaze=self.dehaze, source=self.source)
 
 
 class ChipFolders(ChipsToPredict):

@@ -11,6 +11,7 @@ preview) go strip by strip; chips are read one window at a time (`geo.tiles`).
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.errors import CRSError, RasterioIOError
+from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioIOError
 from rasterio.transform import array_bounds
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import transform_bounds
@@ -129,7 +130,10 @@ class Scene:
         if not path.is_file():
             raise SceneError(f"{path}: no such file")
         try:
-            with rasterio.open(path) as raster:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)  # refused below, in our words
+                raster = rasterio.open(path)
+            with raster:
                 count, dtype, scene_crs = raster.count, raster.dtypes[0], raster.crs
                 transform, width, height = raster.transform, raster.width, raster.height
                 georeferenced = not transform.is_identity or bool(raster.gcps[0])

@@ -118,23 +118,31 @@ class Predictor:
             ckpt for paths in self.specialists.values() for ckpt in paths
         ]
 
-    def out_of_fold(self) -> tuple[np.ndarray, np.ndarray]:
-        """Out-of-fold probabilities and targets of the view it predicts with: a run folder's
+    def out_of_fold(self, needed_for: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold probabilities and targets of the view it predicts with (`out_of_fold_frame`)."""
+        frame = self.out_of_fold_frame(needed_for)
+        return frame[PROB_COLUMNS].to_numpy(), frame[TARGET_COLUMNS].to_numpy()
+
+    def out_of_fold_frame(self, needed_for: str = "") -> pd.DataFrame:
+        """The out-of-fold table of the view it predicts with, indexed by chip: a run folder's
         validation table, beside the checkpoint's folder, or the ensemble's combined one."""
         if self.combination is None:
             ckpt = Path(next(iter(self.checkpoints.values()))[0])
             folder = RunFolder(ckpt.parent.parent)
             trained = json.loads(folder.metrics.read_text()).get("tta") if folder.metrics.is_file() else None
-            table = {trained: folder.val_probs, "none": folder.val_probs_plain if trained else None}.get(self.tta)
+            table = folder.val_probs if self.tta == trained else None  # the view the run scored itself with
+            if table is None and self.tta == "none" and trained is not None:
+                table = folder.val_probs_plain  # a TTA run keeps its plain view apart
         else:
             saved = json.loads(EnsembleFolder(Path(self.source)).combination.read_text())
             table = EnsembleFolder(Path(self.source)).oof_probs if saved.get("view") == self.tta else None
         frame = read_frame(table) if table else None
         if frame is None or not set(TARGET_COLUMNS) <= set(frame.columns):
-            raise ValueError(f"{self.source}: no out-of-fold probabilities of tta={self.tta} with their targets "
-                             "beside it (a run folder's val_probs.csv, an ensemble's oof_probs.csv), which an "
-                             "operating point by precision is fitted on; give operating_point=f2")  # fmt: skip
-        return frame[PROB_COLUMNS].to_numpy(), frame[TARGET_COLUMNS].to_numpy()
+            raise ValueError(
+                f"{self.source}: no out-of-fold probabilities of tta={self.tta} with their targets "
+                f"beside it (a run folder's val_probs.csv, an ensemble's oof_probs.csv){needed_for}"
+            )
+        return frame
 
     def inputs(self) -> list[str]:
         """Every file its predictions depend on: the checkpoints it runs, its combination, its thresholds."""

@@ -176,6 +176,7 @@ DATA = {
     "data.dehaze": flag(),
     "data.on_bad_chip": text(),
     "data.train_subset": text(),
+    "data.exclude": path("file", nullable=True),
 }
 MODEL = {
     "model.backbone": text(),
@@ -278,6 +279,47 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "region_key": text(nullable=True),
         "evidence": whole(0),
     },
+    "evaluate": {
+        **TRAINER,
+        **DATA,
+        **PREDICTING,
+        "submission": path("file", nullable=True),
+        "compare": listing(path("any"), nullable=True),
+        "names": listing(text(), nullable=True),
+        "fold": whole(0, nullable=True),
+        "labels": path("file", nullable=True),
+        "input": listing(path("dir"), nullable=True),
+        "cross_fit": whole(0),
+        "cross_fit_seed": whole(),
+        "bootstrap.draws": whole(1),
+        "bootstrap.seed": whole(),
+        "bootstrap.confidence": number(0, 1, low_open=True, high_open=True),
+        "output_dir": path("out-dir"),
+    },
+    "tune": {
+        **TRAINER,
+        **DATA,
+        **MODEL,
+        "n_trials": whole(1),
+        "timeout": number(0, low_open=True, nullable=True),
+        "folds": listing(whole(0)),
+        "objective": text(),
+        "pruning": flag(),
+        "storage": text(nullable=True),
+        "study_name": text(),
+        "tune.enqueue_recipe": flag(),
+    },
+    "audit": {
+        **DATA,
+        "sweep_dir": path("dir", nullable=True),
+        "runs": listing(path("dir"), nullable=True),
+        "folds": listing(whole(0), nullable=True),
+        "min_count": whole(1),
+        "filter_by": text(),
+        "exclude_top": whole(1, nullable=True),
+        "gallery": whole(0),
+        "output_dir": path("out-dir"),
+    },
     "check": {**DATA},
     "eda": {**DATA, "output_dir": path("out-dir")},
     "baseline": {**DATA, "trees": whole(1), "seed": whole()},
@@ -285,6 +327,12 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
 # Rules between keys: (the keys, what must hold, how to say it).
 RELATIONS: list[tuple[tuple[str, ...], Callable[..., bool], str]] = [
     (("data.fold", "data.num_folds"), lambda fold, folds: fold < folds, "data.fold={} must be below data.num_folds={}"),
+    (
+        ("fold", "data.num_folds"),
+        lambda fold, folds: fold is None or fold < folds,
+        "fold={} must be below data.num_folds={}",
+    ),
+    (("cross_fit",), lambda parts: parts != 1, "cross_fit={}: 0 (the thresholds given) or at least 2 parts"),
 ]
 
 

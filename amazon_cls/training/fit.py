@@ -5,6 +5,7 @@ predictions, and metrics.json, written last."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +51,10 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in (group or {}).values() if entry and "_target_" in entry]
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[str, Any]:
     """Fit, validate the best checkpoint (fitting its thresholds), predict the test folders; the
-    config's `auto` values are resolved already. Returns the scores of the run."""
+    config's `auto` values are resolved already. Returns the scores of the run. `extra_callbacks`
+    join the config's (a search's pruning, say)."""
     folder = RunFolder(Path(cfg.paths.output_dir))
     settings = {**result_settings(cfg), **inputs_of(cfg)}
     folder.check_settings(settings, cfg.get("allow_changed_settings", False))
@@ -71,7 +73,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if not any(isinstance(callback, ThresholdOptimizer) for callback in callbacks):
         rank_zero_warn("No ThresholdOptimizer among the callbacks: the thresholds stay at 0.2 and no F2 is computed")
     test_probs = ProbabilityWriter(folder.test_probs)
-    trainer = make_trainer(cfg.trainer, callbacks=[*callbacks, TrainingFoldStatistics(), test_probs],
+    trainer = make_trainer(cfg.trainer, callbacks=[*callbacks, *extra_callbacks, TrainingFoldStatistics(), test_probs],
                            logger=instantiate_group(cfg.get("logger")) or False)  # fmt: skip
     resume = folder.resolve_ckpt_path(cfg.get("ckpt_path"))
     if resume and resume != "hpc":
@@ -102,6 +104,8 @@ def inputs_of(cfg: DictConfig) -> dict[str, str]:
         layout = Layout.of_config(cfg.data)
         names = read_labels_csv(layout.labels_path)["image_name"]
         inputs["data.files"] = fingerprint([layout.labels_path, *layout.chip_paths(names)])
+    if cfg.data.get("exclude"):
+        inputs["data.exclude.file"] = fingerprint([Path(cfg.data.exclude)])
     if cfg.predict_dirs:
         source = SOURCES[cfg.data.format]
         inputs["predict_dirs.files"] = fingerprint(list_chips(cfg.predict_dirs, source.suffixes))

@@ -10,10 +10,9 @@ import pytest
 
 from amazon_cls.blending import methods as blend
 from amazon_cls.blending.combine import run_ensemble, stacked
-from amazon_cls.blending.members import find_members, model_tables
+from amazon_cls.blending.members import find_members, model_tables, run_folders
 from amazon_cls.core.labels import LABELS, NUM_LABELS, TARGET_COLUMNS
 from amazon_cls.core.thresholds import fit_thresholds
-from amazon_cls.ensemble import run_folders
 from amazon_cls.train import run as train
 from tests.helpers import CHIPS, FOLDS, TEST_CHIPS, compose_train, make_member, run_module, tiny_overrides
 

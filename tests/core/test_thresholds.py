@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from amazon_cls.core.labels import LABELS
-from amazon_cls.core.thresholds import UNKNOWN_VIEW, ThresholdError, Thresholds
+from amazon_cls.core.metric import chip_f2
+from amazon_cls.core.thresholds import UNKNOWN_VIEW, ThresholdError, Thresholds, cross_fitted, fit_thresholds
 from amazon_cls.inference.predictor import Predictor
 
 
@@ -68,3 +69,17 @@ def test_an_older_checkpoint_keeps_its_recorded_view(trained_run: Path, tmp_path
     np.testing.assert_allclose(Predictor.of(str(tmp_path / "older.ckpt"), None, "d4").thresholds, list(flat.values()))
     with pytest.raises(ThresholdError, match="fitted under tta=d4, not tta=none"):
         Predictor.of(str(tmp_path / "older.ckpt"), None, "none")
+
+
+def test_cross_fitted_thresholds_label_each_chip_with_a_fit_that_never_saw_it() -> None:
+    rng = np.random.default_rng(0)
+    targets = rng.random((400, 17)) < 0.3
+    probs = np.clip(targets * 0.3 + rng.random((400, 17)) * 0.7, 0, 1)
+    y_pred, fitted = cross_fitted(probs, targets, parts=2, seed=5)
+    part = np.random.default_rng(5).permutation(400) % 2
+    for k in range(2):
+        np.testing.assert_array_equal(fitted[k], fit_thresholds(probs[part != k], targets[part != k]))
+        np.testing.assert_array_equal(y_pred[part == k], probs[part == k] > fitted[k])
+    noise = rng.random((400, 17))  # no signal: fitted on the chips it scores, F2 flatters it
+    in_sample = chip_f2(targets, noise > fit_thresholds(noise, targets))
+    assert chip_f2(targets, cross_fitted(noise, targets, parts=2)[0]) < in_sample

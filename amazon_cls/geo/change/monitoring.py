@@ -63,7 +63,9 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     for warning in filter(None, (check_range(item.scene) for item in dated)):
         log.warning("%s", warning)
     change = tuple(cfg.change_labels)
-    oof = predictor.out_of_fold() if cfg.operating_point == "precision" else (None, None)
+    oof = (None, None)
+    if cfg.operating_point == "precision":
+        oof = predictor.out_of_fold(", which an operating point by precision is fitted on; give operating_point=f2")
     thresholds, operating = operating_point(predictor.thresholds, *oof, change, cfg.operating_point,
                                             cfg.alert_precision)  # fmt: skip
     rules = Rules(thresholds, change, tuple(cfg.unobservable))

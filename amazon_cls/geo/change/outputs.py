@@ -115,6 +115,7 @@ def write_evidence(path: Path, alert: pd.Series, cells: gpd.GeoDataFrame, series
     window = (max(0, int(low[0])), max(0, int(low[1])), min(grid.width, int(high[0])), min(grid.height, int(high[1])))
     before, after = int(alert["last_forest"]), int(alert["first_seen"])
     figure, axes = new_figure(1, 2, figsize=(9, 5))
+    figure.set_layout_engine("constrained")  # the title clear of the captions, whatever the crops' shape
     change = alert["labels"].split()
     for ax, t, title in ((axes[0], before, "before"), (axes[1], after, "after")):
         ax.imshow(rgb_window(series.scenes[t], window), extent=(window[0], window[2], window[3], window[1]))

@@ -31,10 +31,10 @@ def write_classes(path: Path, result: SceneResult) -> Path:
         classes[row, col] = CLASSES[alarm] if alarm else NONE
     profile = {"driver": "GTiff", "width": grid.cols, "height": grid.rows, "count": 1, "dtype": "uint8",
                "crs": result.scene.crs, "transform": grid.cell_transform(result.scene.transform), "nodata": SKIPPED,
-               "compress": "deflate"}  # fmt: skip
+               "compress": "deflate", "photometric": "palette"}  # fmt: skip
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as raster:
-        raster.write(classes, 1)
         raster.write_colormap(1, {NONE: (0, 0, 0, 0), **{k: rgb_of(COLOURS[name]) for name, k in CLASSES.items()}})
+        raster.write(classes, 1)  # after the colour table: GDAL fixes a palette's interpretation at the first write
         raster.set_band_description(1, "most alarming label class")
         raster.update_tags(1, **{str(k): name for name, k in CLASSES.items()}, **{str(NONE): "none"})
     return path

@@ -1,0 +1,3 @@
+"""Can the labels be trusted: the out-of-fold probabilities of every audited chip (`oof`),
+cleanlab's multi-label label issues (`issues`), and the files that show them (`report`), one
+audit run end to end (`audit`)."""

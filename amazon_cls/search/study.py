@@ -1,0 +1,153 @@
+"""A study in a real database, so that it resumes and is shared: a SQLite file in the study folder
+by default, or any database URL Optuna takes (`storage=postgresql://...`), where every worker runs
+the same command (one SLURM array task each, say) and takes the next trial.
+
+A study counts its finished trials (complete, pruned, or refused for a non-finite result) towards
+`n_trials`; a trial interrupted (SIGTERM, Ctrl+C) is marked failed, is not counted, and the same
+command runs it again (its parameters enqueued) and the remaining trials; a worker that vanished
+without a word has its trial failed and retried the same way, once its heartbeat is stale. A
+study keeps the settings it was made with, and another command for the same study name is
+refused rather than mixed in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 60  # a worker that dies without a word (SIGKILL, a lost node) has its trial failed after 3 of these
+
+
+class Interrupted(Exception):
+    """SIGTERM or Ctrl+C during a study: the trial is marked failed, the command exits 143 or 130."""
+
+    def __init__(self, signal_name: str, code: int) -> None:
+        super().__init__(f"interrupted by {signal_name}")
+        self.signal_name, self.code = signal_name, code
+
+
+def storage_of(url: str | None, study_dir: Path) -> optuna.storages.RDBStorage:
+    """The study's database: `url`, or a SQLite file in the study folder; with heartbeats, so that
+    a trial whose worker vanished is failed and not waited for."""
+    if url is None:
+        study_dir.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{study_dir.resolve() / 'study.db'}"
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # workers wait for the file's lock
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = RetryHeartbeatStaleTrialCallback()  # a vanished worker's trial is run again
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
+                                              grace_period=3 * HEARTBEAT_SECONDS,
+                                              heartbeat_stale_trial_callback=retry)  # fmt: skip
+    except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as error:
+        raise ValueError(f"storage={url}: cannot open it as an Optuna database ({error})") from None
+
+
+def open_study(
+    name: str, storage: optuna.storages.RDBStorage, settings: dict[str, Any], sampler: Any, pruner: Any
+) -> optuna.Study:
+    """The study `name` in `storage`, made now with these settings or resumed with the same ones."""
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                direction="maximize", load_if_exists=True)  # fmt: skip
+    recorded = study.user_attrs.get("settings")
+    if recorded is None:
+        study.set_user_attr("settings", settings)
+    elif recorded != settings:
+        changed = sorted(key for key in {*recorded, *settings} if recorded.get(key) != settings.get(key))
+        raise ValueError(f"study {name!r} in {storage.url}: made with other settings ({', '.join(changed)}: "
+                         f"{[recorded.get(k) for k in changed]} then, {[settings.get(k) for k in changed]} now); "
+                         "give another study_name, or the study's own settings")  # fmt: skip
+    return study
+
+
+def retry_interrupted(study: optuna.Study) -> None:
+    """Enqueue again the parameters of every interrupted trial not yet retried: an interruption
+    loses no point of the search (the training config's own recipe included)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {trial.user_attrs.get("retry_of") for trial in trials}
+    for trial in trials:
+        if trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs and trial.number not in retried:
+            kept = {key: trial.user_attrs[key] for key in ("default_recipe",) if key in trial.user_attrs}
+            study.enqueue_trial(trial.params, user_attrs={**kept, "retry_of": trial.number})
+
+
+def counted(trial: FrozenTrial) -> bool:
+    """A trial that used its share of the budget: finished, pruned, or refused for its result."""
+    return trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+        trial.state == TrialState.FAIL and "refused" in trial.user_attrs
+    )
+
+
+def remaining(study: optuna.Study, n_trials: int) -> int:
+    """Trials still to start: the budget less those counted and those other workers are running."""
+    trials = study.get_trials(deepcopy=False)
+    return n_trials - sum(map(counted, trials)) - sum(t.state == TrialState.RUNNING for t in trials)
+
+
+@contextmanager
+def signals_fail_trials() -> Iterator[None]:
+    """SIGTERM raises `Interrupted` wherever the study is (Lightning notes it during a fit as well),
+    so that Optuna marks the running trial failed before the command exits."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise Interrupted("SIGTERM", 143)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_study(
+    study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int, timeout: float | None
+) -> int:
+    """Run trials one at a time until the study has `n_trials` counted (or `timeout` seconds pass);
+    returns how many this worker ran. A non-finite result fails its trial and the study goes on."""
+    from amazon_cls.runtime.signals import interruption
+    from amazon_cls.search.trials import NonFinite
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def trial_of_this_worker(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker)
+        try:
+            return objective(trial)
+        except SystemExit as stop:  # Lightning's own form of a signal during a fit: the trial fails
+            trial.set_user_attr("interrupted", interruption(stop)[0])
+            raise Interrupted(*interruption(stop)) from None
+        except Interrupted as stop:
+            trial.set_user_attr("interrupted", stop.signal_name)
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", "SIGINT")
+            raise
+
+    retry_interrupted(study)
+    started, ran = time.monotonic(), 0
+    with signals_fail_trials(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        while timeout is None or time.monotonic() - started < timeout:
+            optuna.storages.fail_stale_trials(study)  # a vanished worker's trial is failed, not waited for
+            if remaining(study, n_trials) <= 0:
+                break
+            try:
+                study.optimize(trial_of_this_worker, n_trials=1, catch=(NonFinite,))
+            except KeyboardInterrupt:
+                raise Interrupted("SIGINT", 130) from None
+            ran += 1
+    return ran
