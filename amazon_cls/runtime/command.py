@@ -39,7 +39,10 @@ USER_ERRORS = (ValueError, FileNotFoundError, OutputError, InstantiationExceptio
 
 def describe(error: BaseException) -> str:
     """The message on one line, with Hydra's and OmegaConf's `full_key: <key> ...` context folded
-    into `(config key: <key>)`."""
+    into `(config key: <key>)`; a user error raised inside a `_target_` is told as itself, without
+    Hydra's "Error in call to target ..." around it."""
+    if isinstance(error, InstantiationException) and isinstance(error.__cause__, USER_ERRORS):
+        return describe(error.__cause__)
     text, _, context = str(error).partition("full_key: ")
     key = context.split()[0] if context.split() else ""
     return " ".join(text.split()) + (f" (config key: {key})" if key else "")

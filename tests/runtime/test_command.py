@@ -1,0 +1,23 @@
+"""The one line a command ends with on a user error."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.utils import instantiate
+
+from amazon_cls.runtime.command import describe
+
+
+def refuse(value: int) -> None:
+    raise ValueError(f"model.pretrained=true: cannot be had here ({value})")
+
+
+def test_an_error_inside_a_target_is_told_as_itself() -> None:
+    with pytest.raises(Exception) as caught:
+        instantiate({"_target_": f"{__name__}.refuse", "value": 3})
+    assert describe(caught.value) == "model.pretrained=true: cannot be had here (3)"
+
+
+def test_config_key_context_is_folded_into_one_line() -> None:
+    error = ValueError("Value 'abc' could not be converted to Integer\n    full_key: data.batch_size\n    type=dict")
+    assert describe(error) == "Value 'abc' could not be converted to Integer (config key: data.batch_size)"
