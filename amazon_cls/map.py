@@ -54,8 +54,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     stride = cfg.chip_size if cfg.stride is None else cfg.stride
     tiling = Tiling(cfg.chip_size, stride, cfg.resolution, cfg.edge, cfg.min_valid)
     source = predictor.input_source()
-    paths = [cfg.scene] if isinstance(cfg.scene, str) else list(cfg.scene)
-    scenes = [Scene.open(p, source, cfg.crs, cfg.bands, cfg.scale_16bit) for p in paths]  # all checked first
+    scenes = [Scene.open(p, source, cfg.crs, cfg.bands, cfg.scale_16bit) for p in cfg.scene]  # all checked first
     for warning in filter(None, map(check_range, scenes)):
         log.warning("%s", warning)
     stems = [scene.path.stem for scene in scenes]

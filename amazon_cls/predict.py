@@ -15,7 +15,6 @@ Prediction is Lightning's `Trainer.predict`, so precision and devices come from 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -24,10 +23,6 @@ from amazon_cls.runtime.command import command, is_rank_zero
 from amazon_cls.runtime.schema import check_config
 
 log = logging.getLogger(__name__)
-
-
-def as_list(value: str | Sequence[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
 
 
 def run(cfg: DictConfig) -> dict[str, Path]:
@@ -50,10 +45,10 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory)
     source = predictor.input_source()
     folders = lambda model: ChipFolders(  # noqa: E731
-        as_list(cfg.input), model.hparams.image_size, source, model.hparams.dehaze, **prediction.loader
+        list(cfg.input), model.hparams.image_size, source, model.hparams.dehaze, **prediction.loader
     )
     if is_rank_zero():
-        log.info("Predicting %s with %s (tta=%s)", as_list(cfg.input), predictor.describe(), cfg.tta)
+        log.info("Predicting %s with %s (tta=%s)", list(cfg.input), predictor.describe(), cfg.tta)
     frame = predictor.predict(prediction, folders, cfg.compile)
     if frame is None:
         return {}

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from amazon_cls.evaluation.bootstrap import Bootstrap
 from amazon_cls.evaluation.predictions import Context, prepare, same_chips, with_cross_fitted, with_weather_rules
@@ -30,7 +30,7 @@ def items_of(cfg: DictConfig) -> list[Path]:
         raise ValueError(f"give one of {', '.join(f'{key}=' for key in SINGLE)} or compare=[...] "
                          f"({', '.join(given) if given else 'none'} given)")  # fmt: skip
     value = cfg[given[0]]
-    items = [value] if isinstance(value, str) else list(OmegaConf.to_container(value))
+    items = [value] if isinstance(value, str) else list(value)  # ckpt=, ensemble=, submission=: one path
     if not items:
         raise ValueError("compare=[]: give the things to compare")
     return [Path(item) for item in items]
@@ -39,7 +39,7 @@ def items_of(cfg: DictConfig) -> list[Path]:
 def names_of(cfg: DictConfig, count: int) -> list[str] | None:
     if cfg.names is None:
         return None
-    names = [cfg.names] if isinstance(cfg.names, str) else list(cfg.names)
+    names = list(cfg.names)
     if len(names) != count or len(set(names)) != count:
         raise ValueError(f"names={names}: give {count} different names, one per item, in order")
     return names

@@ -55,7 +55,7 @@ def truth_of(cfg: DictConfig) -> Truth:
     """The chips `evaluate` scores: `labels=<csv>` (with `input=<folders>` for a model to predict),
     or the data set of the `data` group (`fold=<k>`: its validation fold only)."""
     if cfg.labels:
-        return from_labels_file(Path(cfg.labels), [Path(folder) for folder in _as_list(cfg.input)], cfg.data.format)
+        return from_labels_file(Path(cfg.labels), [Path(folder) for folder in cfg.input or []], cfg.data.format)
     return from_data_set(cfg.data, cfg.fold)
 
 
@@ -79,9 +79,8 @@ def from_labels_file(labels: Path, folders: list[Path], format: str) -> Truth:
 
 
 def from_data_set(data: DictConfig, fold: int | None) -> Truth:
-    """A Kaggle-layout data set's labelled chips (checked as training checks them), or one fold's."""
-    if fold is not None and not 0 <= fold < data.num_folds:
-        raise ValueError(f"fold={fold} must be in [0, {data.num_folds - 1}] for data.num_folds={data.num_folds}")
+    """A Kaggle-layout data set's labelled chips (checked as training checks them), or one fold's
+    (`fold` checked against `data.num_folds` with the config, `runtime.schema`)."""
     module = hydra.utils.instantiate(data, fold=fold or 0, cache=False, num_workers=0, pin_memory=False)
     module.prepare_data()  # the embedded data set is generated on first use; the data check runs (cached)
     names, targets, folds = module.labelled_chips()
@@ -90,9 +89,3 @@ def from_data_set(data: DictConfig, fold: int | None) -> Truth:
     paths = module.layout.chip_paths(names)[keep]
     return Truth([names[i] for i in keep], targets[keep], paths, module.source, str(module.layout.labels_path), scope,
                  folds[keep])  # fmt: skip
-
-
-def _as_list(value: str | list | None) -> list[str]:
-    if not value:
-        return []
-    return [value] if isinstance(value, str) else list(value)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
 from amazon_cls.runtime.config import RESOLVERS
 
@@ -368,7 +368,19 @@ def problems_of(cfg: DictConfig, schema: Mapping[str, Rule]) -> list[str]:
 
 
 def check_config(cfg: DictConfig, command: str) -> None:
-    """Refuse a config with any problem, naming every key at fault, before any work."""
+    """Refuse a config with any problem, naming every key at fault, before any work; then give
+    every list key its one shape (`listed_paths`)."""
     found = problems_of(cfg, SCHEMAS[command])
     if found:
         raise ValueError("; ".join(found))
+    listed_paths(cfg, SCHEMAS[command])
+
+
+def listed_paths(cfg: DictConfig, schema: Mapping[str, Rule]) -> None:
+    """A path given alone where a list of paths is allowed (`input=a`) becomes a list of one, so
+    that the code reading the config never takes a string for a list of its characters."""
+    for key, rule in schema.items():
+        present, value = value_of(cfg, key)
+        if present and isinstance(value, str) and rule.kind == "list" and rule.item and rule.item.kind == "path":
+            with open_dict(cfg):
+                OmegaConf.update(cfg, key, [value], merge=False)

@@ -84,3 +84,22 @@ def test_a_failed_start_leaves_no_run_folder_and_names_the_key(tmp_path: Path) -
     assert "data.fold=7 must be below data.num_folds=5" in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
     assert not run_dir.exists()  # nothing a later run must work around
+
+
+@pytest.mark.parametrize(
+    ("command", "key", "overrides"),
+    [
+        ("predict", "input", ["ckpt=pyproject.toml", "output=o.csv"]),
+        ("monitor", "scenes", ["ckpt=pyproject.toml"]),
+        ("map", "scene", ["ckpt=pyproject.toml"]),
+    ],
+)
+def test_a_path_given_alone_for_a_list_becomes_a_list_of_one(
+    tmp_path: Path, command: str, key: str, overrides: list[str]
+) -> None:
+    from amazon_cls.runtime.schema import check_config
+
+    alone = str(ROOT / "tests") if command == "predict" else str(ROOT / "pyproject.toml")
+    cfg = compose_config(command, [*overrides, f"{key}={alone}"], tmp_path / "run")
+    check_config(cfg, command)
+    assert list(cfg[key]) == [alone]  # never taken for a list of its characters
