@@ -67,8 +67,7 @@ def _wrapped(text: str, width: int = 38) -> str:
     return "\n".join(textwrap.wrap(text, width)[:2]) or "(none)"
 
 
-def markdown(truth: Truth, audit: Audit, issues: pd.DataFrame, settings: dict[str, Any]) -> str:
-    counts = audit.counts()
+def markdown(truth: Truth, audit: Audit, counts: pd.DataFrame, issues: pd.DataFrame, settings: dict[str, Any]) -> str:
     lines = [
         "# Label audit", "",
         f"{truth.description}; out-of-fold probabilities of {', '.join(settings['models'])}. cleanlab "
@@ -93,16 +92,16 @@ def write_report(output_dir: Path, truth: Truth, audit: Audit, settings: dict[st
     ranked = ranked_frame(truth, audit)
     issues = ranked[ranked["flagged"]].drop(columns="flagged")
     excluded = issues if exclude_top is None else issues.head(exclude_top)
+    counts = audit.counts()
     written = [
         write_csv(output_dir / "label_issues.csv", issues),
         write_csv(output_dir / "label_quality.csv", ranked),
-        write_csv(output_dir / "label_counts.csv", audit.counts()),
+        write_csv(output_dir / "label_counts.csv", counts),
         write_csv(output_dir / "exclude.csv", excluded[["image_name", "quality", "suggested"]]),
-        write_text(output_dir / "audit.md", markdown(truth, audit, issues, settings)),
+        write_text(output_dir / "audit.md", markdown(truth, audit, counts, issues, settings)),
     ]
     if figure := gallery(truth, issues, gallery_size, output_dir / "gallery.png"):
         written.append(figure)
-    counts = audit.counts()
     summary = {
         **settings,
         "chips": len(truth),

@@ -13,7 +13,7 @@ from amazon_cls.blending.methods import Choice, Combination
 from amazon_cls.core.labels import LABELS
 from amazon_cls.core.metric import binarize, chip_f2, predict_labels
 from amazon_cls.core.thresholds import fit_thresholds
-from amazon_cls.store.tables import split_frame
+from amazon_cls.store.tables import markdown_table, split_frame
 
 Variant = tuple[np.ndarray, np.ndarray] | None  # (probs, targets) of one way of predicting, if there is one
 
@@ -83,12 +83,6 @@ def weights_table(combination: Combination) -> pd.DataFrame:
     return weights.reset_index(names="model")
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(map(str, frame.columns)) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-    return header + "\n".join("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False))
-
-
 def report_markdown(
     report: pd.DataFrame, per_label: pd.DataFrame, combination: Combination, reason: str, weather: bool
 ) -> str:
@@ -100,10 +94,10 @@ def report_markdown(
         "`_notta` columns use the plain view instead of the 8 dihedral views. Method rows are "
         "cross-fitted: each fold (or, with one fold, each fifth of it) is combined with weights "
         "fitted on the others.\n\n"
-        f"## Members, models, methods, ensemble\n\n{markdown_table(report)}\n\n"
+        f"## Members, models, methods, ensemble\n\n{markdown_table(report, 4)}\n\n"
         f"## Weights of the combination (fitted on every out-of-fold chip)\n\n"
-        f"{markdown_table(weights_table(combination))}\n\n"
-        f"## Ensemble per label\n\n{markdown_table(per_label)}\n"
+        f"{markdown_table(weights_table(combination), 4)}\n\n"
+        f"## Ensemble per label\n\n{markdown_table(per_label, 4)}\n"
     )
 
 

@@ -21,6 +21,7 @@ from amazon_cls.evaluation.truth import Truth
 from amazon_cls.store.atomic import write_csv, write_json, write_text
 from amazon_cls.store.figures import new_figure, save_figure
 from amazon_cls.store.records import identity
+from amazon_cls.store.tables import markdown_table
 
 NO_WEATHER, SEVERAL = "none", "several"
 
@@ -156,20 +157,13 @@ def markdown(truth: Truth, scored: list[Scores], compared: list[Comparison], boo
             "",
             s.predictions.source,
             "",
-            _markdown_table(s.per_label),
+            markdown_table(s.per_label),
             "",
             "Weather: true (rows) and predicted (columns)",
             "",
-            _markdown_table(s.weather.reset_index()),
+            markdown_table(s.weather.reset_index()),
         ]
     return "\n".join(lines) + "\n"
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
-    cells = frame.map(lambda v: f"{v:.3f}" if isinstance(v, float) else str(v))
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    return "\n".join([header, "|" + "---|" * len(frame.columns), *("| " + " | ".join(row) + " |" for row in
-                                                                    cells.to_numpy().tolist())])  # fmt: skip
 
 
 def summary(truth: Truth, scored: list[Scores], compared: list[Comparison], bootstrap: Bootstrap,

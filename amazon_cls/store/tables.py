@@ -57,3 +57,10 @@ def read_frame(path: Path) -> pd.DataFrame | None:
 def split_frame(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Probabilities and targets of an out-of-fold table."""
     return frame[PROB_COLUMNS].to_numpy(), frame[TARGET_COLUMNS].to_numpy()
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 3) -> str:
+    """A frame as a Markdown table (the reports' form), floats to `digits` decimals."""
+    cell = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)  # noqa: E731
+    header = "| " + " | ".join(map(str, frame.columns)) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    return header + "\n".join("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False))

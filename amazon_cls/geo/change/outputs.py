@@ -31,6 +31,7 @@ from amazon_cls.geo.outputs.preview import COLOURS
 from amazon_cls.geo.scene import Scene, open_raster, reading
 from amazon_cls.store.atomic import atomic_path, write_csv, write_text
 from amazon_cls.store.figures import new_figure, save_figure
+from amazon_cls.store.tables import markdown_table
 
 FILES = ("alerts.geojson", "alerts.gpkg", "alert_cells.geojson", "history.csv", "timeline.png", "report.md")
 
@@ -137,6 +138,7 @@ def write_report(path: Path, summary: dict[str, Any], operating: pd.DataFrame, p
     by_type = counted.groupby("type")["area_ha"].agg(["count", "sum"]).rename(columns={"count": "alerts", "sum": "ha"})
     confidence = polygons["confidence"].value_counts().reindex(["probable", "confirmed", "retracted"], fill_value=0)
     top = counted.sort_values("area_ha", ascending=False).head(10)
+    largest = ["alert_id", "type", "labels", "first_seen", "last_forest", "confidence", "area_ha", "cells"]
     lines = [
         "# Monitoring report", "",
         f"{summary['scenes']} scenes from {summary['dates'][0]} to {summary['dates'][-1]} on one grid of "
@@ -147,14 +149,14 @@ def write_report(path: Path, summary: dict[str, Any], operating: pd.DataFrame, p
         + (f", `alert_precision={summary['settings']['alert_precision']}`" if summary["settings"]["operating_point"] ==
            "precision" else "") + ": a change label is on above its threshold. Expected precision and recall are "
         "those of the model's out-of-fold chips at that threshold.", "",
-        markdown(operating), "",
+        markdown_table(operating), "",
         "## Totals", "",
         f"{len(polygons)} alerts ({', '.join(f'{n} {kind}' for kind, n in confidence.items())}); "
         f"{counted['area_ha'].sum():.1f} ha counted (retracted alerts are kept and marked, never counted).", "",
-        markdown(by_type.reset_index()) if len(by_type) else "No alert.", "",
+        markdown_table(by_type.reset_index()) if len(by_type) else "No alert.", "",
         "![New alerts per date](timeline.png)", "",
         "## The largest alerts", "",
-        markdown(top[["alert_id", "type", "labels", "first_seen", "last_forest", "confidence", "area_ha", "cells"]])
+        markdown_table(top[largest])
         if len(top) else "None.", "",
         *[f"![{alert_id}](evidence/{alert_id}.png)" for alert_id in evidence], "",
         "## Caveats", "",
@@ -167,12 +169,6 @@ def write_report(path: Path, summary: dict[str, Any], operating: pd.DataFrame, p
         "neighbourhood too, so a change near a cell's edge may show in the next cell as well.",
     ]  # fmt: skip
     return write_text(path, "\n".join(lines) + "\n")
-
-
-def markdown(frame: pd.DataFrame) -> str:
-    cell = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-    header = "| " + " | ".join(map(str, frame.columns)) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    return header + "\n".join("| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False))
 
 
 def write_history(path: Path, series: Series, states: States) -> Path:
