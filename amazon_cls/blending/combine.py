@@ -12,7 +12,14 @@ import pandas as pd
 
 from amazon_cls.blending.members import Member, common_chips, find_members, model_tables, one_seed_members
 from amazon_cls.blending.methods import METHODS, Choice, Combination, blend_rare, choose, fit, groups_of, single_model
-from amazon_cls.blending.report import build_report, ensemble_name, report_markdown, score_row, write_tensorboard
+from amazon_cls.blending.report import (
+    build_report,
+    disagreement,
+    ensemble_name,
+    report_markdown,
+    score_row,
+    write_tensorboard,
+)
 from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.core.metric import chip_f2, per_label_report, predict_labels
 from amazon_cls.core.thresholds import Thresholds
@@ -148,7 +155,8 @@ def run_ensemble(
     write_json(folder.thresholds, thresholds.to_json())
     write_csv(folder.report_csv, report)
     write_csv(folder.per_label, per_label)
-    write_text(folder.report_md, report_markdown(report, per_label, combination, reason, weather))
+    disagreements = disagreement(oof)
+    write_text(folder.report_md, report_markdown(report, per_label, combination, reason, weather, disagreements))
     write_tensorboard(folder.tensorboard, report)
     checkpoints = {model: [m.checkpoint for m in members_used if m.model == model] for model in models}
     files = [identity(ckpt) for paths in checkpoints.values() for ckpt in paths if Path(ckpt).is_file()]
@@ -159,7 +167,7 @@ def run_ensemble(
                      specialist_checkpoints=specialist_checkpoints)  # fmt: skip
     write_json(folder.combination, saved)
     result = {"oof_f2": chip_f2(targets, y_pred), "members": len(members), "models": models,
-              "method": combination.describe()}  # fmt: skip
+              "method": combination.describe(), "disagreement": disagreements.to_dict("records")}  # fmt: skip
     if test_probs is not None:
         frame = probability_frame(test_names, test_probs)
         submission, _ = write_submission(folder.submission, frame, thresholds.of_view(view), weather, order)

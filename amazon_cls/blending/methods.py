@@ -7,9 +7,13 @@ Every method fits weights on out-of-fold probabilities (models x chips x labels)
     weighted_per_label  the same, one set of weights per label
     select    greedy selection with replacement (Caruana et al. 2004): weights are selection counts
     stack     per label, a ridge regression over the models (weights and an intercept)
+    stack_all per label, a ridge regression over every label's output of every model (the Kaggle
+              winner's stack: it can use how labels go together, slash_burn beside agriculture)
 Each is linear in the models' probabilities (the vote, in their 0/1 votes), so a `Combination`
-is stored as weights and applies to any new chips (saved with the ensemble). A new method is a
-function registered with `METHODS` that returns `Weights`.
+is stored as weights and applies to any new chips (saved with the ensemble): models x labels when
+each label is combined from the same label's outputs, models x labels x labels (input label,
+output label) when from every label's. A new method is a function registered with `METHODS`
+that returns `Weights`.
 
 Scores are cross-fitted: each group of chips (a fold, or with one fold a random fifth of it) is
 combined by a combination fitted on the other groups, so no chip is scored by weights fitted on it.
@@ -41,8 +45,9 @@ MIN_GAIN = 0.0005
 
 @dataclass
 class Weights:
-    """What a method fits: weights (models x labels), an intercept per label and, for the vote,
-    each model's thresholds (its inputs are then the models' 0/1 votes)."""
+    """What a method fits: weights (models x labels, or models x input labels x labels), an
+    intercept per label and, for the vote, each model's thresholds (its inputs are then the
+    models' 0/1 votes)."""
 
     weights: np.ndarray
     intercept: np.ndarray
@@ -64,7 +69,8 @@ class Combination(Weights):
     def apply(self, probs: np.ndarray) -> np.ndarray:
         """Combined probabilities (chips x labels) of the models' probabilities (models x chips x labels)."""
         inputs = probs > self.vote_thresholds[:, None, :] if self.vote_thresholds is not None else probs
-        combined = np.einsum("mcl,ml->cl", np.asarray(inputs, dtype=np.float64), self.weights) + self.intercept
+        pattern = "mck,mkl->cl" if self.weights.ndim == 3 else "mcl,ml->cl"
+        combined = np.einsum(pattern, np.asarray(inputs, dtype=np.float64), self.weights) + self.intercept
         return np.clip(combined, 0.0, 1.0)
 
     def describe(self) -> str:
@@ -97,16 +103,18 @@ def check_saved(data: dict[str, Any], source: str) -> None:
     models = data.get("models")
     if not isinstance(models, list) or not models or not all(isinstance(m, str) for m in models):
         raise ValueError(f"{source}: 'models' must list the models' names")
-    shapes = {"weights": (len(models), NUM_LABELS), "intercept": (NUM_LABELS,)}
+    per_label, every_label = (len(models), NUM_LABELS), (len(models), NUM_LABELS, NUM_LABELS)
+    shapes = {"weights": (per_label, every_label), "intercept": ((NUM_LABELS,),)}
     if data.get("vote_thresholds") is not None:
-        shapes["vote_thresholds"] = (len(models), NUM_LABELS)
-    for key, shape in shapes.items():
+        shapes["vote_thresholds"] = (per_label,)
+    for key, allowed in shapes.items():
         try:
             array = np.asarray(data[key], dtype=np.float64)
         except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{source}: '{key}' must be numbers of shape {shape}") from None
-        if array.shape != shape:
-            raise ValueError(f"{source}: '{key}' has shape {array.shape}, not {shape} ({len(models)} models x labels)")
+            raise ValueError(f"{source}: '{key}' must be numbers of shape {allowed[0]}") from None
+        if array.shape not in allowed:
+            expected = " or ".join(map(str, allowed))
+            raise ValueError(f"{source}: '{key}' has shape {array.shape}, not {expected} ({len(models)} models)")
         if not np.isfinite(array).all():
             raise ValueError(f"{source}: '{key}' holds values that are not finite numbers (NaN or infinity)")
 
@@ -165,6 +173,11 @@ def stack(probs: np.ndarray, targets: np.ndarray) -> Weights:
     return Weights(*ridge_weights(probs, targets))
 
 
+@METHODS.register("stack_all")
+def stack_all(probs: np.ndarray, targets: np.ndarray) -> Weights:
+    return Weights(*ridge_over_every_label(probs, targets))
+
+
 def fitted_f2(probs: np.ndarray, targets: np.ndarray) -> float:
     """Chip-averaged F2 at thresholds fitted on the same rows (how every row of the report is scored)."""
     return chip_f2(targets, binarize(probs, fit_thresholds(probs, targets)))
@@ -211,6 +224,15 @@ def ridge_weights(probs: np.ndarray, targets: np.ndarray, alpha: float = 1.0) ->
         ridge = Ridge(alpha=alpha).fit(probs[:, :, label].T, targets[:, label])
         weights[:, label], intercept[label] = ridge.coef_, ridge.intercept_
     return weights, intercept
+
+
+def ridge_over_every_label(probs: np.ndarray, targets: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Per label, a ridge regression of the label on every label's probability of every model:
+    weights models x input labels x labels."""
+    models, chips, labels = probs.shape
+    inputs = probs.transpose(1, 0, 2).reshape(chips, models * labels)  # chips x (model, label)
+    ridge = Ridge(alpha=alpha).fit(inputs, targets)  # one fit, every label an output
+    return ridge.coef_.T.reshape(models, labels, labels), ridge.intercept_
 
 
 def groups_of(folds: np.ndarray, seed: int = 0) -> np.ndarray:

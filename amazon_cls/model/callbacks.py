@@ -1,6 +1,7 @@
 """The training callbacks: thresholds fitted on the whole validation fold (and the run-folder
-files of the final validation) and the training fold's statistics handed to the model. They ask
-the datamodule only for what `data.contract.TrainingData` promises. (TensorBoard's: `model.tensorboard`.)"""
+files of the final validation), the training fold's statistics handed to the model, and an
+exponential moving average of the weights. They ask the datamodule only for what
+`data.contract.TrainingData` promises. (TensorBoard's: `model.tensorboard`.)"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from lightning.pytorch.trainer.states import TrainerFn
 
 from amazon_cls.core.thresholds import Thresholds
@@ -33,6 +35,22 @@ class TrainingFoldStatistics(L.Callback):
         pl_module.use_label_frequency(*data.label_frequency())
         if pl_module.needs_band_statistics:
             pl_module.use_band_statistics(*data.band_statistics())
+
+
+class WeightAverage(EMAWeightAveraging):
+    """Lightning's exponential moving average of the weights, which validates (and so fits the
+    thresholds of) the average while fitting and saves it as the checkpoints' weights. Once the fit
+    ends the average *is* the model: validating the best checkpoint, saving it again with its
+    thresholds and predicting the test folders all use the averaged weights, as `predict` will."""
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_end(trainer, pl_module)  # the average becomes the model's weights
+        self._average_model = None  # no more swaps: what follows is the average alone
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        if self._average_model is not None:  # resuming a fit: restore the average and the current weights
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        # after the fit, the checkpoint's weights are the average already
 
 
 class ThresholdOptimizer(L.Callback):

@@ -73,7 +73,8 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
     if not any(isinstance(callback, ThresholdOptimizer) for callback in callbacks):
         rank_zero_warn("No ThresholdOptimizer among the callbacks: the thresholds stay at 0.2 and no F2 is computed")
     test_probs = ProbabilityWriter(folder.test_probs)
-    trainer = make_trainer(cfg.trainer, callbacks=[*callbacks, *extra_callbacks, TrainingFoldStatistics(), test_probs],
+    # the statistics first, so that a callback copying the model (the weight average) copies them
+    trainer = make_trainer(cfg.trainer, callbacks=[TrainingFoldStatistics(), *callbacks, *extra_callbacks, test_probs],
                            logger=instantiate_group(cfg.get("logger")) or False)  # fmt: skip
     resume = folder.resolve_ckpt_path(cfg.get("ckpt_path"))
     if resume and resume != "hpc":

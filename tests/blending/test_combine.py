@@ -11,7 +11,8 @@ import pytest
 from amazon_cls.blending import methods as blend
 from amazon_cls.blending.combine import run_ensemble, stacked
 from amazon_cls.blending.members import find_members, model_tables, run_folders
-from amazon_cls.core.labels import LABELS, NUM_LABELS, TARGET_COLUMNS
+from amazon_cls.core.labels import LABELS, NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
+from amazon_cls.core.metric import binarize
 from amazon_cls.core.thresholds import fit_thresholds
 from amazon_cls.train import run as train
 from tests.helpers import CHIPS, FOLDS, TEST_CHIPS, compose_train, make_member, run_module, tiny_overrides
@@ -75,6 +76,27 @@ def test_run_ensemble_writes_report_and_ordered_submission(members: tuple, tmp_p
     assert {"f2", "f2_weather", "f2@0.2"} <= set(report.columns)
     assert (tmp_path / "out" / "ensemble_report.md").read_text().startswith("# Ensemble report")
     assert list((tmp_path / "out" / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_the_report_shows_cross_fitted_scores_and_disagreement(members: tuple, tmp_path: Path) -> None:
+    """Beside each in-sample F2, the cross-fitted one (lower, for noise most of all); and how often
+    the two models' thresholded predictions differ, computed here by hand from their tables."""
+    run_dirs, _, _ = members
+    result = run_ensemble(run_dirs, tmp_path / "out", method="stack_all")
+    report = pd.read_csv(tmp_path / "out" / "ensemble_report.csv").set_index("name")
+    noise = report.loc["noise@32px"]
+    assert noise["f2_cross_fitted"] < noise["f2"] and noise["rare_f2_cross_fitted"] < noise["rare_f2"]
+    oof = model_tables(find_members(run_dirs), "oof")
+    tables = [(t[PROB_COLUMNS].to_numpy(), t[TARGET_COLUMNS].to_numpy()) for t in oof.values()]
+    predicted = [binarize(probs, fit_thresholds(probs, truth)) for probs, truth in tables]
+    (pair,) = result["disagreement"]
+    assert pair["disagreement"] == pytest.approx((predicted[0] != predicted[1]).mean())
+    markdown = (tmp_path / "out" / "ensemble_report.md").read_text()
+    assert "## How often the models disagree" in markdown and "good@32px (other labels, |w|)" in markdown
+    run_ensemble([d for d in run_dirs if "_fold0_" in d.name], tmp_path / "one_fold")  # a model = its member
+    one_fold = pd.read_csv(tmp_path / "one_fold" / "ensemble_report.csv").set_index("level")
+    for column in ("f2_cross_fitted", "rare_f2_cross_fitted"):
+        assert one_fold.loc["member", column].tolist() == one_fold.loc["model", column].tolist()
 
 
 def test_unfinished_members_are_left_out(members: tuple) -> None:

@@ -76,12 +76,36 @@ def test_a_member_perfect_on_some_chips_does_not_inflate_the_score(targets: np.n
     probs = np.stack([honest, leaky])
     fold0 = FOLDS == 0
     assert blend.fitted_f2(leaky[fold0], targets[fold0]) == 1.0
-    for method in ("weighted", "select", "stack"):
+    for method in ("weighted", "select", "stack", "stack_all"):
         combined = blend.cross_fit(method, ["honest", "leaky"], probs, targets, FOLDS)
         in_sample = blend.fit(method, ["honest", "leaky"], probs, targets).apply(probs)
         assert blend.fitted_f2(combined, targets) < blend.fitted_f2(in_sample, targets)
         # on fold 0 the combination scores what the honest model scores there, not the leak's 1.0
         assert blend.fitted_f2(combined[fold0], targets[fold0]) <= blend.fitted_f2(honest[fold0], targets[fold0]) + 0.01
+
+
+def test_stack_all_reads_a_label_from_the_labels_that_go_with_it(targets: np.ndarray) -> None:
+    """Label 1 is present exactly where label 0 is; the model knows label 0 and guesses label 1.
+    Only the stack over every label's output can answer label 1, and it does so cross-fitted."""
+    rng = np.random.default_rng(8)
+    targets = targets.copy()
+    targets[:, 1] = targets[:, 0]
+    model = noisy(targets, rng, 0.6)
+    model[:, 1] = rng.random(CHIPS)
+    probs, groups = model[None], blend.groups_of(FOLDS)
+    same_label = blend.cross_fit("stack", ["m"], probs, targets, groups)
+    every_label = blend.cross_fit("stack_all", ["m"], probs, targets, groups)
+    assert blend.fitted_f2(every_label, targets) > blend.fitted_f2(same_label, targets) + 0.01
+    weights = blend.fit("stack_all", ["m"], probs, targets).weights
+    assert weights.shape == (1, NUM_LABELS, NUM_LABELS)
+    assert weights[0, 0, 1] > 0.5 > abs(weights[0, 1, 1])  # label 1 is read from label 0's output
+
+
+def test_a_saved_combination_of_the_wrong_shape_is_named(targets: np.ndarray) -> None:
+    saved = blend.fit("stack_all", ["a", "b"], np.stack([targets, targets]).astype(float), targets).to_dict()
+    saved["weights"] = np.asarray(saved["weights"])[:, :, :3].tolist()
+    with pytest.raises(ValueError, match=r"'weights' has shape \(2, 17, 3\), not \(2, 17\) or \(2, 17, 17\)"):
+        blend.Combination.from_dict(saved, "c.json")
 
 
 def test_combination_round_trips_through_json(targets: np.ndarray) -> None:

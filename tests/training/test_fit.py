@@ -85,3 +85,20 @@ def registered_names_are_removed_after_each_test():
     yield
     for registry, name in ((LOSSES, "squared"), (SCHEDULERS, "halving")):
         registry._entries.pop(name, None)
+
+
+def test_the_weight_average_is_what_the_run_validates_saves_and_predicts(tmp_path: Path, tiny_root: Path) -> None:
+    """With the EMA callback the fit's checkpoints carry the average as their weights and the last
+    weights beside them; after the fit the average is the model, so the best checkpoint saved again
+    with its thresholds holds the average too (not the last weights, which Lightning's callback
+    would leave in the model and a weights-only save would write)."""
+    no_monitor = "callbacks.model_checkpoint.monitor=null"  # the best checkpoint is then the last epoch's
+    overrides = [*tiny_overrides(tiny_root), "callbacks=[default,ema]", "callbacks.ema.decay=0.9", no_monitor]
+    metrics = run(compose_train(overrides, tmp_path / "run"))
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    best = torch.load(metrics["best_checkpoint"], weights_only=True)
+    weights = [key for key, value in last["state_dict"].items() if value.is_floating_point()]
+    assert any(not torch.equal(last["state_dict"][k], last["current_model_state"][k]) for k in weights)
+    assert "current_model_state" not in best
+    for key in weights:
+        torch.testing.assert_close(best["state_dict"][key], last["state_dict"][key], rtol=0, atol=0)
