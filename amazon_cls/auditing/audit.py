@@ -28,8 +28,6 @@ def audit(cfg: DictConfig) -> dict[str, Any]:
     run_dirs = run_folders(cfg.sweep_dir, cfg.runs)
     truth = from_data_set(cfg.data, None)
     folds = sorted(set(range(cfg.data.num_folds)) if cfg.folds is None else {int(f) for f in cfg.folds})
-    if any(not 0 <= fold < cfg.data.num_folds for fold in folds):
-        raise ValueError(f"folds={folds}: each must be in [0, {cfg.data.num_folds - 1}]")
     truth = truth.subset(np.isin(truth.folds, folds), f"folds {folds}")
     oof = out_of_fold(run_dirs, truth)
     log.info("Auditing %s with the out-of-fold probabilities of %s", truth.description, ", ".join(oof.models))

@@ -332,6 +332,11 @@ RELATIONS: list[tuple[tuple[str, ...], Callable[..., bool], str]] = [
         lambda fold, folds: fold is None or fold < folds,
         "fold={} must be below data.num_folds={}",
     ),
+    (
+        ("folds", "data.num_folds"),
+        lambda folds, count: folds is None or all(fold < count for fold in folds),
+        "folds={} must each be below data.num_folds={}",
+    ),
     (("cross_fit",), lambda parts: parts != 1, "cross_fit={}: 0 (the thresholds given) or at least 2 parts"),
 ]
 

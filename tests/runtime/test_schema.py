@@ -46,6 +46,8 @@ def test_a_training_value_of_the_wrong_type_or_range_is_named(tmp_path: Path, ov
                                                                                       "is an existing file"),
         ("ensemble", ["sweep_dir=/no/sweep"], "sweep_dir='/no/sweep': no such folder"),
         ("ensemble", ["sweep_dir=/tmp", "specialist_weight=2"], "specialist_weight=2: must be >= 0 and <= 1"),
+        ("audit", ["sweep_dir=/tmp", "folds=[1,7]"], "folds=[1, 7] must each be below data.num_folds=5"),
+        ("tune", ["folds=[5]"], "folds=[5] must each be below data.num_folds=5"),
     ],
 )  # fmt: skip
 def test_other_commands_name_their_keys(tmp_path: Path, command: str, overrides: list[str], message: str) -> None:
