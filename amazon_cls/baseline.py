@@ -8,6 +8,7 @@ the same table as the deep models' (the run folder gets metrics.json and val_pro
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from hydra.utils import instantiate
@@ -16,12 +17,17 @@ from omegaconf import DictConfig
 from amazon_cls.runtime.command import command
 from amazon_cls.runtime.schema import check_config
 
+log = logging.getLogger(__name__)
+
 
 def run(cfg: DictConfig) -> dict[str, float]:
     check_config(cfg, "baseline")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.model.baseline import run_baseline
+    from amazon_cls.runtime.hardware import DATA_KEYS, resolve_config
 
-    datamodule = instantiate(cfg.data, _convert_="all")
+    for line in resolve_config(cfg, DATA_KEYS):
+        log.info(line)
+    datamodule = instantiate(cfg.data, _convert_="all", cache=False)  # features decode chips at their own size
     metrics = run_baseline(datamodule, Path(cfg.paths.output_dir), cfg.trees, cfg.seed)
     print("\n".join(f"{key:<22} {value:.4f}" for key, value in metrics.items()))
     return metrics

@@ -106,6 +106,7 @@ def resolve(
 # Where each hardware setting lives in a command's config (train: data.*; predict and map: top level).
 TRAIN_KEYS = {"precision": "trainer.precision", "num_workers": "data.num_workers", "pin_memory": "data.pin_memory"}
 PREDICT_KEYS = {"precision": "trainer.precision", "num_workers": "num_workers", "pin_memory": "pin_memory"}
+DATA_KEYS = {"num_workers": "data.num_workers", "pin_memory": "data.pin_memory"}  # a command without a Trainer
 
 
 def resolve_config(cfg: DictConfig, keys: dict[str, str] = TRAIN_KEYS) -> list[str]:
@@ -113,7 +114,8 @@ def resolve_config(cfg: DictConfig, keys: dict[str, str] = TRAIN_KEYS) -> list[s
     that everything downstream sees concrete values; returns one line per setting saying what was
     chosen and why, under its config key (the command logs them)."""
     requested = {name: OmegaConf.select(cfg, key, default=AUTO) for name, key in keys.items()}
-    choices = resolve(cfg.trainer.accelerator, **requested)
+    accelerator = OmegaConf.select(cfg, "trainer.accelerator", default=AUTO)
+    choices = {name: choice for name, choice in resolve(accelerator, **requested).items() if name in keys}
     for name, choice in choices.items():
         OmegaConf.update(cfg, keys[name], choice.value, force_add=True)
     return [choice.describe(keys[name]) for name, choice in choices.items()]

@@ -160,3 +160,20 @@ def test_a_sweep_folder_lists_its_runs_old_and_new(members: tuple, tmp_path: Pat
     (run_dirs[0] / "settings.json").write_text("{}")
     assert run_folders(str(tmp_path), None) == sorted(run_dirs)
     assert run_folders(None, [str(run_dirs[1])]) == [run_dirs[1]]
+
+
+@pytest.mark.slow
+def test_small_chips_ensemble_trains_each_member_with_its_own_budget(tmp_path: Path, tiny_root: Path) -> None:
+    """experiment=small_chips_ensemble: one sweep, two architectures, each its own epochs, then one ensemble."""
+    sweep = tmp_path / "sweep"
+    common = [o for o in tiny_overrides(tiny_root) if not o.startswith(("model=", "trainer.max"))]  # the members'
+    run_module("amazon_cls.train", "-m", "experiment=small_chips_ensemble", *common, "data.fold=0,1",
+               "data.num_folds=3", "data.cache=false", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2",
+               f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    members = [folder for folder in sweep.iterdir() if folder.is_dir()]
+    epochs = {d.name: json.loads((d / "settings.json").read_text())["trainer.max_epochs"] for d in members}
+    assert epochs == {"plain_cnn_32px_fold0_seed42": 2, "plain_cnn_32px_fold1_seed42": 2,
+                      "chip_statistics_32px_fold0_seed42": 20, "chip_statistics_32px_fold1_seed42": 20}  # fmt: skip
+    run_module("amazon_cls.ensemble", f"sweep_dir={sweep}", f"output_dir={tmp_path / 'ensemble'}")
+    saved = json.loads((tmp_path / "ensemble" / "combination.json").read_text())
+    assert sorted(saved["checkpoints"]) == ["chip_statistics@32px", "plain_cnn@32px"]
