@@ -26,6 +26,14 @@ _FROM_SCRATCH_CFG = {  # timm's data config of the project's own backbones
 }
 
 
+def from_scratch(name: str, pretrained: bool, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of timm's `create_model` that the project's own backbones take; they have no
+    pretrained weights, so asking for them is refused."""
+    if pretrained:
+        raise ValueError(f"{name} has no pretrained weights; set model.pretrained=false")
+    return {key: value for key, value in options.items() if key in ("num_classes", "in_chans", "drop_rate")}
+
+
 class PlainCNN(nn.Module):
     """A plain VGG-style CNN (two 3x3 conv-BN-ReLU per stage, max-pool between): a baseline that
     shows what residual backbones and ImageNet weights add."""
@@ -87,9 +95,7 @@ class ChipStatistics(nn.Module):
 
 @register_model
 def chip_statistics(pretrained: bool = False, **kwargs: Any) -> ChipStatistics:
-    if pretrained:
-        raise ValueError("chip_statistics has no pretrained weights; set model.pretrained=false")
-    return ChipStatistics(**{k: v for k, v in kwargs.items() if k in ("num_classes", "in_chans", "drop_rate")})
+    return ChipStatistics(**from_scratch("chip_statistics", pretrained, kwargs))
 
 
 CHIP_RESNET = ByoModelCfg(
@@ -110,9 +116,7 @@ def chip_resnet(pretrained: bool = False, **kwargs: Any) -> ByobNet:
     blocks at half its widths, after a stem that halves the chip once where resnet18's quarters
     it, so a 32 px chip still has 2 x 2 cells in the last stage (resnet18's has 1). As fast to
     train as plain_cnn on a CPU, and a different architecture to ensemble with it."""
-    if pretrained:
-        raise ValueError("chip_resnet has no pretrained weights; set model.pretrained=false")
-    model = ByobNet(CHIP_RESNET, **{k: v for k, v in kwargs.items() if k in ("num_classes", "in_chans", "drop_rate")})
+    model = ByobNet(CHIP_RESNET, **from_scratch("chip_resnet", pretrained, kwargs))
     model.pretrained_cfg = {**_FROM_SCRATCH_CFG, "input_size": (kwargs.get("in_chans", 3), 32, 32)}
     return model
 
@@ -127,9 +131,7 @@ def check_backbone(name: str) -> None:
 
 @register_model
 def plain_cnn(pretrained: bool = False, **kwargs: Any) -> PlainCNN:
-    if pretrained:
-        raise ValueError("plain_cnn has no pretrained weights; set model.pretrained=false")
-    return PlainCNN(**{k: v for k, v in kwargs.items() if k in ("num_classes", "in_chans", "drop_rate")})
+    return PlainCNN(**from_scratch("plain_cnn", pretrained, kwargs))
 
 
 def create_backbone(

@@ -45,8 +45,7 @@ def test_chip_statistics_sees_each_bands_distribution_and_texture() -> None:
     np.testing.assert_allclose(features[..., 0], pixels.mean(-1), atol=1e-6)
     quantiles = np.quantile(pixels, model.QUANTILES, axis=-1).transpose(1, 2, 0)
     np.testing.assert_allclose(features[..., 4:], quantiles, atol=1e-6)
-    flat = torch.full((1, 3, 32, 32), 0.5)
-    striped = flat.clone()
+    striped = torch.full((1, 3, 32, 32), 0.5)
     striped[..., ::2] = 0.0  # columns alternate: texture across, none down
     down, across = model.statistics(striped).reshape(3, -1)[0, 2:4]
     assert down == 0 and across == 0.5
