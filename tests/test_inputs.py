@@ -35,6 +35,7 @@ JPG = SOURCES["jpg"]
     [
         ("data.num_folds=1", r"data\.num_folds=1: must be >= 2"),
         ("data.batch_size=0", r"data\.batch_size=0: must be >= 1"),
+        ("data.oversample_rare=0", r"data\.oversample_rare=0: must be >= 1"),
         ("data.num_workers=-1", r"data\.num_workers=-1: must be >= 0"),
         ("trainer.max_epochs=0", r"trainer\.max_epochs=0: must be >= 1"),
         (

@@ -18,6 +18,7 @@ from amazon_cls.blending.report import (
     ensemble_name,
     report_markdown,
     score_row,
+    variant_of,
     write_tensorboard,
 )
 from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
@@ -140,7 +141,7 @@ def run_ensemble(
         specialist_oof, specialist_test, specialist_checkpoints = specialist_tables(specialists)
         oof_probs = blend_rare(oof_probs, specialist_oof.loc[names].to_numpy(), specialist_weight)
         name = f"{ensemble_name(chosen, choice, len(oof))} + rare specialist (weight {specialist_weight})"
-        report = pd.concat([report, pd.DataFrame([score_row("ensemble", name, {"": (oof_probs, targets)})])])
+        report = pd.concat([report, pd.DataFrame([score_row("ensemble", name, {"": variant_of(first, oof_probs)})])])
         if test_probs is not None and specialist_test is not None:
             test_probs = blend_rare(test_probs, specialist_test.loc[test_names].to_numpy(), specialist_weight)
     thresholds = Thresholds.fitted(view, oof_probs, targets, source=str(folder.combination))

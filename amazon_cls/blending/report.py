@@ -17,15 +17,23 @@ from amazon_cls.core.thresholds import fit_thresholds
 from amazon_cls.core.validation import cross_fitted_f2, rare_f2
 from amazon_cls.store.tables import markdown_table, split_frame
 
-Variant = tuple[np.ndarray, np.ndarray] | None  # (probs, targets) of one way of predicting, if there is one
+# (probs, targets, chip names) of one way of predicting, if there is one
+Variant = tuple[np.ndarray, np.ndarray, list[str]] | None
 
 
-def scores(probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+def variant_of(frame: pd.DataFrame, probs: np.ndarray | None = None) -> Variant:
+    """An out-of-fold table (indexed by chip name) as a Variant, with `probs` instead of its own if given."""
+    own, targets = split_frame(frame)
+    return (own if probs is None else probs), targets, list(frame.index)
+
+
+def scores(probs: np.ndarray, targets: np.ndarray, names: list[str]) -> dict[str, float]:
     """F2 at fitted thresholds, without and with the weather rules, and at 0.2; the rare labels'
-    mean F2; and both F2s with thresholds cross-fitted (what in-sample thresholds flatter)."""
+    mean F2; and both F2s with thresholds cross-fitted (what in-sample thresholds flatter), the
+    halves chosen by chip name as everywhere else."""
     thresholds = fit_thresholds(probs, targets)
     y_pred = binarize(probs, thresholds)
-    f2_unseen, rare_unseen = cross_fitted_f2(probs, targets)
+    f2_unseen, rare_unseen = cross_fitted_f2(probs, targets, names)
     return {
         "f2": chip_f2(targets, y_pred),
         "f2_weather": chip_f2(targets, predict_labels(probs, thresholds, weather_rules=True)),
@@ -50,7 +58,7 @@ def disagreement(oof: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def score_row(level: str, name: str, variants: dict[str, Variant]) -> dict:
-    """One report row; `variants` maps a column suffix ("" with TTA, "_notta") to (probs, targets)."""
+    """One report row; `variants` maps a column suffix ("" with TTA, "_notta") to a Variant."""
     row: dict = {"level": level, "name": name}
     for suffix, variant in variants.items():
         if variant is not None:
@@ -68,23 +76,22 @@ def build_report(
     chosen: str,
 ) -> pd.DataFrame:
     """Rows for every member, every model, every method (cross-fitted) and the ensemble."""
-    targets = split_frame(next(iter(oof.values())))[1]
+    first = next(iter(oof.values()))
 
     def variants(name: str) -> dict[str, Variant]:
         without_tta = plain_choice.combined.get(name) if plain_choice else None
-        return {"": (choice.combined[name], targets), "_notta": None if without_tta is None else (without_tta, targets)}
+        return {"": variant_of(first, choice.combined[name]),
+                "_notta": None if without_tta is None else variant_of(first, without_tta)}  # fmt: skip
 
-    def member_variants(m: Member) -> dict[str, Variant]:  # in chip order, as the model tables: the same
-        # predictions get the same cross-fitted halves, so a model of one member scores what the member does
-        plain_view = None if m.oof_plain is None else split_frame(m.oof_plain.sort_index())
-        return {"": split_frame(m.oof.sort_index()), "_notta": plain_view}
+    def member_variants(m: Member) -> dict[str, Variant]:
+        return {"": variant_of(m.oof), "_notta": None if m.oof_plain is None else variant_of(m.oof_plain)}
 
     rows = [
         score_row("member", f"{m.run_dir.name} ({m.model}, fold {m.fold}, seed {m.seed})", member_variants(m))
         for m in members
     ]
     rows += [
-        score_row("model", model, {"": split_frame(oof[model]), "_notta": split_frame(plain[model]) if plain else None})
+        score_row("model", model, {"": variant_of(oof[model]), "_notta": variant_of(plain[model]) if plain else None})
         for model in oof
     ]
     rows += [score_row("method", method, variants(method)) for method in choice.scores]

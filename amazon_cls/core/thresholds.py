@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,18 +223,25 @@ def precision_thresholds(
     return chosen, precision, recall
 
 
-def cross_fitted(probs: np.ndarray, y_true: np.ndarray, parts: int = 2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def cross_fitted(
+    probs: np.ndarray, y_true: np.ndarray, parts: int = 2, seed: int = 0, names: Sequence[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """0/1 predictions of every chip by thresholds fitted on the other `parts - 1` parts of these
     chips, and those thresholds (parts x labels).
 
     Thresholds fitted on the chips they score flatter a label with few positives (a rare label's
     threshold can settle on its handful of positives); scored this way, no chip helped choose the
-    threshold that labels it, so the score is what new chips would see.
+    threshold that labels it, so the score is what new chips would see. With the chips' `names`,
+    each chip's part follows from its name (`parts_of`), so the training summary, the ensemble
+    report and `evaluate` split the same chips the same way whatever order their tables are in.
     """
     if parts < 2:
         raise ValueError(f"cross-fitting needs at least 2 parts, not {parts}")
     probs, truth = np.asarray(probs, dtype=np.float64), np.asarray(y_true)
-    part = np.random.default_rng(seed).permutation(len(probs)) % parts
+    if names is None:
+        part = np.random.default_rng(seed).permutation(len(probs)) % parts
+    else:
+        part = parts_of(names, parts, seed)
     y_pred = np.zeros(probs.shape, dtype=bool)
     fitted = np.zeros((parts, probs.shape[1]))
     for k in range(parts):
@@ -241,3 +249,10 @@ def cross_fitted(probs: np.ndarray, y_true: np.ndarray, parts: int = 2, seed: in
         fitted[k] = fit_thresholds(probs[~held_out], truth[~held_out])
         y_pred[held_out] = binarize(probs[held_out], fitted[k])
     return y_pred, fitted
+
+
+def parts_of(names: Sequence[str], parts: int, seed: int = 0) -> np.ndarray:
+    """Each chip's part (0..parts-1), a function of its name and `seed` alone."""
+    if len(names) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.array([zlib.crc32(f"{seed}/{name}".encode()) % parts for name in names], dtype=np.int64)

@@ -3,6 +3,7 @@ thresholds fitted on them, and the scores every run reports."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -35,6 +36,7 @@ class ValidationResult:
     targets: np.ndarray
     thresholds: np.ndarray  # fitted on `probs`
     view: str = "none"  # the TTA of `probs`
+    names: Sequence[str] | None = None  # the chips' names, which decide the cross-fitted halves
 
     def scores(self) -> dict[str, float]:
         clear_primary = np.zeros_like(self.targets, dtype=bool)
@@ -51,7 +53,7 @@ class ValidationResult:
     def cross_fitted_scores(self) -> dict[str, float]:
         """The F2 of thresholds fitted on one half of these chips and scored on the other (and the
         other way round): what unseen chips would score, where in-sample thresholds flatter rare labels."""
-        f2, rare = cross_fitted_f2(self.probs, self.targets)
+        f2, rare = cross_fitted_f2(self.probs, self.targets, self.names)
         return {"val/f2_cross_fitted": f2, "val/rare_f2_cross_fitted": rare}
 
     @cached_property
@@ -64,10 +66,11 @@ def rare_f2(report: pd.DataFrame) -> float:
     return float(report.set_index("label").loc[list(RARE), "f2"].mean())
 
 
-def cross_fitted_f2(probs: np.ndarray, targets: np.ndarray) -> tuple[float, float]:
+def cross_fitted_f2(probs: np.ndarray, targets: np.ndarray, names: Sequence[str] | None = None) -> tuple[float, float]:
     """F2 and the rare labels' mean F2 with thresholds fitted on one half of the chips and scored on
-    the other (and the other way round): what every report shows beside the in-sample figures."""
-    y_pred, _ = cross_fitted(probs, targets, parts=2, seed=0)
+    the other (and the other way round): what every report shows beside the in-sample figures. The
+    chips' names choose the halves, so every report of the same chips agrees."""
+    y_pred, _ = cross_fitted(probs, targets, parts=2, seed=0, names=names)
     return chip_f2(targets, y_pred), rare_f2(per_label_report(targets, y_pred))
 
 

@@ -33,6 +33,14 @@ def rare_subset(rows: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
     return np.sort(np.concatenate([rows[rare], others]))
 
 
+def oversampled(rows: np.ndarray, targets: np.ndarray, factor: int) -> np.ndarray:
+    """The training rows with every chip that carries a rare label `factor` times: an epoch shows
+    the model its few rare positives more often without dropping any other chip (each repeat is
+    augmented on its own)."""
+    rare = targets[rows][:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+    return np.sort(np.concatenate([rows, np.repeat(rows[rare], factor - 1)]))
+
+
 class PlanetDataModule(L.LightningDataModule):
     """One fold of a Kaggle-layout data set (or the embedded synthetic one when `root` is None):
     a `data.contract.TrainingData`.
@@ -68,11 +76,14 @@ class PlanetDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         seed: int = 0,
         train_subset: str = "all",
+        oversample_rare: int = 1,
         exclude: str | None = None,
     ) -> None:
         super().__init__()
         if train_subset not in ("all", "rare"):
             raise ValueError(f"data.train_subset={train_subset!r}; choose all or rare")
+        if isinstance(oversample_rare, bool) or not isinstance(oversample_rare, int) or oversample_rare < 1:
+            raise ValueError(f"data.oversample_rare={oversample_rare!r}: a whole number >= 1 (1: no oversampling)")
         if num_folds < 2:
             raise ValueError(f"data.num_folds={num_folds}: must be at least 2 (one fold validates, the others train)")
         if not 0 <= fold < num_folds:
@@ -144,6 +155,8 @@ class PlanetDataModule(L.LightningDataModule):
             train = self._without_excluded(train, val, names)
         if hp.train_subset == "rare":
             train = rare_subset(train, targets, hp.seed)
+        if hp.oversample_rare > 1:
+            train = oversampled(train, targets, hp.oversample_rare)
         self.train_set = ChipDataset(
             paths[train], targets[train], self.image_size, train_transform(), cache, train, hp.seed, source=self.source
         )

@@ -206,12 +206,15 @@ def _chips_of(path: Path) -> set[str] | None:
     return None
 
 
-def with_cross_fitted(predictions: Predictions, targets: np.ndarray, parts: int, seed: int) -> Predictions:
-    """The same probabilities labelled by thresholds fitted on the other parts of these chips."""
+def with_cross_fitted(
+    predictions: Predictions, targets: np.ndarray, names: list[str], parts: int, seed: int
+) -> Predictions:
+    """The same probabilities labelled by thresholds fitted on the other parts of these chips (the
+    parts chosen by chip name, as training and the ensemble report choose them)."""
     if predictions.probs is None:
         raise ValueError(f"{predictions.source}: a submission of tags has no probabilities to fit thresholds on; "
                          "give its probabilities (<stem>_probs.csv), or cross_fit=0")  # fmt: skip
-    y_pred, fitted = cross_fitted(predictions.probs, targets, parts, seed)
+    y_pred, fitted = cross_fitted(predictions.probs, targets, parts, seed, names)
     return replace(predictions, y_pred=y_pred, thresholds=fitted.mean(axis=0),
                    thresholds_from=f"cross-fitted on {parts} parts of these chips (mean shown)")  # fmt: skip
 

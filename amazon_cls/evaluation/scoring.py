@@ -72,7 +72,7 @@ def evaluate(cfg: DictConfig, make_run: Callable[[], PredictionRun]) -> dict[str
         if predictions is None:  # another rank of a distributed prediction: rank 0 reports
             continue
         if cfg.cross_fit:
-            predictions = with_cross_fitted(predictions, truth.targets, cfg.cross_fit, cfg.cross_fit_seed)
+            predictions = with_cross_fitted(predictions, truth.targets, truth.names, cfg.cross_fit, cfg.cross_fit_seed)
         if cfg.postprocess.weather:
             predictions = with_weather_rules(predictions)
         evaluated.append(predictions)

@@ -51,10 +51,11 @@ def run_baseline(datamodule: PlanetDataModule, output_dir: Path, trees: int, see
     probs = np.stack(
         [p[:, -1] if p.shape[1] == 2 else np.zeros(len(p)) for p in forest.predict_proba(features[val])], 1
     )
-    result = ValidationResult(np.flatnonzero(val), probs, probs, targets[val], fit_thresholds(probs, targets[val]))
+    val_names = list(np.asarray(names)[val])
+    thresholds = fit_thresholds(probs, targets[val])
+    result = ValidationResult(np.flatnonzero(val), probs, probs, targets[val], thresholds, names=val_names)
     metrics = result.scores()
     folder = RunFolder(output_dir)
-    val_names = list(np.asarray(names)[val])
     write_csv(folder.val_probs, validation_frame(val_names, datamodule.fold, probs, targets[val]))
     write_csv(folder.val_report, result.report)
     folder.write_metrics(metrics, [folder.val_probs, folder.val_report])

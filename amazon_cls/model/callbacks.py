@@ -5,6 +5,7 @@ exponential moving average of the weights. They ask the datamodule only for what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -22,6 +23,13 @@ from amazon_cls.store.run_folder import RunFolder
 from amazon_cls.store.tables import validation_frame
 
 OUTPUT_KEYS = ("index", "probs", "probs_plain", "targets")
+
+
+def validation_names(datamodule: object, index: Sequence[int]) -> list[str] | None:
+    """The names of the validated chips (positions `index` of the datamodule's validation set), or
+    None for a datamodule that does not name them."""
+    names = getattr(getattr(datamodule, "val_set", None), "names", None)
+    return None if names is None else [names[int(i)] for i in index]
 
 
 class TrainingFoldStatistics(L.Callback):
@@ -85,7 +93,8 @@ class ThresholdOptimizer(L.Callback):
         if final and view != "none":
             thresholds = Thresholds.fitted("none", probs_plain, targets).merged(thresholds)
         pl_module.thresholds = thresholds  # every rank fitted the same on the same gathered chips
-        result = ValidationResult(index, probs, probs_plain, targets, thresholds.of_view(view), view)
+        names = validation_names(trainer.datamodule, index)
+        result = ValidationResult(index, probs, probs_plain, targets, thresholds.of_view(view), view, names)
         pl_module.validation = result
         scores = result.scores()
         pl_module.log("val/f2", scores.pop("val/f2"), prog_bar=True)  # the score, on the progress bar too
@@ -102,7 +111,7 @@ class ThresholdOptimizer(L.Callback):
         folder = self.folder
         write_json(folder.thresholds, thresholds.to_json())
         write_csv(folder.val_report, result.report)
-        names = [data.val_set.names[i] for i in result.index]
+        names = result.names if result.names is not None else validation_names(data, result.index)
         write_csv(folder.val_probs, validation_frame(names, data.fold, result.probs, result.targets))
         if result.view != "none":
             write_csv(folder.val_probs_plain, validation_frame(names, data.fold, result.probs_plain, result.targets))

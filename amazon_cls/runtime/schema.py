@@ -176,6 +176,7 @@ DATA = {
     "data.dehaze": flag(),
     "data.on_bad_chip": text(),
     "data.train_subset": text(),
+    "data.oversample_rare": whole(1),
     "data.exclude": path("file", nullable=True),
 }
 MODEL = {

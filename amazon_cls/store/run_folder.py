@@ -24,7 +24,8 @@ from amazon_cls.store.records import changed, identity
 # What changes a run's results: its data and folds, model, optimiser and schedule, epochs, seed, TTA.
 RESULT_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.format", "data.image_dir", "data.image_ext",
                "data.num_folds", "data.fold", "data.fold_seed", "data.train_subset", "data.dehaze", "data.on_bad_chip",
-               "data.exclude", "model", "model_name", "trainer.max_epochs", "seed", "tta")  # fmt: skip
+               "data.oversample_rare", "data.exclude", "model", "model_name", "trainer.max_epochs", "seed",
+               "tta")  # fmt: skip
 # What decides which chips are in which fold: members of one ensemble agree on these.
 FOLD_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.num_folds", "data.fold_seed")
 

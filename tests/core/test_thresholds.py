@@ -10,7 +10,14 @@ import torch
 
 from amazon_cls.core.labels import LABELS
 from amazon_cls.core.metric import chip_f2
-from amazon_cls.core.thresholds import UNKNOWN_VIEW, ThresholdError, Thresholds, cross_fitted, fit_thresholds
+from amazon_cls.core.thresholds import (
+    UNKNOWN_VIEW,
+    ThresholdError,
+    Thresholds,
+    cross_fitted,
+    fit_thresholds,
+    parts_of,
+)
 from amazon_cls.inference.predictor import Predictor
 
 
@@ -83,3 +90,17 @@ def test_cross_fitted_thresholds_label_each_chip_with_a_fit_that_never_saw_it() 
     noise = rng.random((400, 17))  # no signal: fitted on the chips it scores, F2 flatters it
     in_sample = chip_f2(targets, noise > fit_thresholds(noise, targets))
     assert chip_f2(targets, cross_fitted(noise, targets, parts=2)[0]) < in_sample
+
+
+def test_named_chips_keep_their_cross_fitted_half_in_any_order() -> None:
+    rng = np.random.default_rng(1)
+    targets = rng.random((300, 17)) < 0.2
+    probs = np.clip(targets * 0.4 + rng.random((300, 17)) * 0.6, 0, 1)
+    names = [f"train_{i}" for i in range(300)]
+    order = rng.permutation(300)
+    y_pred, _ = cross_fitted(probs, targets, 2, 0, names)
+    shuffled, _ = cross_fitted(probs[order], targets[order], 2, 0, [names[i] for i in order])
+    np.testing.assert_array_equal(shuffled, y_pred[order])  # the training summary and evaluate agree
+    halves = parts_of(names, 2)
+    assert 100 < (halves == 0).sum() < 200
+    assert not np.array_equal(halves, parts_of(names, 2, seed=1))

@@ -143,6 +143,14 @@ def test_compare_scores_tables_and_cross_fits_their_thresholds(tmp_path: Path) -
     assert (tmp_path / "evaluation" / "pr_good.png").stat().st_size > 10_000
 
 
+def test_training_and_evaluate_cross_fit_the_same_halves(trained_run: Path, tiny_root: Path, tmp_path: Path) -> None:
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    summary = run_evaluate(tmp_path, f"data.root={tiny_root}", "fold=0", f"compare=[{trained_run}]", "cross_fit=2",
+                           f"data.folds_dir={tmp_path}/folds")  # fmt: skip
+    (result,) = summary["results"]
+    assert result["f2"]["estimate"] == pytest.approx(metrics["val/f2_cross_fitted"], abs=1e-6)
+
+
 def test_a_checkpoint_and_its_run_folder_score_the_same(trained_run: Path, tiny_root: Path, tmp_path: Path) -> None:
     ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
     summary = run_evaluate(

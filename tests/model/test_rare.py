@@ -7,7 +7,7 @@ import pandas as pd
 
 from amazon_cls.blending.methods import blend_rare
 from amazon_cls.core.labels import LABEL_INDEX, LABELS, NUM_LABELS, PROB_COLUMNS, RARE
-from amazon_cls.data.datamodule import rare_subset
+from amazon_cls.data.datamodule import PlanetDataModule, oversampled, rare_subset
 from amazon_cls.data.layout import read_labels
 from amazon_cls.model.module import ChipClassifier
 from amazon_cls.train import run
@@ -21,6 +21,33 @@ def test_rare_subset_keeps_every_rare_chip_and_as_many_others(tiny_root: Path) -
     is_rare = targets[:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
     assert set(rows[is_rare[rows]]) <= set(subset) <= set(rows)
     assert (~is_rare[subset]).sum() == is_rare[rows].sum()
+
+
+def test_oversampling_repeats_the_rare_chips_and_keeps_every_other(tiny_root: Path) -> None:
+    _, targets = read_labels(tiny_root / "train_v2.csv")
+    rows = np.arange(0, len(targets), 2)
+    is_rare = targets[:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+    assert is_rare[rows].any() and not is_rare[rows].all()
+    repeated = oversampled(rows, targets, factor=3)
+    times = np.bincount(repeated, minlength=len(targets))[rows]
+    assert (times == np.where(is_rare[rows], 3, 1)).all()
+
+
+def test_oversampled_training_fold_counts_its_repeats(tmp_path: Path, tiny_root: Path) -> None:
+    def training_fold(factor: int) -> PlanetDataModule:
+        data = PlanetDataModule(root=str(tiny_root), folds_dir=str(tmp_path), check=False, image_size=32,
+                                oversample_rare=factor)  # fmt: skip
+        data.setup("fit")
+        return data
+
+    once, twice = training_fold(1), training_fold(2)
+    rare_in_fold = once.train_set.targets[:, [LABEL_INDEX[name] for name in RARE]].any(axis=1).sum()
+    assert len(twice.train_set) == len(once.train_set) + rare_in_fold
+    assert len(twice.val_set) == len(once.val_set)
+    rare = [LABEL_INDEX[name] for name in RARE]
+    (frequency, chips), (frequency_once, _) = twice.label_frequency(), once.label_frequency()
+    assert chips == len(twice.train_set)
+    assert (frequency[rare] == 2 * frequency_once[rare]).all()  # pos_weight=auto sees the repeats
 
 
 def test_specialist_learns_only_the_rare_labels() -> None:
