@@ -25,10 +25,15 @@ from amazon_cls.data.transforms import train_transform
 log = logging.getLogger(__name__)
 
 
+def carries_rare_label(targets: np.ndarray) -> np.ndarray:
+    """For every chip (row of `targets`), whether it has at least one rare label."""
+    return targets[:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+
+
 def rare_subset(rows: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:
     """Every chip with a rare label, plus as many others drawn at random: a rare-label specialist's
     training set, where the rare labels are no longer lost among the common ones."""
-    rare = targets[rows][:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+    rare = carries_rare_label(targets[rows])
     others = np.random.default_rng(seed).permutation(rows[~rare])[: rare.sum()]
     return np.sort(np.concatenate([rows[rare], others]))
 
@@ -37,7 +42,7 @@ def oversampled(rows: np.ndarray, targets: np.ndarray, factor: int) -> np.ndarra
     """The training rows with every chip that carries a rare label `factor` times: an epoch shows
     the model its few rare positives more often without dropping any other chip (each repeat is
     augmented on its own)."""
-    rare = targets[rows][:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+    rare = carries_rare_label(targets[rows])
     return np.sort(np.concatenate([rows, np.repeat(rows[rare], factor - 1)]))
 
 

@@ -111,7 +111,7 @@ class ThresholdOptimizer(L.Callback):
         folder = self.folder
         write_json(folder.thresholds, thresholds.to_json())
         write_csv(folder.val_report, result.report)
-        names = result.names if result.names is not None else validation_names(data, result.index)
+        names = result.names  # named by `validation_names` when the result was made
         write_csv(folder.val_probs, validation_frame(names, data.fold, result.probs, result.targets))
         if result.view != "none":
             write_csv(folder.val_probs_plain, validation_frame(names, data.fold, result.probs_plain, result.targets))
