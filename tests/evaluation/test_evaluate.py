@@ -160,6 +160,7 @@ def test_a_checkpoint_and_its_run_folder_score_the_same(trained_run: Path, tiny_
         f"compare=[{ckpt},{trained_run}]",
         "names=[predicted,recorded]",
         f"data.folds_dir={tmp_path}/folds",
+        "trainer.precision=32",  # as the run trained and validated; auto is bf16-mixed on a bf16 CPU
     )
     predicted, recorded = summary["results"]
     assert (predicted["kind"], recorded["kind"]) == ("checkpoint", "run")
