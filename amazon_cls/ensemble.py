@@ -30,7 +30,14 @@ def run(cfg: DictConfig) -> dict:
     output_dir = Path(cfg.output_dir or Path(cfg.sweep_dir or ".") / "ensemble")
     specialists = [Path(run) for run in cfg.specialists] if cfg.specialists else None
     result = run_ensemble(
-        run_dirs, output_dir, cfg.method, cfg.postprocess.weather, cfg.order, specialists, cfg.specialist_weight
+        run_dirs,
+        output_dir,
+        cfg.method,
+        cfg.postprocess.weather,
+        cfg.order,
+        specialists,
+        cfg.specialist_weight,
+        cfg.rare_weight,
     )
     print(f"Report: {output_dir / 'ensemble_report.md'}")
     if "submission" in result:

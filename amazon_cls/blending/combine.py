@@ -95,6 +95,7 @@ def run_ensemble(
     order: str | None = None,
     specialists: list[Path] | None = None,
     specialist_weight: float = 0.5,
+    rare_weight: float = 0.0,
 ) -> dict:
     """Everything `python -m amazon_cls.ensemble` does; returns the ensemble's scores and file paths."""
     if method != AUTO and method not in METHODS:  # refused before any file is read
@@ -144,11 +145,11 @@ def run_ensemble(
         report = pd.concat([report, pd.DataFrame([score_row("ensemble", name, {"": variant_of(first, oof_probs)})])])
         if test_probs is not None and specialist_test is not None:
             test_probs = blend_rare(test_probs, specialist_test.loc[test_names].to_numpy(), specialist_weight)
-    thresholds = Thresholds.fitted(view, oof_probs, targets, source=str(folder.combination))
+    thresholds = Thresholds.fitted(view, oof_probs, targets, source=str(folder.combination), rare_weight=rare_weight)
     if plain and not specialists and view != "none":  # the plain view's, for `predict ensemble= tta=none`
         plain_members = model_tables(members_used, "oof_plain") if members_used is not members else plain
         plain_probs = combination.apply(stacked(common_chips(plain_members)))
-        thresholds = Thresholds.fitted("none", plain_probs, targets).merged(thresholds)
+        thresholds = Thresholds.fitted("none", plain_probs, targets, rare_weight=rare_weight).merged(thresholds)
     y_pred = predict_labels(oof_probs, thresholds.of_view(view), weather)
     per_label = per_label_report(targets, y_pred, thresholds.of_view(view))
 

@@ -1,5 +1,6 @@
-"""Per-label decision thresholds: fitted to maximise the chip-averaged F2, and kept with the view
-they were fitted under.
+"""Per-label decision thresholds: fitted to maximise the chip-averaged F2 (or, with a
+`rare_weight`, that plus the rare labels' mean F2: an alert's operating point), and kept with the
+view they were fitted under.
 
 A label is on when its probability is above its threshold. Probabilities of the plain view and of
 the 8 dihedral views averaged (`tta=d4`) differ, and so do the thresholds that suit them, so a
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from amazon_cls.core.labels import LABELS
+from amazon_cls.core.labels import LABEL_INDEX, LABELS, NUM_LABELS, RARE
 from amazon_cls.core.metric import _counts, _f2_from_counts, binarize, chip_f2
 
 log = logging.getLogger(__name__)
@@ -44,8 +45,10 @@ class Thresholds:
     source: str = field(default="", compare=False)
 
     @classmethod
-    def fitted(cls, view: str, probs: np.ndarray, targets: np.ndarray, source: str = "") -> Thresholds:
-        return cls({view: fit_thresholds(probs, targets)}, source)
+    def fitted(
+        cls, view: str, probs: np.ndarray, targets: np.ndarray, source: str = "", rare_weight: float = 0.0
+    ) -> Thresholds:
+        return cls({view: fit_thresholds(probs, targets, rare_weight=rare_weight)}, source)
 
     @classmethod
     def start(cls, source: str = "") -> Thresholds:
@@ -107,23 +110,28 @@ def _is_probability(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0
 
 
-def fit_thresholds(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20) -> np.ndarray:
-    """Per-label thresholds maximising chip-averaged F2 by coordinate ascent.
+def fit_thresholds(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20, rare_weight: float = 0.0) -> np.ndarray:
+    """Per-label thresholds maximising chip-averaged F2 by coordinate ascent, plus, with
+    `rare_weight`, that weight times the mean F2 of the rare labels (`rare_objective`).
 
     Starts every label at 0.2 and, label by label, moves it to the best point of the 0.01 grid
-    with the others fixed; passes repeat until no label improves. Never lowers the F2 of the start.
+    with the others fixed; passes repeat until no label improves. Never lowers the objective of the start.
 
     With the other labels fixed, a chip's F2 takes one of two values (label on / off), so the
     score at grid point k is sum(f_off) + the sum of (f_on - f_off) over chips whose probability
-    is above it: one weighted histogram over grid cells scores the whole grid at once. Gives the
-    thresholds of `fit_thresholds_reference`, thousands of times faster.
+    is above it: one weighted histogram over grid cells scores the whole grid at once (and two
+    more, the label's own F2). Gives the thresholds of `fit_thresholds_reference`, thousands of
+    times faster.
     """
     probs = np.asarray(probs, dtype=np.float64)
     truth = np.asarray(y_true, dtype=bool)
     thresholds = np.full(probs.shape[1], START_THRESHOLD)
     y_pred = binarize(probs, thresholds)
     tp, fp, fn = _counts(truth, y_pred, axis=1)
-    current = _f2_from_counts(tp, fp, fn).sum()
+    # the objective, as a sum over chips: chips x rare_weight / len(RARE) of each rare label's F2
+    label_weight = len(probs) * rare_weights(probs.shape[1], rare_weight)
+    label_terms = label_weight * _f2_from_counts(*_counts(truth, y_pred, axis=0))
+    current = _f2_from_counts(tp, fp, fn).sum() + label_terms.sum()
     # one row per label (contiguous), as 0/1 floats
     cells = _grid_cells(probs).T.copy()  # label on at grid point k <=> k < cell
     positives = truth.T.astype(np.float64)
@@ -139,11 +147,14 @@ def fit_thresholds(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20) 
             f_off = _f2_from_counts(tp, fp, fn + positive)
             gain = np.bincount(cells[label], weights=f_on - f_off, minlength=len(THRESHOLD_GRID) + 1)
             scores = f_off.sum() + np.cumsum(gain[::-1])[::-1][1:]  # scores[k]: chips with cell > k are on
+            own = label_weight[label] * _label_f2_on_grid(cells[label], positive) if label_weight[label] else 0.0
+            scores = scores + own + label_terms.sum() - label_terms[label]
             best = int(np.flatnonzero(scores >= scores.max() - _TIE)[0])
             if scores[best] > current + _TIE:
                 thresholds[label] = THRESHOLD_GRID[best]
                 predicted[label] = cells[label] > best
                 current = scores[best]
+                label_terms[label] = own[best] if label_weight[label] else 0.0
                 improved = True
             on = predicted[label]
             tp += positive * on
@@ -152,6 +163,37 @@ def fit_thresholds(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20) 
         if not improved:
             break
     return thresholds
+
+
+def rare_weights(labels: int, rare_weight: float) -> np.ndarray:
+    """Each label's weight in the objective beside the chips' F2: `rare_weight` shared by the rare labels."""
+    weights = np.zeros(labels)
+    if rare_weight:
+        if labels != NUM_LABELS:
+            raise ValueError(f"rare_weight needs the {NUM_LABELS} labels' probabilities, not {labels}")
+        if not (np.isfinite(rare_weight) and rare_weight > 0):
+            raise ValueError(f"rare_weight={rare_weight!r}: must be a finite number >= 0")
+        weights[[LABEL_INDEX[name] for name in RARE]] = rare_weight / len(RARE)
+    return weights
+
+
+def rare_objective(y_true: np.ndarray, y_pred: np.ndarray, rare_weight: float = 0.0) -> float:
+    """What `fit_thresholds` maximises: the chips' F2 plus `rare_weight` x the rare labels' mean F2.
+
+    The chips' F2 alone turns a weak rare label off, because its false positives cost more chip F2
+    than its few true positives earn; an alert that must find slash-and-burn and mines can pay a
+    little chip F2 for it (README, "The rare labels' operating point").
+    """
+    per_label = _f2_from_counts(*_counts(y_true, y_pred, axis=0))
+    return chip_f2(y_true, y_pred) + float(rare_weights(np.shape(y_pred)[1], rare_weight) @ per_label)
+
+
+def _label_f2_on_grid(cells: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """One label's F2 at every grid point (on where cell > k), from two histograms."""
+    size = len(THRESHOLD_GRID) + 1
+    tp = np.cumsum(np.bincount(cells, weights=positive, minlength=size)[::-1])[::-1][1:]
+    on = np.cumsum(np.bincount(cells, minlength=size)[::-1])[::-1][1:].astype(np.float64)
+    return _f2_from_counts(tp, on - tp, positive.sum() - tp)
 
 
 def _grid_cells(probs: np.ndarray) -> np.ndarray:
@@ -224,7 +266,12 @@ def precision_thresholds(
 
 
 def cross_fitted(
-    probs: np.ndarray, y_true: np.ndarray, parts: int = 2, seed: int = 0, names: Sequence[str] | None = None
+    probs: np.ndarray,
+    y_true: np.ndarray,
+    parts: int = 2,
+    seed: int = 0,
+    names: Sequence[str] | None = None,
+    rare_weight: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """0/1 predictions of every chip by thresholds fitted on the other `parts - 1` parts of these
     chips, and those thresholds (parts x labels).
@@ -246,7 +293,7 @@ def cross_fitted(
     fitted = np.zeros((parts, probs.shape[1]))
     for k in range(parts):
         held_out = part == k
-        fitted[k] = fit_thresholds(probs[~held_out], truth[~held_out])
+        fitted[k] = fit_thresholds(probs[~held_out], truth[~held_out], rare_weight=rare_weight)
         y_pred[held_out] = binarize(probs[held_out], fitted[k])
     return y_pred, fitted
 

@@ -37,6 +37,7 @@ class ValidationResult:
     thresholds: np.ndarray  # fitted on `probs`
     view: str = "none"  # the TTA of `probs`
     names: Sequence[str] | None = None  # the chips' names, which decide the cross-fitted halves
+    rare_weight: float = 0.0  # the thresholds' objective (core.thresholds.rare_objective), cross-fitted too
 
     def scores(self) -> dict[str, float]:
         clear_primary = np.zeros_like(self.targets, dtype=bool)
@@ -53,7 +54,7 @@ class ValidationResult:
     def cross_fitted_scores(self) -> dict[str, float]:
         """The F2 of thresholds fitted on one half of these chips and scored on the other (and the
         other way round): what unseen chips would score, where in-sample thresholds flatter rare labels."""
-        f2, rare = cross_fitted_f2(self.probs, self.targets, self.names)
+        f2, rare = cross_fitted_f2(self.probs, self.targets, self.names, self.rare_weight)
         return {"val/f2_cross_fitted": f2, "val/rare_f2_cross_fitted": rare}
 
     @cached_property
@@ -66,11 +67,13 @@ def rare_f2(report: pd.DataFrame) -> float:
     return float(report.set_index("label").loc[list(RARE), "f2"].mean())
 
 
-def cross_fitted_f2(probs: np.ndarray, targets: np.ndarray, names: Sequence[str] | None = None) -> tuple[float, float]:
+def cross_fitted_f2(
+    probs: np.ndarray, targets: np.ndarray, names: Sequence[str] | None = None, rare_weight: float = 0.0
+) -> tuple[float, float]:
     """F2 and the rare labels' mean F2 with thresholds fitted on one half of the chips and scored on
     the other (and the other way round): what every report shows beside the in-sample figures. The
     chips' names choose the halves, so every report of the same chips agrees."""
-    y_pred, _ = cross_fitted(probs, targets, parts=2, seed=0, names=names)
+    y_pred, _ = cross_fitted(probs, targets, parts=2, seed=0, names=names, rare_weight=rare_weight)
     return chip_f2(targets, y_pred), rare_f2(per_label_report(targets, y_pred))
 
 

@@ -207,16 +207,18 @@ def _chips_of(path: Path) -> set[str] | None:
 
 
 def with_cross_fitted(
-    predictions: Predictions, targets: np.ndarray, names: list[str], parts: int, seed: int
+    predictions: Predictions, targets: np.ndarray, names: list[str], parts: int, seed: int, rare_weight: float = 0.0
 ) -> Predictions:
     """The same probabilities labelled by thresholds fitted on the other parts of these chips (the
-    parts chosen by chip name, as training and the ensemble report choose them)."""
+    parts chosen by chip name, as training and the ensemble report choose them), on the chips' F2
+    plus `rare_weight` x the rare labels' mean F2."""
     if predictions.probs is None:
         raise ValueError(f"{predictions.source}: a submission of tags has no probabilities to fit thresholds on; "
                          "give its probabilities (<stem>_probs.csv), or cross_fit=0")  # fmt: skip
-    y_pred, fitted = cross_fitted(predictions.probs, targets, parts, seed, names)
+    y_pred, fitted = cross_fitted(predictions.probs, targets, parts, seed, names, rare_weight)
+    objective = f", rare_weight {rare_weight:g}" if rare_weight else ""
     return replace(predictions, y_pred=y_pred, thresholds=fitted.mean(axis=0),
-                   thresholds_from=f"cross-fitted on {parts} parts of these chips (mean shown)")  # fmt: skip
+                   thresholds_from=f"cross-fitted on {parts} parts of these chips{objective} (mean shown)")  # fmt: skip
 
 
 def with_weather_rules(predictions: Predictions) -> Predictions:

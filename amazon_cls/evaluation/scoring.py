@@ -45,6 +45,17 @@ def names_of(cfg: DictConfig, count: int) -> list[str] | None:
     return names
 
 
+def rare_weights_of(cfg: DictConfig, count: int) -> list[float]:
+    """The thresholds' objective per item (`core.thresholds.rare_objective`): one weight for all, or one each."""
+    value = cfg.get("rare_weight", 0.0)
+    weights = [float(value)] * count if isinstance(value, int | float) else [float(w) for w in value]
+    if len(weights) != count:
+        raise ValueError(f"rare_weight={list(weights)}: give one weight for every item, or {count}, one per item")
+    if any(weights) and not cfg.cross_fit:
+        raise ValueError(f"rare_weight={value}: it changes how thresholds are fitted, so it needs cross_fit=2 or more")
+    return weights
+
+
 def unique(names: list[str]) -> list[str]:
     """Names made distinct by a suffix where two items would share one."""
     seen: dict[str, int] = {}
@@ -65,14 +76,17 @@ def evaluate(cfg: DictConfig, make_run: Callable[[], PredictionRun]) -> dict[str
     truth = truth_of(cfg)
     log.info("Scoring %s", truth.description)
     context = Context(truth, cfg.tta, cfg.thresholds, cfg.cross_fit, make_run)
+    rare_weights = rare_weights_of(cfg, len(paths))
     pending = [prepare(path, context) for path in paths]  # every input checked before any is predicted
     evaluated = []
-    for work in pending:
+    for work, rare_weight in zip(pending, rare_weights, strict=True):
         predictions = work()
         if predictions is None:  # another rank of a distributed prediction: rank 0 reports
             continue
         if cfg.cross_fit:
-            predictions = with_cross_fitted(predictions, truth.targets, truth.names, cfg.cross_fit, cfg.cross_fit_seed)
+            predictions = with_cross_fitted(
+                predictions, truth.targets, truth.names, cfg.cross_fit, cfg.cross_fit_seed, rare_weight
+            )
         if cfg.postprocess.weather:
             predictions = with_weather_rules(predictions)
         evaluated.append(predictions)

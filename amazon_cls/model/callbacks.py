@@ -68,11 +68,13 @@ class ThresholdOptimizer(L.Callback):
     The thresholds are fitted under the view the model validated with: the plain view while
     fitting; its `tta` in the final validation of the best checkpoint, where the plain view's are
     fitted too. That final validation also writes the run folder's thresholds, per-label report and
-    out-of-fold probabilities into `output_dir`.
+    out-of-fold probabilities into `output_dir`. `rare_weight` > 0 fits them on the chips' F2 plus
+    that weight times the rare labels' mean F2 (`core.thresholds.rare_objective`).
     """
 
-    def __init__(self, output_dir: str | Path | None = None) -> None:
+    def __init__(self, output_dir: str | Path | None = None, rare_weight: float = 0.0) -> None:
         self.folder = RunFolder(Path(output_dir)) if output_dir else None
+        self.rare_weight = rare_weight
         self._batches: list[dict[str, torch.Tensor]] = []
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: ChipClassifier) -> None:
@@ -89,12 +91,15 @@ class ThresholdOptimizer(L.Callback):
         )
         self._batches = []
         view, final = pl_module.active_tta, trainer.state.fn == TrainerFn.VALIDATING
-        thresholds = Thresholds.fitted(view, probs, targets)
+        thresholds = Thresholds.fitted(view, probs, targets, rare_weight=self.rare_weight)
         if final and view != "none":
-            thresholds = Thresholds.fitted("none", probs_plain, targets).merged(thresholds)
+            plain = Thresholds.fitted("none", probs_plain, targets, rare_weight=self.rare_weight)
+            thresholds = plain.merged(thresholds)
         pl_module.thresholds = thresholds  # every rank fitted the same on the same gathered chips
         names = validation_names(trainer.datamodule, index)
-        result = ValidationResult(index, probs, probs_plain, targets, thresholds.of_view(view), view, names)
+        result = ValidationResult(
+            index, probs, probs_plain, targets, thresholds.of_view(view), view, names, self.rare_weight
+        )
         pl_module.validation = result
         scores = result.scores()
         pl_module.log("val/f2", scores.pop("val/f2"), prog_bar=True)  # the score, on the progress bar too

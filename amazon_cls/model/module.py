@@ -60,6 +60,7 @@ class ChipClassifier(L.LightningModule):
         scheduler: Mapping[str, Any] | None = None,
         loss: Mapping[str, Any] | None = None,
         loss_labels: str = "all",
+        mixup: float = 0.0,
         tta: str = "none",
         dehaze: bool = False,
     ) -> None:
@@ -67,6 +68,8 @@ class ChipClassifier(L.LightningModule):
         TTA[tta]  # an unknown name is refused here, naming the key
         if loss_labels not in LEARNED:
             raise ValueError(f"model.loss_labels={loss_labels!r}; choose one of {LEARNED}")
+        if not mixup >= 0:
+            raise ValueError(f"model.mixup={mixup!r}: the Beta distribution's alpha, >= 0 (0: no mixup)")
         optimizer = {**OPTIMIZER, **(optimizer or {})}  # a name and its arguments; the rest are whole choices
         scheduler, loss = dict(scheduler or SCHEDULER), dict(loss or LOSS)
         check_optimizer(optimizer["name"])
@@ -203,7 +206,8 @@ class ChipClassifier(L.LightningModule):
         return batch
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        loss = self.loss_fn(self(batch["image"]).float()[:, self.learned], batch["target"][:, self.learned])
+        images, targets = mixed(batch["image"], batch["target"], self.hparams.mixup)
+        loss = self.loss_fn(self(images).float()[:, self.learned], targets[:, self.learned])
         self.stop_if_not_finite(loss, batch, batch_idx)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["target"]))
         return loss
@@ -255,6 +259,18 @@ class ChipClassifier(L.LightningModule):
         check_label_vocabulary(checkpoint.get("labels"), source="checkpoint")
         checkpoint["state_dict"].pop(LEGACY_THRESHOLD_BUFFER, None)
         self.thresholds = checkpoint_thresholds(checkpoint, "checkpoint")
+
+
+def mixed(images: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (Zhang et al. 2018): each chip blended with another of the batch, and its labels with
+    the same weight drawn from Beta(alpha, alpha), so that BCE learns from soft targets. A rare
+    label then appears, partly, on more chips of every batch. alpha=0 leaves the batch as it is."""
+    if alpha <= 0:
+        return images, targets
+    weight = float(np.random.beta(alpha, alpha))  # seeded by Lightning's seed_everything
+    partner = torch.randperm(len(images), device=images.device)
+    return (weight * images + (1 - weight) * images[partner],
+            weight * targets + (1 - weight) * targets[partner])  # fmt: skip
 
 
 def check_optimizer(name: str) -> None:

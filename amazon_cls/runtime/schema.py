@@ -38,6 +38,7 @@ class Rule:
     null_means: str = "none"  # what null stands for, said when an empty string is given instead
     item: Rule | None = None  # for kind list: each item's rule
     length: int | None = None  # for kind list: exactly this many items
+    one_for_all: bool = False  # for kind list: one item alone is allowed too (it stands for every item)
 
     def problem(self, value: Any) -> Problem:
         """What is wrong with `value`, or None."""
@@ -103,8 +104,9 @@ class Rule:
         return None
 
     def _list(self, value: Any) -> Problem:
-        if isinstance(value, str) and self.item and self.item.kind == "path":
-            return self.item.problem(value)  # one path where a list of them is allowed
+        one = not isinstance(value, Sequence) or isinstance(value, str)
+        if one and self.item and (self.one_for_all or (self.item.kind == "path" and isinstance(value, str))):
+            return self.item.problem(value)  # one path (or value) where a list of them is allowed
         items = value
         if not isinstance(items, Sequence) or isinstance(items, str):
             return "must be a list"
@@ -200,6 +202,7 @@ MODEL = {
     "model.loss.gamma_pos": number(0),
     "model.loss.clip": number(0, 1, nullable=True),
     "model.loss_labels": text(),
+    "model.mixup": number(0),
 }
 PREDICTING = {
     "ckpt": path("file", nullable=True),
@@ -219,6 +222,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         **MODEL,
         "seed": whole(),
         "tta": text(),
+        "rare_weight": number(0),
         "ckpt_path": Rule("path", path="file", words=("last",), nullable=True),
         "validate_best": flag(),
         "skip_finished": flag(),
@@ -256,6 +260,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "postprocess.weather": flag(),
         "specialists": listing(path("dir"), nullable=True),
         "specialist_weight": PROBABILITY,
+        "rare_weight": number(0),
     },
     "monitor": {
         **TRAINER,
@@ -292,6 +297,7 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
         "input": listing(path("dir"), nullable=True),
         "cross_fit": whole(0),
         "cross_fit_seed": whole(),
+        "rare_weight": listing(number(0), one_for_all=True),
         "bootstrap.draws": whole(1),
         "bootstrap.seed": whole(),
         "bootstrap.confidence": number(0, 1, low_open=True, high_open=True),

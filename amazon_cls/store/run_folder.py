@@ -25,7 +25,9 @@ from amazon_cls.store.records import changed, identity
 RESULT_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.format", "data.image_dir", "data.image_ext",
                "data.num_folds", "data.fold", "data.fold_seed", "data.train_subset", "data.dehaze", "data.on_bad_chip",
                "data.oversample_rare", "data.exclude", "model", "model_name", "trainer.max_epochs", "seed",
-               "tta")  # fmt: skip
+               "rare_weight", "tta")  # fmt: skip
+# Settings added after runs were first recorded, at the value that does what runs did without them.
+ADDED_SETTINGS = {"data.oversample_rare": 1, "rare_weight": 0.0, "model.mixup": 0.0}
 # What decides which chips are in which fold: members of one ensemble agree on these.
 FOLD_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.num_folds", "data.fold_seed")
 
@@ -178,6 +180,9 @@ def flatten(values: dict[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The settings that differ; a setting newer than the record counts only if it is not at the
+    value that reproduces what runs did before it existed (`ADDED_SETTINGS`)."""
+    recorded = {**{key: value for key, value in ADDED_SETTINGS.items() if key in current}, **recorded}
     return [f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}"
             for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]  # fmt: skip
 

@@ -8,17 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from amazon_cls.core.labels import LABELS
-from amazon_cls.core.metric import chip_f2
+from amazon_cls.core.labels import LABEL_INDEX, LABELS, RARE
+from amazon_cls.core.metric import binarize, chip_f2, per_label_report
 from amazon_cls.core.thresholds import (
     UNKNOWN_VIEW,
     ThresholdError,
     Thresholds,
     cross_fitted,
     fit_thresholds,
+    fit_thresholds_reference,
     parts_of,
+    rare_objective,
 )
 from amazon_cls.inference.predictor import Predictor
+from tests.core.test_metric import random_case
 
 
 def values(offset: float) -> dict[str, float]:
@@ -104,3 +107,31 @@ def test_named_chips_keep_their_cross_fitted_half_in_any_order() -> None:
     halves = parts_of(names, 2)
     assert 100 < (halves == 0).sum() < 200
     assert not np.array_equal(halves, parts_of(names, 2, seed=1))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_the_rare_objective_is_fitted_as_a_full_grid_search_would(seed: int) -> None:
+    y_true, probs = random_case(seed, chips=150)
+    rare = [LABEL_INDEX[name] for name in RARE]
+    y_true[:, rare] &= np.random.default_rng(seed).random((150, len(rare))) < 0.3  # rare: few positives
+    fast = fit_thresholds(probs, y_true, rare_weight=0.5)
+    reference = fit_thresholds_reference(probs, y_true, score=lambda y, p: rare_objective(y, p, 0.5))
+    np.testing.assert_array_equal(fast, reference)
+
+
+def test_a_rare_weight_trades_chip_f2_for_the_rare_labels_f2() -> None:
+    y_true, probs = random_case(0, chips=400)
+    rare = [LABEL_INDEX[name] for name in RARE]
+    chips_only, weighted = fit_thresholds(probs, y_true), fit_thresholds(probs, y_true, rare_weight=1.0)
+    rare_f2 = {key: per_label_report(y_true, binarize(probs, t)).f2.to_numpy()[rare].mean()
+               for key, t in (("chips", chips_only), ("weighted", weighted))}  # fmt: skip
+    assert rare_f2["weighted"] > rare_f2["chips"]
+    assert chip_f2(y_true, binarize(probs, weighted)) <= chip_f2(y_true, binarize(probs, chips_only))
+    assert rare_objective(y_true, binarize(probs, chips_only)) == chip_f2(y_true, binarize(probs, chips_only))
+
+
+@pytest.mark.parametrize("weight", [-0.1, float("nan")])
+def test_a_bad_rare_weight_is_refused(weight: float) -> None:
+    y_true, probs = random_case(0, chips=50)
+    with pytest.raises(ValueError, match="rare_weight"):
+        fit_thresholds(probs, y_true, rare_weight=weight)

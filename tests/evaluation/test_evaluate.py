@@ -125,11 +125,16 @@ def probability_table(path: Path, names: list[str], probs: np.ndarray) -> Path:
     return path
 
 
+def labelled_chips(tmp_path: Path, chips: int, seed: int) -> tuple[np.ndarray, list[str], Path]:
+    """Random labels of `chips` chips, their names and the labels.csv that lists them."""
+    truth = population(chips, seed)
+    names = [f"c{i}" for i in range(chips)]
+    return truth, names, write_tags(tmp_path / "labels.csv", names, truth)
+
+
 def test_compare_scores_tables_and_cross_fits_their_thresholds(tmp_path: Path) -> None:
     rng = np.random.default_rng(6)
-    truth = population(600, 7)
-    names = [f"c{i}" for i in range(len(truth))]
-    labels = write_tags(tmp_path / "labels.csv", names, truth)
+    truth, names, labels = labelled_chips(tmp_path, 600, 7)
     good = probability_table(tmp_path / "good.csv", names, np.clip(truth * 0.7 + rng.random(truth.shape) * 0.3, 0, 1))
     poor = probability_table(tmp_path / "poor.csv", names, rng.random(truth.shape))
     summary = run_evaluate(tmp_path, f"labels={labels}", f"compare=[{good},{poor}]", "cross_fit=2")
@@ -141,6 +146,29 @@ def test_compare_scores_tables_and_cross_fits_their_thresholds(tmp_path: Path) -
     assert "cross-fitted on 2 parts" in summary["results"][0]["thresholds"]
     assert {Path(i["path"]).name for i in summary["inputs"]} == {"good.csv", "poor.csv"}
     assert (tmp_path / "evaluation" / "pr_good.png").stat().st_size > 10_000
+
+
+def test_a_rare_weight_per_item_trades_chip_f2_for_the_rare_labels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    truth, names, labels = labelled_chips(tmp_path, 800, 9)
+    table = probability_table(tmp_path / "weak.csv", names, np.clip(truth * 0.3 + rng.random(truth.shape) * 0.7, 0, 1))
+    summary = run_evaluate(tmp_path, f"labels={labels}", f"compare=[{table},{table}]", "names=[chips,alert]",
+                           "cross_fit=2", "rare_weight=[0,1]")  # fmt: skip
+    chips, alert = summary["results"]
+    assert alert["rare_f2"]["estimate"] > chips["rare_f2"]["estimate"]
+    assert alert["f2"]["estimate"] < chips["f2"]["estimate"]
+    assert "rare_weight 1" in alert["thresholds"] and "rare_weight" not in chips["thresholds"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [(["rare_weight=0.05"], "needs cross_fit=2"), (["cross_fit=2", "rare_weight=[0,1,2]"], "or 1, one per item")],
+)
+def test_a_rare_weight_that_cannot_apply_is_named(tmp_path: Path, overrides: list[str], message: str) -> None:
+    _, names, labels = labelled_chips(tmp_path, 40, 1)
+    table = probability_table(tmp_path / "p.csv", names, np.random.default_rng(0).random((40, NUM_LABELS)))
+    with pytest.raises(ValueError, match=rf"rare_weight=.*{message}"):
+        run_evaluate(tmp_path, f"labels={labels}", f"compare=[{table}]", *overrides)
 
 
 def test_training_and_evaluate_cross_fit_the_same_halves(trained_run: Path, tiny_root: Path, tmp_path: Path) -> None:

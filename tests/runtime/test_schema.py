@@ -20,6 +20,8 @@ from tests.helpers import ROOT, compose_config, compose_train, tiny_overrides
         ("trainer.max_epochs=abc", "trainer.max_epochs='abc': must be a whole number >= 1"),
         ("model.optimizer.lr=-1", "model.optimizer.lr=-1: must be > 0"),
         ("model.drop_rate=1.5", "model.drop_rate=1.5: must be >= 0 and < 1"),
+        ("model.mixup=-0.2", "model.mixup=-0.2: must be >= 0"),
+        ("rare_weight=-1", "rare_weight=-1: must be >= 0"),
         ("data.fold=7", "data.fold=7 must be below data.num_folds=5"),
         ("data.root=", "data.root='': an empty path; null (not an empty string) means the embedded synthetic"),
         ("data.root=/no/such/folder", "data.root='/no/such/folder': no such folder"),

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 from amazon_cls.blending.combine import run_ensemble
 from amazon_cls.core.labels import NUM_LABELS
+from amazon_cls.store.run_folder import differences
 from amazon_cls.train import run
 from tests.helpers import CHIPS, FOLDS, TEST_CHIPS, compose_train, make_member, tiny_overrides
 
@@ -33,6 +34,12 @@ def test_a_finished_run_skipped_with_other_settings_is_refused_and_untouched(tmp
         run(compose_train([*args, "model.optimizer.lr=0.01"], tmp_path / "run"))
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("*") if p.is_file()} == files
     assert run(compose_train(args, tmp_path / "run"))["val/f2"] > 0  # the same settings: skipped
+
+
+def test_a_setting_newer_than_the_record_counts_as_changed_only_away_from_its_old_behaviour() -> None:
+    recorded = {"data.fold": 0}  # recorded before rare_weight and data.oversample_rare existed
+    assert differences(recorded, {"data.fold": 0, "rare_weight": 0.0, "data.oversample_rare": 1}) == []
+    assert differences(recorded, {"data.fold": 0, "rare_weight": 0.05}) == ["rare_weight: 0.0 -> 0.05"]
 
 
 @pytest.fixture()

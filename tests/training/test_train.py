@@ -123,3 +123,17 @@ def test_auto_pos_weight_follows_label_frequency(tiny_root: Path, tmp_path: Path
     weights = model.loss_fn.pos_weight
     rare, common = LABELS.index("blow_down"), LABELS.index("primary")
     assert weights[rare] > 3 * weights[common] and weights[common] < 1
+
+
+def test_the_rare_weight_reaches_threshold_fitting_and_the_cross_fitted_score(tiny_root: Path, tmp_path: Path) -> None:
+    from hydra.utils import instantiate
+
+    from amazon_cls.core.validation import ValidationResult
+    from tests.core.test_metric import random_case
+
+    cfg = compose_train([*tiny_overrides(tiny_root), "rare_weight=0.05"], tmp_path / "run")
+    assert instantiate(cfg.callbacks.threshold_optimizer).rare_weight == 0.05
+    targets, probs = random_case(0, chips=400)
+    scored = {weight: ValidationResult(None, probs, probs, targets, probs[0], rare_weight=weight).cross_fitted_scores()
+              for weight in (0.0, 1.0)}  # fmt: skip
+    assert scored[1.0]["val/rare_f2_cross_fitted"] > scored[0.0]["val/rare_f2_cross_fitted"]
