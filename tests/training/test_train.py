@@ -94,7 +94,8 @@ def test_the_final_evaluation_is_a_run_of_its_own(trained_run: Path) -> None:
 
 
 TRAINING_OPTIONS = ["model/loss=focal", "model/loss=asl", "model.loss.pos_weight=auto", "experiment=rare_specialist",
-                    "data.dehaze=true", "tta=none", "model.channels_last=false", "model/scheduler=step"]  # fmt: skip
+                    "data.dehaze=true", "tta=none", "model.channels_last=false", "model/scheduler=step",
+                    "model.mixup=0.4", "rare_weight=0.05"]  # fmt: skip
 
 
 @pytest.mark.parametrize("option", TRAINING_OPTIONS)
