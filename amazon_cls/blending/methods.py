@@ -30,7 +30,7 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.linear_model import Ridge
 
-from amazon_cls.core.labels import LABEL_INDEX, NUM_LABELS, RARE
+from amazon_cls.core.labels import NUM_LABELS, RARE_INDEX
 from amazon_cls.core.metric import binarize, chip_f2
 from amazon_cls.core.registry import Registry
 from amazon_cls.core.thresholds import fit_thresholds
@@ -313,7 +313,7 @@ def choose(
 def blend_rare(probs: np.ndarray, specialist: np.ndarray, weight: float) -> np.ndarray:
     """The rare-label columns as a weighted mean with a rare-label specialist's probabilities
     (both chips x labels, same chips)."""
-    rare = [LABEL_INDEX[name] for name in RARE]
+    rare = RARE_INDEX
     blended = probs.copy()
     blended[:, rare] = (1 - weight) * probs[:, rare] + weight * specialist[:, rare]
     return blended

@@ -31,6 +31,8 @@ RARE: tuple[str, ...] = (
 LABELS: tuple[str, ...] = WEATHER + COMMON + RARE
 NUM_LABELS = len(LABELS)
 LABEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
+# the rare labels' columns: a list, which numpy and torch both index by (a tuple would index dimensions)
+RARE_INDEX: list[int] = [LABEL_INDEX[name] for name in RARE]
 
 
 class UnknownTagError(ValueError):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from amazon_cls.core.labels import LABEL_INDEX, LABELS, NUM_LABELS, RARE
+from amazon_cls.core.labels import LABELS, NUM_LABELS, RARE, RARE_INDEX
 from amazon_cls.core.metric import _counts, _f2_from_counts, binarize, chip_f2
 
 log = logging.getLogger(__name__)
@@ -147,14 +147,16 @@ def fit_thresholds(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20, 
             f_off = _f2_from_counts(tp, fp, fn + positive)
             gain = np.bincount(cells[label], weights=f_on - f_off, minlength=len(THRESHOLD_GRID) + 1)
             scores = f_off.sum() + np.cumsum(gain[::-1])[::-1][1:]  # scores[k]: chips with cell > k are on
-            own = label_weight[label] * _label_f2_on_grid(cells[label], positive) if label_weight[label] else 0.0
+            own = np.zeros_like(scores)  # this label's weighted F2 at each grid point (0 unless it is rare)
+            if label_weight[label]:
+                own = label_weight[label] * _label_f2_on_grid(cells[label], positive)
             scores = scores + own + label_terms.sum() - label_terms[label]
             best = int(np.flatnonzero(scores >= scores.max() - _TIE)[0])
             if scores[best] > current + _TIE:
                 thresholds[label] = THRESHOLD_GRID[best]
                 predicted[label] = cells[label] > best
                 current = scores[best]
-                label_terms[label] = own[best] if label_weight[label] else 0.0
+                label_terms[label] = own[best]
                 improved = True
             on = predicted[label]
             tp += positive * on
@@ -173,7 +175,7 @@ def rare_weights(labels: int, rare_weight: float) -> np.ndarray:
             raise ValueError(f"rare_weight needs the {NUM_LABELS} labels' probabilities, not {labels}")
         if not (np.isfinite(rare_weight) and rare_weight > 0):
             raise ValueError(f"rare_weight={rare_weight!r}: must be a finite number >= 0")
-        weights[[LABEL_INDEX[name] for name in RARE]] = rare_weight / len(RARE)
+        weights[RARE_INDEX] = rare_weight / len(RARE)
     return weights
 
 

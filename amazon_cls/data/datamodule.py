@@ -12,7 +12,7 @@ import lightning as L
 import numpy as np
 from torch.utils.data import DataLoader
 
-from amazon_cls.core.labels import LABEL_INDEX, RARE
+from amazon_cls.core.labels import RARE_INDEX
 from amazon_cls.data import synthetic
 from amazon_cls.data.cache import load_or_build_cache
 from amazon_cls.data.check import bad_rows_of
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def carries_rare_label(targets: np.ndarray) -> np.ndarray:
     """For every chip (row of `targets`), whether it has at least one rare label."""
-    return targets[:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+    return targets[:, RARE_INDEX].any(axis=1)
 
 
 def rare_subset(rows: np.ndarray, targets: np.ndarray, seed: int) -> np.ndarray:

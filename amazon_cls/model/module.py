@@ -16,7 +16,7 @@ from timm.data import resolve_model_data_config
 from timm.optim import create_optimizer_v2, list_optimizers
 from torch import nn
 
-from amazon_cls.core.labels import LABEL_INDEX, LABELS, NUM_LABELS, RARE, check_label_vocabulary
+from amazon_cls.core.labels import LABELS, NUM_LABELS, RARE_INDEX, check_label_vocabulary
 from amazon_cls.core.thresholds import Thresholds
 from amazon_cls.core.validation import ValidationResult
 from amazon_cls.data.sources import Source, source_of
@@ -90,7 +90,7 @@ class ChipClassifier(L.LightningModule):
         )
         self.register_buffer("std", torch.tensor(channel_std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         # a rare-label specialist learns (and is scored on) the rare labels only
-        learned = [LABEL_INDEX[name] for name in RARE] if loss_labels == "rare" else list(range(NUM_LABELS))
+        learned = RARE_INDEX if loss_labels == "rare" else list(range(NUM_LABELS))
         self.register_buffer("learned", torch.tensor(learned), persistent=False)
         fixed = pos_weight is not None and not isinstance(pos_weight, str)
         self.loss_fn = self.make_loss(torch.as_tensor(pos_weight, dtype=torch.float32) if fixed else None)

@@ -104,15 +104,13 @@ class Rule:
         return None
 
     def _list(self, value: Any) -> Problem:
-        one = not isinstance(value, Sequence) or isinstance(value, str)
-        if one and self.item and (self.one_for_all or (self.item.kind == "path" and isinstance(value, str))):
-            return self.item.problem(value)  # one path (or value) where a list of them is allowed
-        items = value
-        if not isinstance(items, Sequence) or isinstance(items, str):
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            if self.item and (self.one_for_all or (self.item.kind == "path" and isinstance(value, str))):
+                return self.item.problem(value)  # one path (or value) where a list of them is allowed
             return "must be a list"
-        if self.length is not None and len(items) != self.length:
-            return f"must hold {self.length} values, not {len(items)}"
-        for index, item in enumerate(items):
+        if self.length is not None and len(value) != self.length:
+            return f"must hold {self.length} values, not {len(value)}"
+        for index, item in enumerate(value):
             if self.item and (problem := self.item.problem(item)):
                 return f"item {index} ({item!r}) {problem}"
         return None

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from amazon_cls.core.labels import LABEL_INDEX, LABELS, RARE
+from amazon_cls.core.labels import LABELS, RARE_INDEX
 from amazon_cls.core.metric import binarize, chip_f2, per_label_report
 from amazon_cls.core.thresholds import (
     UNKNOWN_VIEW,
@@ -112,7 +112,7 @@ def test_named_chips_keep_their_cross_fitted_half_in_any_order() -> None:
 @pytest.mark.parametrize("seed", range(2))
 def test_the_rare_objective_is_fitted_as_a_full_grid_search_would(seed: int) -> None:
     y_true, probs = random_case(seed, chips=150)
-    rare = [LABEL_INDEX[name] for name in RARE]
+    rare = RARE_INDEX
     y_true[:, rare] &= np.random.default_rng(seed).random((150, len(rare))) < 0.3  # rare: few positives
     fast = fit_thresholds(probs, y_true, rare_weight=0.5)
     reference = fit_thresholds_reference(probs, y_true, score=lambda y, p: rare_objective(y, p, 0.5))
@@ -121,7 +121,7 @@ def test_the_rare_objective_is_fitted_as_a_full_grid_search_would(seed: int) -> 
 
 def test_a_rare_weight_trades_chip_f2_for_the_rare_labels_f2() -> None:
     y_true, probs = random_case(0, chips=400)
-    rare = [LABEL_INDEX[name] for name in RARE]
+    rare = RARE_INDEX
     chips_only, weighted = fit_thresholds(probs, y_true), fit_thresholds(probs, y_true, rare_weight=1.0)
     rare_f2 = {key: per_label_report(y_true, binarize(probs, t)).f2.to_numpy()[rare].mean()
                for key, t in (("chips", chips_only), ("weighted", weighted))}  # fmt: skip

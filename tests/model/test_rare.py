@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from amazon_cls.blending.methods import blend_rare
-from amazon_cls.core.labels import LABEL_INDEX, LABELS, NUM_LABELS, PROB_COLUMNS, RARE
+from amazon_cls.core.labels import LABELS, NUM_LABELS, PROB_COLUMNS, RARE, RARE_INDEX
 from amazon_cls.data.datamodule import PlanetDataModule, oversampled, rare_subset
 from amazon_cls.data.layout import read_labels
 from amazon_cls.model.module import ChipClassifier
@@ -18,7 +18,7 @@ def test_rare_subset_keeps_every_rare_chip_and_as_many_others(tiny_root: Path) -
     _, targets = read_labels(tiny_root / "train_v2.csv")
     rows = np.arange(0, len(targets), 2)  # a "training fold"
     subset = rare_subset(rows, targets, seed=0)
-    is_rare = targets[:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+    is_rare = targets[:, RARE_INDEX].any(axis=1)
     assert set(rows[is_rare[rows]]) <= set(subset) <= set(rows)
     assert (~is_rare[subset]).sum() == is_rare[rows].sum()
 
@@ -26,7 +26,7 @@ def test_rare_subset_keeps_every_rare_chip_and_as_many_others(tiny_root: Path) -
 def test_oversampling_repeats_the_rare_chips_and_keeps_every_other(tiny_root: Path) -> None:
     _, targets = read_labels(tiny_root / "train_v2.csv")
     rows = np.arange(0, len(targets), 2)
-    is_rare = targets[:, [LABEL_INDEX[name] for name in RARE]].any(axis=1)
+    is_rare = targets[:, RARE_INDEX].any(axis=1)
     assert is_rare[rows].any() and not is_rare[rows].all()
     repeated = oversampled(rows, targets, factor=3)
     times = np.bincount(repeated, minlength=len(targets))[rows]
@@ -41,10 +41,10 @@ def test_oversampled_training_fold_counts_its_repeats(tmp_path: Path, tiny_root:
         return data
 
     once, twice = training_fold(1), training_fold(2)
-    rare_in_fold = once.train_set.targets[:, [LABEL_INDEX[name] for name in RARE]].any(axis=1).sum()
+    rare_in_fold = once.train_set.targets[:, RARE_INDEX].any(axis=1).sum()
     assert len(twice.train_set) == len(once.train_set) + rare_in_fold
     assert len(twice.val_set) == len(once.val_set)
-    rare = [LABEL_INDEX[name] for name in RARE]
+    rare = RARE_INDEX
     (frequency, chips), (frequency_once, _) = twice.label_frequency(), once.label_frequency()
     assert chips == len(twice.train_set)
     assert (frequency[rare] == 2 * frequency_once[rare]).all()  # pos_weight=auto sees the repeats
@@ -71,7 +71,7 @@ def test_blend_moves_only_the_rare_columns() -> None:
     main = rng.random((50, NUM_LABELS))
     specialist = pd.DataFrame(rng.random((50, NUM_LABELS)), index=names[::-1], columns=PROB_COLUMNS)
     blended = blend_rare(main, specialist.loc[names].to_numpy(), weight=0.25)
-    rare = [LABEL_INDEX[name] for name in RARE]
+    rare = RARE_INDEX
     common = [i for i in range(NUM_LABELS) if i not in rare]
     np.testing.assert_array_equal(blended[:, common], main[:, common])
     expected = 0.75 * main[:, rare] + 0.25 * specialist.loc[names].to_numpy()[:, rare]
