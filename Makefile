@@ -86,18 +86,24 @@ audit: install ## Find probably wrong labels with cleanlab (ARGS="sweep_dir=<eve
 	$(PY) -m amazon_cls.audit $(DATA_ARG) $(ARGS)
 
 lint: install ## Check style with ruff
-	$(VENV)/bin/ruff check amazon_cls tests
-	$(VENV)/bin/ruff format --check amazon_cls tests
+	$(VENV)/bin/ruff check amazon_cls tests docs
+	$(VENV)/bin/ruff format --check amazon_cls tests docs
+
+docs: install ## Build the documentation into docs/_build/html (warnings are errors)
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+figures: install ## Make the documentation's pictures again from a real run (docs/figures.py)
+	$(PY) docs/figures.py $(ARGS)
 
 format: install ## Format the code with ruff
-	$(VENV)/bin/ruff check --fix amazon_cls tests
-	$(VENV)/bin/ruff format amazon_cls tests
+	$(VENV)/bin/ruff check --fix amazon_cls tests docs
+	$(VENV)/bin/ruff format amazon_cls tests docs
 
 tensorboard: install ## Show every run under outputs/ in TensorBoard
 	$(VENV)/bin/tensorboard --logdir outputs
 
-clean: ## Remove run outputs (keeps .venv and generated data)
-	rm -rf outputs
+clean: ## Remove run outputs and the built documentation (keeps .venv and generated data)
+	rm -rf outputs docs/_build docs/_api
 
 .PHONY: help install train test test-all ensemble bench check eda baseline predict map monitor evaluate tune audit lint \
-	format tensorboard clean
+	docs figures format tensorboard clean

@@ -1,4 +1,4 @@
-"""Map whole georeferenced scenes: which chips show roads, mines, slash-and-burn or clearings.
+"""Map whole georeferenced scenes: which chips show roads, mines, slash-and-burn or clearings, for example::
 
     python -m amazon_cls.map ckpt=<model.ckpt> scene=<scene.tif> [output_dir=...] [chip_size=256] \\
         [stride=256] [tta=d4] ["outputs=[chips,labels,classes,preview,summary]"]

@@ -1,4 +1,4 @@
-"""Monitor an area over time: dated alerts of forest becoming fields, roads, mines or burn scars.
+"""Monitor an area over time: dated alerts of forest becoming fields, roads, mines or burn scars, for example::
 
     python -m amazon_cls.monitor ckpt=<model.ckpt> "scenes=[2016-06-01.tif,2016-07-01.tif,2016-08-01.tif]"
     python -m amazon_cls.monitor ensemble=<folder> "scenes=[a.tif,b.tif]" "dates=[2016-06-01,2016-07-01]" \\

@@ -1,4 +1,4 @@
-"""Predict folders of chips with a trained checkpoint or an ensemble and write a Kaggle submission.
+"""Predict folders of chips with a trained checkpoint or an ensemble and write a Kaggle submission, for example::
 
     python -m amazon_cls.predict ckpt=<model.ckpt> input=<folder> output=<submission.csv>
     python -m amazon_cls.predict ensemble=<ensemble folder> input=<folder> output=<submission.csv>

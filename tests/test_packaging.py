@@ -20,7 +20,7 @@ def run(command: list[str], **options) -> subprocess.CompletedProcess:
 def test_the_wheel_ships_the_configs_and_a_command_runs_from_another_folder(tmp_path: Path, tiny_root: Path) -> None:
     source = tmp_path / "source"  # a copy: building in place would leave build/ in the checkout
     shutil.copytree(ROOT / "amazon_cls", source / "amazon_cls", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
     built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
                  str(tmp_path / "wheel"), str(source)])  # fmt: skip

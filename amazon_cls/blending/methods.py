@@ -1,6 +1,7 @@
 """How an ensemble combines its models' probabilities: the methods, cross-fitting and the choice.
 
-Every method fits weights on out-of-fold probabilities (models x chips x labels):
+Every method fits weights on out-of-fold probabilities (models x chips x labels)::
+
     mean      equal weights
     vote      the fraction of models above their own fitted thresholds
     weighted  non-negative weights summing to 1, one per model, fitted by log-loss
@@ -9,6 +10,7 @@ Every method fits weights on out-of-fold probabilities (models x chips x labels)
     stack     per label, a ridge regression over the models (weights and an intercept)
     stack_all per label, a ridge regression over every label's output of every model (the Kaggle
               winner's stack: it can use how labels go together, slash_burn beside agriculture)
+
 Each is linear in the models' probabilities (the vote, in their 0/1 votes), so a `Combination`
 is stored as weights and applies to any new chips (saved with the ensemble): models x labels when
 each label is combined from the same label's outputs, models x labels x labels (input label,

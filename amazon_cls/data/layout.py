@@ -1,8 +1,8 @@
 """The Kaggle layout, defined once: the labels file, where each chip lives, folders of chips to predict.
 
-<root>/train_v2.csv                          image_name,tags (tags space-separated)
-<root>/<source folder>/<image_name><suffix>  the chips of the data source (`data.sources`):
-                                             train-jpg/*.jpg (RGB), train-tif-v2/*.tif (4-band 16-bit)
+- `<root>/train_v2.csv`: image_name,tags (tags space-separated)
+- `<root>/<source folder>/<image_name><suffix>`: the chips of the data source (`data.sources`):
+  `train-jpg/*.jpg` (RGB), `train-tif-v2/*.tif` (4-band 16-bit)
 """
 
 from __future__ import annotations

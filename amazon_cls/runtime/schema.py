@@ -21,6 +21,14 @@ from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 from amazon_cls.runtime.config import RESOLVERS
 
 Problem = str | None
+KIND_WORDS = {"whole": "whole number", "number": "number", "flag": "true or false", "text": "a word"}
+PATH_WORDS = {
+    "file": "an existing file",
+    "dir": "an existing folder",
+    "any": "an existing file or folder",
+    "out-file": "a file to write",
+    "out-dir": "a folder to write into",
+}
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,21 @@ class Rule:
         check = {"whole": self._whole, "number": self._number, "flag": self._flag, "text": self._text,
                  "path": self._path, "list": self._list}[self.kind]  # fmt: skip
         return check(value)
+
+    def describe(self) -> str:
+        """What the rule allows, in words (the documentation's "allowed" column is generated from it)."""
+        if self.kind == "list":
+            item = self.item.describe() if self.item else "values"
+            size = f" of {self.length}" if self.length else ""
+            alone = " (or one value, for all)" if self.one_for_all else ""
+            said = f"a list{size}{alone}, each {item}"
+        elif self.kind == "path":
+            said = PATH_WORDS[self.path or "any"]
+        else:
+            said = " ".join(filter(None, (KIND_WORDS[self.kind], self._range())))
+        words = " or ".join(f"`{word}`" for word in self.words)
+        said = f"{words} or {said}" if words else said
+        return said + (f"; null: {self.null_means}" if self.nullable else "")
 
     def _expected(self) -> str:
         words = " or ".join(repr(word) for word in self.words)

@@ -1,12 +1,12 @@
-"""An ensemble's output folder, defined once: the names of its files.
+"""An ensemble's output folder, defined once: the names of its files:
 
-combination.json       the method, its fitted weights, thresholds per view, the members' checkpoints:
-                       all that applies the ensemble to new chips (`predict ensemble=`, `map ensemble=`)
-oof_probs.csv          the combined out-of-fold probabilities
-thresholds.json        the thresholds fitted on them, per view
-ensemble_report.md/.csv, ensemble_per_label.csv   what was compared and chosen, and why
-submission.csv, submission_probs.csv   the Kaggle submission, when the members predicted test chips
-ensemble_scores.json   the summary, written last
+- `combination.json`: the method, its fitted weights, thresholds per view, the members' checkpoints:
+  all that applies the ensemble to new chips (`predict ensemble=`, `map ensemble=`)
+- `oof_probs.csv`: the combined out-of-fold probabilities
+- `thresholds.json`: the thresholds fitted on them, per view
+- `ensemble_report.md/.csv, ensemble_per_label.csv`: what was compared and chosen, and why
+- `submission.csv, submission_probs.csv`: the Kaggle submission, when the members predicted test chips
+- `ensemble_scores.json`: the summary, written last
 """
 
 from __future__ import annotations

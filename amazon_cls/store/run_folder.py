@@ -1,12 +1,12 @@
-"""A training run's folder, defined once: the names of its files and the rules that keep it honest.
+"""A training run's folder, defined once: the names of its files and the rules that keep it honest:
 
-checkpoints/best-*.ckpt, checkpoints/last.ckpt   weights, with the label list and thresholds as plain data
-thresholds.json      the best checkpoint's thresholds per view, fitted on the validation fold
-val_report.csv       per label: support, predicted, precision, recall, F2, threshold
-val_probs.csv        image_name, fold, p_<label> x17, t_<label> x17 (val_probs_notta.csv: the plain view)
-test_probs.csv       image_name, p_<label> x17 of the prediction folders
-metrics.json         the scores and the list of outputs; written last, so its presence means finished
-settings.json        the settings that change results, recorded at the first start and never rewritten
+- `checkpoints/best-*.ckpt, checkpoints/last.ckpt`: weights, with the label list and thresholds as plain data
+- `thresholds.json`: the best checkpoint's thresholds per view, fitted on the validation fold
+- `val_report.csv`: per label: support, predicted, precision, recall, F2, threshold
+- `val_probs.csv`: image_name, fold, p_<label> x17, t_<label> x17 (val_probs_notta.csv: the plain view)
+- `test_probs.csv`: image_name, p_<label> x17 of the prediction folders
+- `metrics.json`: the scores and the list of outputs; written last, so its presence means finished
+- `settings.json`: the settings that change results, recorded at the first start and never rewritten
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """What `monitor` writes, each file atomically, `monitor.json` last:
 
-alerts.geojson, alerts.gpkg   merged alert polygons: alert_id, type, labels, first_seen, last_forest,
-                              confidence, area_ha, cells (EPSG:4326 in the GeoJSON; the grid's CRS in the GeoPackage)
-alert_cells.geojson           one feature per cell alert: row, col, its alert_id, and the change labels'
-                              probabilities before (at last_forest) and after (at first_seen)
-history.csv                   cell x date: observable, tags and the 17 probabilities of every cell read
-regions.csv                   with regions=: alert area per region, type and date
-timeline.png                  new alert area per type per date, stacked (retracted alerts not counted)
-evidence/<alert_id>.png       the before and after crops side by side, the cells outlined, dates and probabilities
-report.md                     the settings, the operating point, the totals, the timeline, the top alerts, the caveats
+- `alerts.geojson, alerts.gpkg`: merged alert polygons: alert_id, type, labels, first_seen, last_forest,
+  confidence, area_ha, cells (EPSG:4326 in the GeoJSON; the grid's CRS in the GeoPackage)
+- `alert_cells.geojson`: one feature per cell alert: row, col, its alert_id, and the change labels'
+  probabilities before (at last_forest) and after (at first_seen)
+- `history.csv`: cell x date: observable, tags and the 17 probabilities of every cell read
+- `regions.csv`: with regions=: alert area per region, type and date
+- `timeline.png`: new alert area per type per date, stacked (retracted alerts not counted)
+- `evidence/<alert_id>.png`: the before and after crops side by side, the cells outlined, dates and probabilities
+- `report.md`: the settings, the operating point, the totals, the timeline, the top alerts, the caveats
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """What `map` writes for a scene: a registry of output formats, one file each in this folder,
-chosen with `outputs=[...]`, in formats GIS tools open (QGIS, GDAL, geopandas):
+chosen with `outputs=[...]`, in formats GIS tools open (QGIS, GDAL, geopandas)::
 
     chips    <scene>_chips.geojson  one polygon per predicted chip, EPSG:4326; row, col, tags, 17 probabilities
     labels   <scene>_labels.tif     17 bands of probabilities at chip resolution, the scene's CRS; nodata -1
     preview  <scene>_preview.png    the scene's RGB with chips coloured by the labels people look for
     summary  <scene>_summary.csv    chips per label and the area they cover, in hectares
+
 and, written last, `<scene>_map.json`: the settings and counts that made them (the scene is done).
 
 A new format is a module here that registers an `Output` (every module is imported with the package).
