@@ -184,7 +184,7 @@ def rare_objective(y_true: np.ndarray, y_pred: np.ndarray, rare_weight: float = 
 
     The chips' F2 alone turns a weak rare label off, because its false positives cost more chip F2
     than its few true positives earn; an alert that must find slash-and-burn and mines can pay a
-    little chip F2 for it (README, "The rare labels' operating point").
+    little chip F2 for it (docs/results/rare-labels.md).
     """
     per_label = _f2_from_counts(*_counts(y_true, y_pred, axis=0))
     return chip_f2(y_true, y_pred) + float(rare_weights(np.shape(y_pred)[1], rare_weight) @ per_label)

@@ -2,7 +2,7 @@
 
 Every `auto` default of the configs is resolved here, from probes of the hardware, never from
 brand names: the precision, the loader workers and pinned memory. Each rule follows a measurement
-(README, "Speed"): on a CPU without native bf16, bf16 autocast is emulated and several times
+(docs/concepts/hardware.md): on a CPU without native bf16, bf16 autocast is emulated and several times
 slower than fp32. (channels_last needs no rule: it was as fast or faster on every CPU measured,
 AVX2 and AVX-512, fp32 and bf16, training and inference, and is the GPUs' fast layout.)
 """

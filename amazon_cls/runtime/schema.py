@@ -71,7 +71,9 @@ class Rule:
             said = " ".join(filter(None, (KIND_WORDS[self.kind], self._range())))
         words = " or ".join(f"`{word}`" for word in self.words)
         said = f"{words} or {said}" if words else said
-        return said + (f"; null: {self.null_means}" if self.nullable else "")
+        if not self.nullable:
+            return said
+        return said + ("; or null" if self.null_means == "none" else f"; null: {self.null_means}")
 
     def _expected(self) -> str:
         words = " or ".join(repr(word) for word in self.words)
