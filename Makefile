@@ -85,9 +85,10 @@ tune: install ## Search the training recipe with Optuna; the same command resume
 audit: install ## Find probably wrong labels with cleanlab (ARGS="sweep_dir=<every fold's runs>", DATA=...)
 	$(PY) -m amazon_cls.audit $(DATA_ARG) $(ARGS)
 
-lint: install ## Check style with ruff
+lint: install ## Check style with ruff and the annotated layers' types with mypy (core, store)
 	$(VENV)/bin/ruff check amazon_cls tests docs
 	$(VENV)/bin/ruff format --check amazon_cls tests docs
+	$(VENV)/bin/mypy
 
 docs: install ## Build the documentation into docs/_build/html (warnings are errors)
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

@@ -15,15 +15,14 @@ import logging
 
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.command import command
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, task
 
 log = logging.getLogger(__name__)
 
 
+@task("audit")
 def run(cfg: DictConfig) -> dict:
     """Everything `python -m amazon_cls.audit` does; returns audit.json's content."""
-    check_config(cfg, "audit")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.auditing.audit import audit  # heavy libraries load once the config composed
 
     summary = audit(cfg)
@@ -32,7 +31,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-main = command("audit", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

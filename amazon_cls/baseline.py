@@ -14,26 +14,22 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.command import command
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, task
 
 log = logging.getLogger(__name__)
 
 
+@task("baseline", hardware="data")
 def run(cfg: DictConfig) -> dict[str, float]:
-    check_config(cfg, "baseline")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.model.baseline import run_baseline
-    from amazon_cls.runtime.hardware import DATA_KEYS, resolve_config
 
-    for line in resolve_config(cfg, DATA_KEYS):
-        log.info(line)
     datamodule = instantiate(cfg.data, _convert_="all", cache=False)  # features decode chips at their own size
     metrics = run_baseline(datamodule, Path(cfg.paths.output_dir), cfg.trees, cfg.seed)
     print("\n".join(f"{key:<22} {value:.4f}" for key, value in metrics.items()))
     return metrics
 
 
-main = command("baseline", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

@@ -10,8 +10,7 @@ import sys
 
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.command import command
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, task
 
 
 def report(cfg: DictConfig) -> tuple[str, bool]:
@@ -30,15 +29,15 @@ def report(cfg: DictConfig) -> tuple[str, bool]:
     return text + (problems.summary() or "no problems found"), bool(problems.fatal)
 
 
+@task("check")
 def run(cfg: DictConfig) -> None:
-    check_config(cfg, "check")  # before anything heavy loads: a bad value is named at once
     text, fatal = report(cfg)
     print(text)
     if fatal:
         sys.exit(1)
 
 
-main = command("check", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

@@ -10,12 +10,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.command import command
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, task
 
 
+@task("eda")
 def run(cfg: DictConfig) -> Path:
-    check_config(cfg, "eda")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.data.eda import write_report
     from amazon_cls.data.layout import Layout
 
@@ -25,7 +24,7 @@ def run(cfg: DictConfig) -> Path:
     return summary
 
 
-main = command("eda", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

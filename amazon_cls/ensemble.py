@@ -17,12 +17,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.command import command
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, task
 
 
+@task("ensemble")
 def run(cfg: DictConfig) -> dict:
-    check_config(cfg, "ensemble")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.blending.combine import run_ensemble  # heavy libraries load once the config composed
     from amazon_cls.blending.members import run_folders
 
@@ -47,7 +46,7 @@ def run(cfg: DictConfig) -> dict:
     return result
 
 
-main = command("ensemble", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

@@ -16,22 +16,17 @@ import logging
 
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.command import command, is_rank_zero
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, is_rank_zero, task
 
 log = logging.getLogger(__name__)
 
 
+@task("evaluate", hardware="predict")
 def run(cfg: DictConfig) -> dict:
     """Everything `python -m amazon_cls.evaluate` does; returns the summary (on rank 0)."""
-    check_config(cfg, "evaluate")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.evaluation.scoring import evaluate  # heavy libraries load once the config composed
     from amazon_cls.inference.predictor import PredictionRun
-    from amazon_cls.runtime.hardware import PREDICT_KEYS, resolve_config
 
-    for line in resolve_config(cfg, PREDICT_KEYS):
-        if is_rank_zero():
-            log.info("Hardware choice: %s", line)
     summary = evaluate(cfg, lambda: PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory))
     if summary and is_rank_zero():
         for result in summary["results"]:
@@ -46,7 +41,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-main = command("evaluate", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

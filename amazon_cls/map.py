@@ -18,8 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from amazon_cls.runtime.command import command, is_rank_zero
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, is_rank_zero, task
 
 log = logging.getLogger(__name__)
 # What changes a scene's outputs: a scene mapped with the same values is not mapped again.
@@ -31,9 +30,9 @@ def plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
+@task("map", hardware="predict")
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything `python -m amazon_cls.map` does; returns each scene's summary (on rank 0)."""
-    check_config(cfg, "map")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.core.labels import PROB_COLUMNS  # heavy libraries load once the config composed
     from amazon_cls.core.metric import predict_labels
     from amazon_cls.geo import outputs
@@ -42,7 +41,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from amazon_cls.geo.scene import Scene, check_range
     from amazon_cls.geo.tiles import SceneTiles
     from amazon_cls.inference.predictor import PredictionRun, Predictor
-    from amazon_cls.runtime.hardware import PREDICT_KEYS, resolve_config
     from amazon_cls.store.atomic import remove_stale_temporaries
     from amazon_cls.store.records import identity
 
@@ -62,9 +60,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         twice = sorted({stem for stem in stems if stems.count(stem) > 1})
         raise ValueError(f"scenes named {twice} twice: their outputs in {cfg.output_dir} would overwrite each other")
     grids = [make_grid(scene, tiling) for scene in scenes]
-    for line in resolve_config(cfg, PREDICT_KEYS):
-        if is_rank_zero():
-            log.info("Hardware choice: %s", line)
     prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory)
     output_dir = Path(cfg.output_dir)
     settings = {key: plain(cfg[key]) for key in RESULT_KEYS}
@@ -103,7 +98,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return summaries
 
 
-main = command("map", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

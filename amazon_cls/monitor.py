@@ -16,22 +16,17 @@ import logging
 
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.command import command, is_rank_zero
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, is_rank_zero, task
 
 log = logging.getLogger(__name__)
 
 
+@task("monitor", hardware="predict")
 def run(cfg: DictConfig) -> dict:
-    check_config(cfg, "monitor")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.geo.change.monitoring import monitor  # heavy libraries load once the config composed
     from amazon_cls.inference.predictor import PredictionRun, Predictor
-    from amazon_cls.runtime.hardware import PREDICT_KEYS, resolve_config
 
     predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.tta, cfg.thresholds)
-    for line in resolve_config(cfg, PREDICT_KEYS):
-        if is_rank_zero():
-            log.info("Hardware choice: %s", line)
     prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory)
     summary = monitor(cfg, prediction, predictor)
     if summary and is_rank_zero():
@@ -41,7 +36,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-main = command("monitor", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

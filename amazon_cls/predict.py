@@ -19,29 +19,24 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.command import command, is_rank_zero
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, is_rank_zero, task
 
 log = logging.getLogger(__name__)
 
 
+@task("predict", hardware="predict")
 def run(cfg: DictConfig) -> dict[str, Path]:
     """Everything `python -m amazon_cls.predict` does; returns the paths written (on rank 0)."""
-    check_config(cfg, "predict")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.data.datamodule import ChipFolders  # heavy libraries load once the config composed
     from amazon_cls.data.layout import read_name_table
+    from amazon_cls.data.submission import write_submission
     from amazon_cls.inference.predictor import PredictionRun, Predictor
-    from amazon_cls.inference.submission import write_submission
-    from amazon_cls.runtime.hardware import PREDICT_KEYS, resolve_config
     from amazon_cls.store.atomic import remove_stale_temporaries
 
     remove_stale_temporaries(Path(cfg.output).parent)
     predictor = Predictor.of(cfg.ckpt, cfg.ensemble, cfg.tta, cfg.thresholds)  # every input checked first
     if cfg.order:
         read_name_table(Path(cfg.order), ["image_name"], "order file")
-    for line in resolve_config(cfg, PREDICT_KEYS):
-        if is_rank_zero():
-            log.info("Hardware choice: %s", line)
     prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory)
     source = predictor.input_source()
     folders = lambda model: ChipFolders(  # noqa: E731
@@ -57,7 +52,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     return {"submission": submission, "probs": probs}
 
 
-main = command("predict", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

@@ -12,30 +12,25 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from amazon_cls.runtime.command import command, is_rank_zero
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, task
 
 log = logging.getLogger(__name__)
 
 
+@task("train", hardware="train")
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Resolve this machine's `auto` values, then fit, validate and predict (`training.fit.train`)."""
-    check_config(cfg, "train")  # before anything heavy loads: a bad value is named at once
-    from amazon_cls.runtime.hardware import resolve_config  # heavy libraries load once the config composed
     from amazon_cls.store.run_folder import RunFolder
     from amazon_cls.training.fit import interrupted_training, train
 
     log.debug("Config:\n%s", OmegaConf.to_yaml(cfg))
-    for line in resolve_config(cfg):
-        if is_rank_zero():
-            log.info("Hardware choice: %s", line)
     try:
         return train(cfg)
     except SystemExit as stop:  # Lightning's forms of SIGTERM and Ctrl+C; a multirun stops here too
         raise interrupted_training(stop, RunFolder(Path(cfg.paths.output_dir))) from None
 
 
-main = command("train", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

@@ -16,15 +16,14 @@ import logging
 
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.command import command
-from amazon_cls.runtime.schema import check_config
+from amazon_cls.runtime.command import command, task
 
 log = logging.getLogger(__name__)
 
 
+@task("tune")
 def run(cfg: DictConfig) -> dict:
     """Everything `python -m amazon_cls.tune` does; returns the study's summary."""
-    check_config(cfg, "tune")  # before anything heavy loads: a bad value is named at once
     from amazon_cls.search.tuning import tune  # heavy libraries load once the config composed
 
     summary = tune(cfg)
@@ -37,7 +36,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-main = command("tune", run)
+main = command(run)
 
 if __name__ == "__main__":
     main()

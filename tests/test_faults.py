@@ -26,11 +26,11 @@ from amazon_cls.core.labels import NUM_LABELS
 from amazon_cls.data.check import check_dataset
 from amazon_cls.data.layout import DataError, Layout, read_labels_csv
 from amazon_cls.data.sources import SOURCES
+from amazon_cls.data.submission import write_submission
 from amazon_cls.data.synthetic import write_mosaic
 from amazon_cls.geo.grid import Tiling, cells_frame, hectares, make_grid
 from amazon_cls.geo.scene import Scene, SceneError, check_range
 from amazon_cls.inference.predictor import Predictor
-from amazon_cls.inference.submission import write_submission
 from amazon_cls.map import run as map_scenes
 from amazon_cls.predict import run as predict
 from amazon_cls.store import atomic

@@ -19,7 +19,7 @@ from amazon_cls.data.datamodule import ChipFolders
 from amazon_cls.data.decode import ChipDecodeError, read_chip
 from amazon_cls.data.layout import DataError, Layout, read_labels_csv
 from amazon_cls.data.sources import SOURCES
-from amazon_cls.inference.submission import write_submission
+from amazon_cls.data.submission import write_submission
 from amazon_cls.model.module import ChipClassifier
 from amazon_cls.runtime import hardware
 from amazon_cls.store.checkpoint import CheckpointError

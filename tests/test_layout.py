@@ -1,6 +1,7 @@
 """The layout's rules, checked: the top of the package holds the commands and only they, no library
-module imports a command, commands never import each other, the import graph has no cycle,
-every package says what it owns, and importing any module changes nothing."""
+module imports a command, commands never import each other, the packages form layers that only
+point down, the import graph has no cycle, every package says what it owns, and importing any
+module changes nothing."""
 
 from __future__ import annotations
 
@@ -25,6 +26,24 @@ COMMANDS = (
     "predict",
     "train",
     "tune",
+)
+
+
+# The library's packages, bottom layer first: each imports only from those before it.
+LAYERS = (
+    "core",
+    "store",
+    "data",
+    "model",
+    "runtime",
+    "blending",
+    "inference",
+    "evaluation",
+    "training",
+    "auditing",
+    "geo",
+    "search",
+    "speed",
 )
 
 
@@ -73,6 +92,29 @@ def test_no_library_module_imports_a_command() -> None:
 def test_commands_never_import_each_other() -> None:
     commands = {f"amazon_cls.{name}" for name in COMMANDS}
     assert {command: sorted(GRAPH[command] & commands) for command in commands if GRAPH[command] & commands} == {}
+
+
+def package_of(module: str) -> str | None:
+    """The library package a module belongs to (None for a command or the package itself)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS) else None
+
+
+def test_every_package_has_its_layer() -> None:
+    packages = {path.name for path in PACKAGE.iterdir() if (path / "__init__.py").is_file() and path.name != "conf"}
+    assert packages == set(LAYERS)
+
+
+def test_the_packages_only_point_down() -> None:
+    upward = []
+    for module, dependencies in GRAPH.items():
+        if (package := package_of(module)) is None:
+            continue
+        for dependency in dependencies:
+            target = package_of(dependency)
+            if target is not None and LAYERS.index(target) > LAYERS.index(package):
+                upward.append(f"{module} ({package}) imports {dependency} ({target})")
+    assert upward == [], "\n".join(sorted(upward))
 
 
 def test_the_import_graph_has_no_cycle() -> None:

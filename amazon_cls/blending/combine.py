@@ -24,7 +24,7 @@ from amazon_cls.blending.report import (
 from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.core.metric import chip_f2, per_label_report, predict_labels
 from amazon_cls.core.thresholds import Thresholds
-from amazon_cls.inference.submission import write_submission
+from amazon_cls.data.submission import write_submission
 from amazon_cls.store.atomic import remove_stale_temporaries, write_csv, write_json, write_text
 from amazon_cls.store.ensemble_folder import EnsembleFolder
 from amazon_cls.store.records import identity

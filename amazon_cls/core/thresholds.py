@@ -226,12 +226,12 @@ def fit_thresholds_reference(
     for _ in range(max_passes):
         improved = False
         for label in range(probs.shape[1]):
-            scores = []
+            trials = []
             for candidate in THRESHOLD_GRID:
                 trial = thresholds.copy()
                 trial[label] = candidate
-                scores.append(score(y_true, binarize(probs, trial)) * chips)
-            scores = np.asarray(scores)
+                trials.append(score(y_true, binarize(probs, trial)) * chips)
+            scores = np.asarray(trials)
             best = int(np.flatnonzero(scores >= scores.max() - _TIE)[0])
             if scores[best] > current + _TIE:
                 thresholds[label] = THRESHOLD_GRID[best]

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -109,7 +110,23 @@ def read_name_table(path: Path, columns: Sequence[str], what: str, hint: str = "
 
 
 def read_labels_csv(labels_csv: Path) -> pd.DataFrame:
-    """The `image_name,tags` table (see `read_name_table`); a labels file needs rows."""
+    """The `image_name,tags` table (see `read_name_table`); a labels file needs rows. A run reads it
+    from several stages (the data check, the folds, the datamodule, the run's record): it is parsed
+    once per process while the file keeps its size and modification time, and each caller gets a copy."""
+    try:
+        status = Path(labels_csv).stat()
+    except OSError:
+        return parse_labels_csv(Path(labels_csv))  # says what is wrong with the path
+    return parsed_labels(str(labels_csv), status.st_size, status.st_mtime_ns).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def parsed_labels(path: str, size: int, mtime_ns: int) -> pd.DataFrame:
+    """One parse of a labels file, kept for as long as its size and modification time stay these."""
+    return parse_labels_csv(Path(path))
+
+
+def parse_labels_csv(labels_csv: Path) -> pd.DataFrame:
     others = sorted(p.name for p in labels_csv.parent.glob("*.csv")) if labels_csv.parent.is_dir() else []
     hint = (f"; the folder holds {others}: name yours with data.labels_csv=<file> (and data.image_dir=<folder> "
             "for its chips)" if others else " (set data.root / data.labels_csv)")  # fmt: skip

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -25,7 +26,7 @@ from amazon_cls.core.labels import LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.core.thresholds import Thresholds
 from amazon_cls.data.sources import SOURCES, Source, source_of
 from amazon_cls.inference.writer import ProbabilityWriter
-from amazon_cls.model.module import ChipClassifier
+from amazon_cls.model.module import ChipClassifier, upgrade_hparams
 from amazon_cls.runtime.signals import StopOnSigterm, interrupted
 from amazon_cls.runtime.trainer import make_trainer
 from amazon_cls.store.checkpoint import checkpoint_thresholds, read_checkpoint
@@ -60,6 +61,8 @@ class Predictor:
     specialist_weight: float = 0.0
     source: str = ""
     files: list[str] = field(default_factory=list)  # what it was read from, besides the checkpoints
+    # each checkpoint read once, for its thresholds, its data source and its weights, whatever the dates
+    loaded: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, ckpt: str | None, ensemble: str | None, tta: str, thresholds: str | None = None) -> Predictor:
@@ -72,9 +75,11 @@ class Predictor:
     @classmethod
     def from_checkpoint(cls, ckpt: str | Path, tta: str, thresholds: str | Path | None = None) -> Predictor:
         """One checkpoint, with its own thresholds for `tta` or those of a thresholds file."""
-        fitted = Thresholds.read(thresholds) if thresholds else checkpoint_thresholds(read_checkpoint(ckpt), str(ckpt))
+        checkpoint = read_checkpoint(ckpt)
+        fitted = Thresholds.read(thresholds) if thresholds else checkpoint_thresholds(checkpoint, str(ckpt))
         files = [str(thresholds)] if thresholds else []
-        return cls({Path(ckpt).stem: [str(ckpt)]}, fitted.of_view(tta), tta, source=str(ckpt), files=files)
+        return cls({Path(ckpt).stem: [str(ckpt)]}, fitted.of_view(tta), tta, source=str(ckpt), files=files,
+                   loaded={str(ckpt): checkpoint})  # fmt: skip
 
     @classmethod
     def from_ensemble(cls, folder: str | Path, tta: str, thresholds: str | Path | None = None) -> Predictor:
@@ -144,13 +149,19 @@ class Predictor:
             )
         return frame
 
+    def checkpoint(self, ckpt: str) -> dict[str, Any]:
+        """A checkpoint it runs, read once (`read_checkpoint`: weights only, its labels checked)."""
+        if ckpt not in self.loaded:
+            self.loaded[ckpt] = read_checkpoint(ckpt)
+        return self.loaded[ckpt]
+
     def inputs(self) -> list[str]:
         """Every file its predictions depend on: the checkpoints it runs, its combination, its thresholds."""
         return [*self.needed(), *self.files]
 
     def input_source(self) -> Source:
         """The data source every needed model was trained on (they must agree: one scene is read once)."""
-        hparams = [ChipClassifier.hparams_of(ckpt) for ckpt in self.needed()]
+        hparams = [upgrade_hparams(self.checkpoint(ckpt)["hyper_parameters"]) for ckpt in self.needed()]
         names = {source_of(h.get("source"), h["in_chans"]).name for h in hparams}
         if len(names) != 1:
             raise ValueError(f"the models were trained on different data sources {sorted(names)}; "
@@ -172,7 +183,7 @@ class Predictor:
         """Combined probabilities of the chips `chips_for(model)` serves (rank 0; None elsewhere)."""
         frames: dict[str, pd.DataFrame] = {}
         for ckpt in self.needed():
-            model = ChipClassifier.from_checkpoint(ckpt, tta=self.tta)
+            model = ChipClassifier.from_checkpoint(ckpt, self.checkpoint(ckpt), tta=self.tta)
             if compile:  # worth it for many chips: compiling takes a minute, then inference is faster
                 model.net = torch.compile(model.net)
             try:

@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from amazon_cls.core.labels import NUM_LABELS
-from amazon_cls.runtime.distributed import gather_unique
+from amazon_cls.model.distributed import gather_unique
 from amazon_cls.store.atomic import write_csv
 from amazon_cls.store.tables import probability_frame
 

@@ -16,8 +16,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from amazon_cls.core.thresholds import Thresholds
 from amazon_cls.core.validation import ValidationResult
 from amazon_cls.data.contract import training_data
+from amazon_cls.model.distributed import gather_unique
 from amazon_cls.model.module import ChipClassifier
-from amazon_cls.runtime.distributed import gather_unique
 from amazon_cls.store.atomic import write_csv, write_json
 from amazon_cls.store.run_folder import RunFolder
 from amazon_cls.store.tables import validation_frame

@@ -99,19 +99,17 @@ class ChipClassifier(L.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
 
-    @staticmethod
-    def hparams_of(path: str | Path) -> dict[str, Any]:
-        """A checkpoint's hyperparameters (image size, bands, ...) without building its model."""
-        return upgrade_hparams(read_checkpoint(path)["hyper_parameters"])
-
     @classmethod
-    def from_checkpoint(cls, path: str | Path, **overrides: Any) -> ChipClassifier:
-        """A checkpoint's model in eval mode, with `overrides` of its hyperparameters (e.g. tta).
+    def from_checkpoint(
+        cls, path: str | Path, checkpoint: dict[str, Any] | None = None, **overrides: Any
+    ) -> ChipClassifier:
+        """A checkpoint's model in eval mode, with `overrides` of its hyperparameters (e.g. tta);
+        `checkpoint` is the file's content when the caller has read it already.
 
         Read with weights_only=True, so no code stored in the file runs; its label list must be ours.
         The backbone is built with pretrained=False: the checkpoint's weights replace any download.
         """
-        checkpoint = read_checkpoint(path)
+        checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
         hparams = {**upgrade_hparams(checkpoint["hyper_parameters"]), "pretrained": False, "pretrained_file": None,
                    **overrides}  # fmt: skip
         model = cls(**hparams)

@@ -1,8 +1,11 @@
-"""What every command shares: Hydra over the package's own configs, the project's resolvers, a
-clock, and one line instead of a traceback for a bad config value or input.
+"""What every command shares: Hydra over the package's own configs, the project's resolvers, the
+config check, the hardware choices, a clock, and one line instead of a traceback for a bad config
+value or input (lightning-hydra-template's `task_wrapper` and `extras` do this there).
 
-A command module is `run(cfg)` plus `main = command("<config name>", run)`; `python -m
-amazon_cls.<command>` and `amazon-cls <command>` call `main()`. A problem with the config or the
+A command module is `run(cfg)` decorated with `@task("<config name>", hardware=...)`, plus
+`main = command(run)`; `python -m amazon_cls.<command>` and `amazon-cls <command>` call `main()`.
+`task` checks the config before anything heavy loads and logs the machine's choices, so a test that
+calls `run(cfg)` gets what a user gets. A problem with the config or the
 input (any ValueError, FileNotFoundError, or Hydra's and OmegaConf's errors) ends the command
 with one line that names the key or the file and status 1 (`HYDRA_FULL_ERROR=1` shows the
 traceback). Nothing heavy is imported here, so that a config error is reported in moments.
@@ -27,6 +30,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from amazon_cls.runtime.config import register_resolvers
 from amazon_cls.runtime.paths import set_project_root
+from amazon_cls.runtime.schema import check_config
 from amazon_cls.store.atomic import OutputError
 
 log = logging.getLogger(__name__)
@@ -96,8 +100,32 @@ def remove_failed_start() -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def command(config_name: str, task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
-    """The main function of a command: `task` under `hydra.main` with `conf/<config_name>.yaml`."""
+def task(config_name: str, hardware: str | None = None) -> Callable[[Callable[[DictConfig], Any]], Any]:
+    """A command's work, prepared: its config checked against `conf/<config_name>.yaml`'s schema
+    before anything heavy loads, then, with `hardware` (`train`, `predict` or `data`: which keys),
+    every `auto` setting resolved for this machine and each choice logged once."""
+
+    def prepared(work: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+        @functools.wraps(work)
+        def run(cfg: DictConfig) -> Any:
+            check_config(cfg, config_name)  # a bad value is named at once
+            if hardware:
+                from amazon_cls.runtime.hardware import KEYS, resolve_config  # heavy: once the config is good
+
+                for line in resolve_config(cfg, KEYS[hardware]):
+                    if is_rank_zero():
+                        log.info("Hardware choice: %s", line)
+            return work(cfg)
+
+        run.config_name = config_name  # type: ignore[attr-defined]  (what `command` composes)
+        return run
+
+    return prepared
+
+
+def command(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+    """The main function of a command: its `task` under `hydra.main` with `conf/<config name>.yaml`."""
+    config_name = task.config_name  # type: ignore[attr-defined]
     hydra_main = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(one_line_errors(task))
 
     def main() -> Any:

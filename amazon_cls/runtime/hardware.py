@@ -107,6 +107,7 @@ def resolve(
 TRAIN_KEYS = {"precision": "trainer.precision", "num_workers": "data.num_workers", "pin_memory": "data.pin_memory"}
 PREDICT_KEYS = {"precision": "trainer.precision", "num_workers": "num_workers", "pin_memory": "pin_memory"}
 DATA_KEYS = {"num_workers": "data.num_workers", "pin_memory": "data.pin_memory"}  # a command without a Trainer
+KEYS = {"train": TRAIN_KEYS, "predict": PREDICT_KEYS, "data": DATA_KEYS}  # by the name a command's `task` gives
 
 
 def resolve_config(cfg: DictConfig, keys: dict[str, str] = TRAIN_KEYS) -> list[str]:

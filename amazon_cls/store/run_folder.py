@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -121,8 +121,8 @@ class RunFolder:
         """The settings recorded at the run's first start (runs made before settings.json: its Hydra config)."""
         if self.settings.is_file():
             return json.loads(self.settings.read_text())
-        if self.hydra_config.is_file():
-            return result_settings(OmegaConf.load(self.hydra_config))
+        if self.hydra_config.is_file() and isinstance(config := OmegaConf.load(self.hydra_config), DictConfig):
+            return result_settings(config)
         return None
 
     def check_settings(self, settings: dict[str, Any], allow_changes: bool = False) -> None:
@@ -162,7 +162,7 @@ def result_settings(cfg: DictConfig) -> dict[str, Any]:
     for key in RESULT_KEYS:
         value = OmegaConf.select(cfg, key)
         if isinstance(value, DictConfig):
-            settings.update(flatten(OmegaConf.to_container(value, resolve=True), key))
+            settings.update(flatten(cast(dict[str, Any], OmegaConf.to_container(value, resolve=True)), key))
         else:
             settings[key] = value
     return settings

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from amazon_cls.core.labels import LABELS, PROB_COLUMNS
-from amazon_cls.inference.submission import write_submission
+from amazon_cls.data.submission import write_submission
 from amazon_cls.model.tta import d4_views
 from amazon_cls.predict import run as predict
+from amazon_cls.store.checkpoint import read_checkpoint
 from amazon_cls.store.tables import probability_frame
 from tests.helpers import PRINTED_TOLERANCE, compose_config, run_module
 
@@ -59,6 +60,27 @@ def test_predict_writes_submission_in_the_given_order(
     # the member's own test predictions were made with the same checkpoint and TTA
     member = pd.read_csv(trained_run / "test_probs.csv").set_index("image_name").loc[probs["image_name"]]
     np.testing.assert_allclose(probs[PROB_COLUMNS].to_numpy(), member[PROB_COLUMNS].to_numpy(), atol=1e-6)
+
+
+def test_predict_reads_its_checkpoint_once(
+    trained_run: Path, tiny_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its thresholds, its data source and its weights come from one read of the file."""
+    from amazon_cls.inference import predictor
+    from amazon_cls.model import module
+
+    reads: list[str] = []
+
+    def counted(path, *args, **kwargs):
+        reads.append(str(path))
+        return read_checkpoint(path, *args, **kwargs)
+
+    monkeypatch.setattr(predictor, "read_checkpoint", counted)
+    monkeypatch.setattr(module, "read_checkpoint", counted)
+    output = tmp_path / "submission.csv"
+    predict(compose_config("predict", [*predict_overrides(trained_run, tiny_root, output), "trainer.precision=32"],
+                           tmp_path / "predict"))  # fmt: skip
+    assert len(reads) == 1 and output.is_file()
 
 
 def test_predict_defaults_to_the_hardware_resolver(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from amazon_cls.core.labels import PROB_COLUMNS
 from amazon_cls.data.dataset import EpochSampler
 from amazon_cls.data.folds import fold_file, load_or_create_folds
 from amazon_cls.data.layout import read_labels
-from amazon_cls.runtime.distributed import gather_unique
+from amazon_cls.model.distributed import gather_unique
 from amazon_cls.runtime.trainer import make_trainer
 from amazon_cls.training.fit import instantiate_group
 from tests.helpers import compose_train, tiny_overrides
