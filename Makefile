@@ -55,8 +55,11 @@ ensemble: install ## Train every member (MODELS x FOLDS) and combine them into O
 		$(if $(SIZE),model.image_size=$(SIZE)) $(ARGS)
 	$(RUN) -m amazon_cls.ensemble sweep_dir=$(OUT) method=$(METHOD) $(if $(ORDER),order=$(ORDER))
 
+# make bench measures on planet-dev's real chips when they sit beside the checkout (BENCH_DATA=<folder> for others)
+BENCH_DATA ?= $(wildcard ../shared/data/planet-dev/images)
+
 bench: install ## Measure the fast paths against plain ones (ratios; extra options: ARGS="--backbone resnet50")
-	$(RUN) -m amazon_cls.bench $(ARGS)
+	$(RUN) -m benchmarks.bench $(if $(BENCH_DATA),--data $(BENCH_DATA)) $(ARGS)
 
 check: install ## Check a data set without training (make check DATA=/path/to/planet, or DATA=planet_dev)
 	$(PY) -m amazon_cls.check $(DATA_ARG) $(ARGS)
@@ -86,8 +89,8 @@ audit: install ## Find probably wrong labels with cleanlab (ARGS="sweep_dir=<eve
 	$(PY) -m amazon_cls.audit $(DATA_ARG) $(ARGS)
 
 lint: install ## Check style with ruff and the annotated layers' types with mypy (core, store)
-	$(VENV)/bin/ruff check amazon_cls tests docs
-	$(VENV)/bin/ruff format --check amazon_cls tests docs
+	$(VENV)/bin/ruff check amazon_cls tests docs benchmarks
+	$(VENV)/bin/ruff format --check amazon_cls tests docs benchmarks
 	$(VENV)/bin/mypy
 
 docs: install ## Build the documentation into docs/_build/html (warnings are errors)
@@ -97,8 +100,8 @@ figures: install ## Make the documentation's pictures again from a real run (doc
 	$(PY) docs/figures.py $(ARGS)
 
 format: install ## Format the code with ruff
-	$(VENV)/bin/ruff check --fix amazon_cls tests docs
-	$(VENV)/bin/ruff format amazon_cls tests docs
+	$(VENV)/bin/ruff check --fix amazon_cls tests docs benchmarks
+	$(VENV)/bin/ruff format amazon_cls tests docs benchmarks
 
 tensorboard: install ## Show every run under outputs/ in TensorBoard
 	$(VENV)/bin/tensorboard --logdir outputs

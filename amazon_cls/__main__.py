@@ -23,7 +23,6 @@ COMMANDS = (
     "check",
     "eda",
     "baseline",
-    "bench",
 )
 CHOSEN = "AMAZON_CLS_COMMAND"
 

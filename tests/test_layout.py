@@ -16,7 +16,6 @@ PACKAGE = ROOT / "amazon_cls"
 COMMANDS = (
     "audit",
     "baseline",
-    "bench",
     "check",
     "ensemble",
     "eda",
@@ -43,7 +42,6 @@ LAYERS = (
     "auditing",
     "geo",
     "search",
-    "speed",
 )
 
 

@@ -8,8 +8,9 @@ from PIL import Image
 import amazon_cls.data.decode as chips_module
 from amazon_cls.data.decode import ChipDecodeError, decode_rgb, encode_cmyk_jpeg, read_chip
 from amazon_cls.data.sources import SOURCES
-from amazon_cls.speed.measure import planet_dev
-from tests.helpers import smooth_rgb
+from tests.helpers import ROOT, smooth_rgb
+
+PLANET_DEV = ROOT.parent / "shared" / "data" / "planet-dev" / "images"
 
 JPG = SOURCES["jpg"]
 
@@ -72,9 +73,9 @@ def test_chips_laid_out_like_kaggle_take_the_fast_decoder(tmp_path: Path, monkey
     np.testing.assert_array_equal(read_chip(path, JPG), reference)
 
 
-@pytest.mark.skipif(not planet_dev().is_dir(), reason="needs ../shared/data/planet-dev")
+@pytest.mark.skipif(not PLANET_DEV.is_dir(), reason="needs ../shared/data/planet-dev")
 def test_real_chips_take_the_fast_decoder_and_give_pil_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
-    paths = sorted(planet_dev().glob("*.jpg"))
+    paths = sorted(PLANET_DEV.glob("*.jpg"))
     references = []
     for path in paths:
         with Image.open(path) as image:

@@ -1,10 +1,11 @@
 """`make bench`: each fast path against its plain alternative, measured in one run, as ratios.
 
-    python -m amazon_cls.bench [--data DIR] [--backbone resnet18] [--image-size 64] [--only loader map ...]
+    python -m benchmarks.bench [--data DIR] [--backbone resnet18] [--image-size 64] [--only loader map ...]
 
-Chips come from ../shared/data/planet-dev when present (real 256 px CMYK JPEGs), otherwise from
-the synthetic generator at 256 px. Every ratio compares two measurements taken here, now, on the
-same chips, batch size and workers; absolute numbers depend on the machine.
+Chips come from `--data` (`make bench` gives ../shared/data/planet-dev's real 256 px CMYK JPEGs
+when they sit beside the checkout), otherwise from the synthetic generator at 256 px. Every ratio
+compares two measurements taken here, now, on the same chips, batch size and workers; absolute
+numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ PARTS = ("loader", "framework", "thresholds", "precision", "tcmalloc", "map", "e
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, help="a folder of chips (default: planet-dev, else synthetic)")
+    parser.add_argument("--data", type=Path, help="a folder of chips (default: synthetic 256 px chips)")
     parser.add_argument("--backbone", default="resnet18")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
     import torch  # heavy: after the arguments are checked
 
-    from amazon_cls.speed import measure
+    from benchmarks import measure
 
     torch.set_float32_matmul_precision("high")
     measure.print_hardware(args.workers)

@@ -32,14 +32,8 @@ from amazon_cls.data.synthetic import write_dataset
 from amazon_cls.data.transforms import train_transform
 from amazon_cls.model.module import ChipClassifier
 from amazon_cls.runtime import hardware
-from amazon_cls.runtime.paths import project_root
 
 JPG = SOURCES["jpg"]
-
-
-def planet_dev() -> Path:
-    """planet-dev's real chips, when the shared data sit beside the project."""
-    return project_root() / ".." / "shared" / "data" / "planet-dev" / "images"
 
 
 class NaiveDataset(Dataset):
@@ -262,11 +256,12 @@ def bench_tcmalloc(args: argparse.Namespace) -> tuple | None:
     if library is None:
         return None
     rate_call = f"model_step_rate({args.backbone!r}, {args.image_size}, 32, {args.steps}, False, False)"
-    code = f"from amazon_cls.speed.measure import model_step_rate; print({rate_call})"
+    code = f"from benchmarks.measure import model_step_rate; print({rate_call})"
 
     def rate(preload: str) -> float:
         env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"} | ({"LD_PRELOAD": preload} if preload else {})
-        output = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        output = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[1],
+                                capture_output=True, text=True, check=True)  # fmt: skip
         return float(output.stdout.strip().splitlines()[-1])
 
     return f"tcmalloc vs glibc malloc (fp32 {args.backbone}, {args.image_size} px)", rate(library), rate(""), "> 1"
@@ -317,10 +312,9 @@ def link_chips(paths: list[Path], folder: Path) -> Path:
 
 
 def bench_chips(data: Path | None, workdir: Path) -> tuple[list[Path], str]:
-    """The chips to measure on: `data`, else planet-dev's real chips if beside the project, else synthetic ones."""
-    folder = data or (planet_dev() if planet_dev().is_dir() else None)
-    if folder:
-        return list_chips([folder], JPG.suffixes), f"{folder} (real chips)"
+    """The chips to measure on: the folder `data`, else synthetic ones."""
+    if data:
+        return list_chips([data], JPG.suffixes), f"{data} (real chips)"
     root = write_dataset(workdir / "synthetic", num_train=640, num_test=0, size=256, seed=0)
     return list_chips([root / "train-jpg"], JPG.suffixes), "synthetic 256 px chips"
 

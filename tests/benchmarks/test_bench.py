@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from amazon_cls.bench import main
+from benchmarks.bench import main
 
 
 def test_bench_loader_part_prints_a_ratio_per_measurement(tiny_root: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,1 +1,0 @@
-"""Tests of amazon_cls.speed."""
