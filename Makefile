@@ -94,6 +94,7 @@ lint: install ## Check style with ruff and the annotated layers' types with mypy
 	$(VENV)/bin/mypy
 
 docs: install ## Build the documentation into docs/_build/html (warnings are errors)
+	rm -rf docs/_api  # autosummary's stubs, made again: a module that moved leaves none behind
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 figures: install ## Make the documentation's pictures again from a real run (docs/figures.py)

@@ -26,8 +26,13 @@ def run(cfg: DictConfig) -> dict:
     from amazon_cls.auditing.audit import audit  # heavy libraries load once the config composed
 
     summary = audit(cfg)
-    log.info("%d of %d chips flagged; %d in exclude.csv; report: %s/audit.md", summary["flagged"], summary["chips"],
-             summary["excluded"], cfg.output_dir)  # fmt: skip
+    log.info(
+        "%d of %d chips flagged; %d in exclude.csv; report: %s/audit.md",
+        summary["flagged"],
+        summary["chips"],
+        summary["excluded"],
+        cfg.output_dir,
+    )
     return summary
 
 

@@ -34,9 +34,16 @@ def run(cfg: DictConfig) -> dict:
             log.info("%s: F2 %.4f [%.4f, %.4f]", result["name"], f2["estimate"], f2["low"], f2["high"])
         for pair in summary["comparisons"]:
             d = pair["f2_difference"]
-            log.info("%s - %s: %+.4f [%+.4f, %+.4f], first better in %.1f%% of draws%s", pair["first"],
-                     pair["second"], d["estimate"], d["low"], d["high"], 100 * pair["first_better"],
-                     " (significant)" if pair["significant"] else " (not significant)")  # fmt: skip
+            log.info(
+                "%s - %s: %+.4f [%+.4f, %+.4f], first better in %.1f%% of draws%s",
+                pair["first"],
+                pair["second"],
+                d["estimate"],
+                d["low"],
+                d["high"],
+                100 * pair["first_better"],
+                " (significant)" if pair["significant"] else " (not significant)",
+            )
         log.info("Report: %s/evaluation.md", cfg.output_dir)
     return summary
 

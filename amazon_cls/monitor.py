@@ -30,9 +30,15 @@ def run(cfg: DictConfig) -> dict:
     prediction = PredictionRun(cfg.trainer, cfg.batch_size, cfg.num_workers, cfg.pin_memory)
     summary = monitor(cfg, prediction, predictor)
     if summary and is_rank_zero():
-        log.info("%d scenes (%d predicted, %d reused): %d alerts, %.1f ha; report: %s/report.md", summary["scenes"],
-                 summary["predicted"], summary["reused"], sum(summary["alerts"].values()), summary["area_ha"],
-                 cfg.output_dir)  # fmt: skip
+        log.info(
+            "%d scenes (%d predicted, %d reused): %d alerts, %.1f ha; report: %s/report.md",
+            summary["scenes"],
+            summary["predicted"],
+            summary["reused"],
+            sum(summary["alerts"].values()),
+            summary["area_ha"],
+            cfg.output_dir,
+        )
     return summary
 
 

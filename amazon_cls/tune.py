@@ -28,11 +28,22 @@ def run(cfg: DictConfig) -> dict:
 
     summary = tune(cfg)
     best = summary.get("best")
-    log.info("Study %s: %d of %d trials counted (%s)", summary["study"], summary["counted"], summary["n_trials"],
-             ", ".join(f"{count} {state}" for state, count in summary["states"].items()))  # fmt: skip
+    log.info(
+        "Study %s: %d of %d trials counted (%s)",
+        summary["study"],
+        summary["counted"],
+        summary["n_trials"],
+        ", ".join(f"{count} {state}" for state, count in summary["states"].items()),
+    )
     if best:
-        log.info("Best: trial %d, %s %.4f, %s; as an experiment: %s", best["number"], cfg.objective, best["value"],
-                 best["params"], best["experiment"])  # fmt: skip
+        log.info(
+            "Best: trial %d, %s %.4f, %s; as an experiment: %s",
+            best["number"],
+            cfg.objective,
+            best["value"],
+            best["params"],
+            best["experiment"],
+        )
     return summary
 
 

@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     measure.print_hardware(args.workers)
     with tempfile.TemporaryDirectory() as workdir:
         paths, source = measure.bench_chips(args.data, Path(workdir))
-        print(f"chips: {len(paths)} from {source}; batch {args.batch_size}, {args.workers} workers, "
-              f"{os.cpu_count()} CPUs")  # fmt: skip
+        print(
+            f"chips: {len(paths)} from {source}; batch {args.batch_size}, {args.workers} workers, {os.cpu_count()} CPUs"
+        )
         rows: list[tuple] = []
         for part in args.only:
             for row in measure.MEASUREMENTS[part](paths, args, Path(workdir)):

@@ -83,8 +83,14 @@ def endless(loader: DataLoader) -> Iterable:
 
 def our_loader(paths: list[Path], size: int, batch: int, workers: int, cache: np.ndarray | None = None) -> DataLoader:
     dataset = ChipDataset(paths, None, size, train_transform(), cache=cache, source=JPG)
-    return chip_loader(dataset, batch, workers, sampler=EpochSampler(len(paths), 0, True),
-                       persistent_workers=workers > 0, drop_last=True)  # fmt: skip
+    return chip_loader(
+        dataset,
+        batch,
+        workers,
+        sampler=EpochSampler(len(paths), 0, True),
+        persistent_workers=workers > 0,
+        drop_last=True,
+    )
 
 
 def normalised_count(model: ChipClassifier) -> Callable:
@@ -99,14 +105,32 @@ def bench_loaders(paths: list[Path], args: argparse.Namespace, model: ChipClassi
     to_device = lambda b: len(b["image"])  # noqa: E731
     normalised = normalised_count(model)
     for size in (256, 128):
-        naive = DataLoader(NaiveDataset(paths, size), batch_size=args.batch_size, shuffle=True,
-                           num_workers=args.workers, persistent_workers=args.workers > 0, drop_last=True)  # fmt: skip
+        naive = DataLoader(
+            NaiveDataset(paths, size),
+            batch_size=args.batch_size,
+            shuffle=True,
+            num_workers=args.workers,
+            persistent_workers=args.workers > 0,
+            drop_last=True,
+        )
         naive_rate = images_per_second(endless(naive), lambda b: len(b[0]), 2, count)
         ours = endless(our_loader(paths, size, args.batch_size, args.workers))
-        rows.append((f"loader at {size} px, batches to the device: ours vs PIL + torchvision",
-                     images_per_second(ours, to_device, 2, count), naive_rate, ">= 2"))  # fmt: skip
-        rows.append((f"loader at {size} px, normalised on this CPU: ours vs PIL + torchvision",
-                     images_per_second(ours, normalised, 2, count), naive_rate, "> 1"))  # fmt: skip
+        rows.append(
+            (
+                f"loader at {size} px, batches to the device: ours vs PIL + torchvision",
+                images_per_second(ours, to_device, 2, count),
+                naive_rate,
+                ">= 2",
+            )
+        )
+        rows.append(
+            (
+                f"loader at {size} px, normalised on this CPU: ours vs PIL + torchvision",
+                images_per_second(ours, normalised, 2, count),
+                naive_rate,
+                "> 1",
+            )
+        )
     cache = load_or_build_cache(cache_dir, "bench", paths, 256, JPG)
     epochs = max(count, 2 * len(paths) // args.batch_size)  # past the first epoch: what the cache serves
     decoded = images_per_second(endless(our_loader(paths, 256, args.batch_size, args.workers)), to_device, 2, epochs)
@@ -146,9 +170,19 @@ def bench_framework(paths: list[Path], args: argparse.Namespace, cache_dir: Path
 
     model, loader = fresh()
     timer = StepTimer(warmup)
-    trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=warmup + steps,
-                        limit_val_batches=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[timer], use_distributed_sampler=False)  # fmt: skip
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        precision=precision,
+        max_steps=warmup + steps,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        use_distributed_sampler=False,
+    )
     trainer.fit(model, train_dataloaders=loader)
     lightning_rate = timer.images / timer.seconds
 
@@ -191,14 +225,21 @@ def bench_thresholds(chips: int = 40_000) -> tuple:
     start = time.perf_counter()
     sklearn_f2(targets, probs > 0.2)
     one = time.perf_counter() - start
-    print(f"  thresholds: the sklearn grid search scores 17 labels x 100 candidates a pass, {one:.2f} s each: "
-          f"about {17 * 100 * one / 60:.0f} min a pass, 2 or 3 passes ...", flush=True)  # fmt: skip
+    print(
+        f"  thresholds: the sklearn grid search scores 17 labels x 100 candidates a pass, {one:.2f} s each: "
+        f"about {17 * 100 * one / 60:.0f} min a pass, 2 or 3 passes ...",
+        flush=True,
+    )
     start = time.perf_counter()
     reference = fit_thresholds_reference(probs, targets, score=sklearn_f2)
     reference_seconds = time.perf_counter() - start
     same = "same thresholds" if np.array_equal(fast, reference) else "DIFFERENT THRESHOLDS"
-    return f"thresholds on {chips:,} x 17: ours vs sklearn's grid search, {same}", fast_seconds, reference_seconds, (
-        ">= 500", "s")  # fmt: skip
+    return (
+        f"thresholds on {chips:,} x 17: ours vs sklearn's grid search, {same}",
+        fast_seconds,
+        reference_seconds,
+        (">= 500", "s"),
+    )
 
 
 def model_step_rate(backbone: str, size: int, batch: int, steps: int, bf16: bool, channels_last: bool) -> float:
@@ -260,8 +301,14 @@ def bench_tcmalloc(args: argparse.Namespace) -> tuple | None:
 
     def rate(preload: str) -> float:
         env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"} | ({"LD_PRELOAD": preload} if preload else {})
-        output = subprocess.run([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[1],
-                                capture_output=True, text=True, check=True)  # fmt: skip
+        output = subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return float(output.stdout.strip().splitlines()[-1])
 
     return f"tcmalloc vs glibc malloc (fp32 {args.backbone}, {args.image_size} px)", rate(library), rate(""), "> 1"
@@ -370,8 +417,10 @@ def bench_alerts(paths: list[Path], args: argparse.Namespace, workdir: Path, sid
     tracemalloc.stop()
     (workdir / "alerts").mkdir(exist_ok=True)
     rate = bench_map(paths, args, workdir / "alerts", rounds=1)[1][1]  # chips/s of an uncompressed scene
-    name = (f"monitor: alerts, polygons, regions of {side * side:,} cells x {dates} dates ({len(alerts):,} "
-            f"cell alerts, {len(polygons):,} polygons, peak {peak:.0f} MB) vs predicting the cells")  # fmt: skip
+    name = (
+        f"monitor: alerts, polygons, regions of {side * side:,} cells x {dates} dates ({len(alerts):,} "
+        f"cell alerts, {len(polygons):,} polygons, peak {peak:.0f} MB) vs predicting the cells"
+    )
     return [(name, seconds, side * side * dates / rate, ("<= 10 s", "s"))]
 
 

@@ -93,8 +93,11 @@ def training_curves(run_dir: Path, out: Path) -> None:
     events = EventAccumulator(str(next((run_dir / "tensorboard").glob("*/fit"))))
     events.Reload()
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
-    for tag, label in (("val/f2", "fitted thresholds"), ("val/f2@0.2", "every label at 0.2"),
-                       ("val/f2_cross_fitted", "cross-fitted")):  # fmt: skip
+    for tag, label in (
+        ("val/f2", "fitted thresholds"),
+        ("val/f2@0.2", "every label at 0.2"),
+        ("val/f2_cross_fitted", "cross-fitted"),
+    ):
         points = events.Scalars(tag)
         left.plot([p.step for p in points], [p.value for p in points], marker="o", label=label)
     left.set(title="validation F2 (TensorBoard: val/f2...)", xlabel="step")

@@ -63,8 +63,15 @@ def scene(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def map_cfg(tmp_path: Path, ckpt: Path, scene: Path, *extra: str):
-    overrides = [f"ckpt={ckpt}", f"scene={scene}", f"output_dir={tmp_path / 'map'}", "chip_size=32", "num_workers=0",
-                 "trainer.enable_progress_bar=false", *extra]  # fmt: skip
+    overrides = [
+        f"ckpt={ckpt}",
+        f"scene={scene}",
+        f"output_dir={tmp_path / 'map'}",
+        "chip_size=32",
+        "num_workers=0",
+        "trainer.enable_progress_bar=false",
+        *extra,
+    ]
     return compose_config("map", overrides, tmp_path / "hydra")
 
 
@@ -104,8 +111,10 @@ def test_an_ensemble_refuses_to_apply_to_members_retrained_since(tmp_path: Path,
     metrics = json.loads((member / "metrics.json").read_text())
     best = member / "checkpoints" / Path(metrics["best_checkpoint"]).name
     folder = RunFolder(member)  # the copy's own record: its files, as they are now
-    folder.write_metrics({**metrics, "best_checkpoint": str(best)},
-                         [folder.thresholds, folder.val_report, folder.val_probs, folder.test_probs])  # fmt: skip
+    folder.write_metrics(
+        {**metrics, "best_checkpoint": str(best)},
+        [folder.thresholds, folder.val_report, folder.val_probs, folder.test_probs],
+    )
     run_ensemble([member], tmp_path / "ensemble")
     shutil.copy(member / "checkpoints" / "last.ckpt", best)  # the member trained again in place
     with pytest.raises(ValueError, match=r"combination\.json: made for other weights: .*best-.*changed since"):
@@ -158,9 +167,18 @@ def test_a_rerun_that_does_not_finish_leaves_no_metrics(tmp_path: Path, tiny_roo
     args = [*tiny_overrides(tiny_root), *SHORT]
     train(compose_train(args, tmp_path / "run"))
     with pytest.raises(Exception, match="simulated crash"):
-        train(compose_train([*args, "allow_changed_settings=true", "trainer.max_epochs=2", "ckpt_path=last",
-                             "+callbacks.crash={_target_: tests.training.test_reliability.CrashAtEpoch, epoch: 1}"],
-                            tmp_path / "run"))  # fmt: skip
+        train(
+            compose_train(
+                [
+                    *args,
+                    "allow_changed_settings=true",
+                    "trainer.max_epochs=2",
+                    "ckpt_path=last",
+                    "+callbacks.crash={_target_: tests.training.test_reliability.CrashAtEpoch, epoch: 1}",
+                ],
+                tmp_path / "run",
+            )
+        )
     assert not (tmp_path / "run" / "metrics.json").exists()  # its outputs were being rewritten
 
 
@@ -202,8 +220,15 @@ def test_cells_tile_the_scene_once_whatever_the_stride(scene: Path, stride: int,
 def test_a_south_up_scene_gives_counter_clockwise_rings(tmp_path: Path, trained_run: Path, tiny_root: Path) -> None:
     chip = np.asarray(Image.open(tiny_root / "test-jpg" / "test_0.jpg").convert("RGB"))
     path = tmp_path / "south_up.tif"
-    profile = {"driver": "GTiff", "width": 32, "height": 32, "count": 3, "dtype": "uint8", "crs": CRS,
-               "transform": Affine(3.0, 0, 500_000.0, 0, 3.0, 9_650_000.0)}  # rows run north  # fmt: skip
+    profile = {
+        "driver": "GTiff",
+        "width": 32,
+        "height": 32,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": CRS,
+        "transform": Affine(3.0, 0, 500_000.0, 0, 3.0, 9_650_000.0),
+    }  # rows run north
     with rasterio.open(path, "w", **profile) as raster:
         raster.write(chip.transpose(2, 0, 1))
     map_scenes(map_cfg(tmp_path, best_of(trained_run), path))
@@ -217,15 +242,19 @@ def test_a_south_up_scene_gives_counter_clockwise_rings(tmp_path: Path, trained_
 def test_a_combination_with_a_nan_or_a_wrong_shape_is_refused_naming_the_key(tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     targets = rng.random((CHIPS, NUM_LABELS)) < 0.3
-    dirs = [make_member(tmp_path, "m", f, rng.random((CHIPS, NUM_LABELS)), targets, rng.random((TEST_CHIPS, 17)))
-            for f in range(FOLDS)]  # fmt: skip
+    dirs = [
+        make_member(tmp_path, "m", f, rng.random((CHIPS, NUM_LABELS)), targets, rng.random((TEST_CHIPS, 17)))
+        for f in range(FOLDS)
+    ]
     run_ensemble(dirs, tmp_path / "ensemble", method="mean")
     path = tmp_path / "ensemble" / "combination.json"
     saved = json.loads(path.read_text())
-    for key, bad, message in [("weights", [[float("nan")] * 17], r"'weights' holds values that are not finite"),
-                              ("weights", [[1.0] * 16], r"'weights' has shape \(1, 16\), not \(1, 17\)"),
-                              ("intercept", "zero", r"'intercept' must be numbers of shape"),
-                              ("models", [], r"'models' must list")]:  # fmt: skip
+    for key, bad, message in [
+        ("weights", [[float("nan")] * 17], r"'weights' holds values that are not finite"),
+        ("weights", [[1.0] * 16], r"'weights' has shape \(1, 16\), not \(1, 17\)"),
+        ("intercept", "zero", r"'intercept' must be numbers of shape"),
+        ("models", [], r"'models' must list"),
+    ]:
         path.write_text(json.dumps({**saved, key: bad}))  # as a hand edit or another tool would leave it
         with pytest.raises(ValueError, match=rf"combination\.json: {message}"):
             Predictor.of(None, str(tmp_path / "ensemble"), "none")
@@ -279,8 +308,13 @@ def test_predict_removes_the_temporaries_a_killed_write_left(
     stale = tmp_path / f".submission.csv.{atomic.HOST}-{int(dead.stdout)}.x1y2z3.tmp"
     stale.write_bytes(b"half")
     output = tmp_path / "submission.csv"
-    overrides = [f"ckpt={best_of(trained_run)}", f"input={tiny_root / 'test-jpg'}", f"output={output}",
-                 "num_workers=0", "trainer.enable_progress_bar=false"]  # fmt: skip
+    overrides = [
+        f"ckpt={best_of(trained_run)}",
+        f"input={tiny_root / 'test-jpg'}",
+        f"output={output}",
+        "num_workers=0",
+        "trainer.enable_progress_bar=false",
+    ]
     predict(compose_config("predict", overrides, tmp_path / "hydra"))
     assert not stale.exists() and (tmp_path / "submission.csv").is_file()
 
@@ -321,8 +355,10 @@ def test_resuming_from_a_truncated_checkpoint_names_it(tmp_path: Path, tiny_root
 def test_a_member_file_cut_after_it_finished_is_named(tmp_path: Path, cut: str) -> None:
     rng = np.random.default_rng(1)
     targets = rng.random((CHIPS, NUM_LABELS)) < 0.3
-    dirs = [make_member(tmp_path, "m", f, rng.random((CHIPS, NUM_LABELS)), targets, rng.random((TEST_CHIPS, 17)))
-            for f in range(FOLDS)]  # fmt: skip
+    dirs = [
+        make_member(tmp_path, "m", f, rng.random((CHIPS, NUM_LABELS)), targets, rng.random((TEST_CHIPS, 17)))
+        for f in range(FOLDS)
+    ]
     folder = RunFolder(dirs[1])
     folder.write_metrics(json.loads(folder.metrics.read_text()), [folder.val_probs, folder.test_probs])
     text = folder.val_probs.read_text()
@@ -379,14 +415,24 @@ def test_commands_end_such_faults_with_one_line_and_status_1(
         command = ["amazon_cls.predict", f"ensemble={tmp_path / 'ensemble'}", f"input={scene.parent}", "output=o.csv"]
     elif case == "cut_scene":
         (tmp_path / "cut.tif").write_bytes(scene.read_bytes()[: scene.stat().st_size * 2 // 3])
-        command = ["amazon_cls.map", f"ckpt={best_of(trained_run)}", f"scene={tmp_path / 'cut.tif'}",
-                   f"output_dir={tmp_path / 'map'}", "chip_size=32"]  # fmt: skip
+        command = [
+            "amazon_cls.map",
+            f"ckpt={best_of(trained_run)}",
+            f"scene={tmp_path / 'cut.tif'}",
+            f"output_dir={tmp_path / 'map'}",
+            "chip_size=32",
+        ]
     else:
         member = tmp_path / "member"
         shutil.copytree(trained_run, member)
         (member / "test_probs.csv").unlink()
         command = ["amazon_cls.ensemble", f"runs=[{member}]", f"output_dir={tmp_path / 'out'}"]
-    result = subprocess.run([sys.executable, "-m", *command, f"hydra.run.dir={tmp_path / 'hydra'}"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", *command, f"hydra.run.dir={tmp_path / 'hydra'}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 1 and message in output and "Traceback" not in output, output[-2000:]

@@ -98,12 +98,17 @@ def test_files_that_are_not_checkpoints_are_named(tmp_path: Path, trained_run: P
     last = (trained_run / "checkpoints" / "last.ckpt").read_bytes()
     (tmp_path / "truncated.ckpt").write_bytes(last[: len(last) // 2])
     (tmp_path / "notes.ckpt").write_text("not a checkpoint")
-    torch.save(torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"],
-               tmp_path / "bare.ckpt")  # fmt: skip
+    torch.save(
+        torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"], tmp_path / "bare.ckpt"
+    )
     torch.save({"model": {"w": torch.zeros(2)}}, tmp_path / "other.ckpt")
-    for name, reason in [("truncated", "not a readable checkpoint"), ("notes", "not a readable checkpoint"),
-                         ("bare", "not a checkpoint of this project"), ("other", "not a checkpoint of this project"),
-                         ("missing", "checkpoint not found")]:  # fmt: skip
+    for name, reason in [
+        ("truncated", "not a readable checkpoint"),
+        ("notes", "not a readable checkpoint"),
+        ("bare", "not a checkpoint of this project"),
+        ("other", "not a checkpoint of this project"),
+        ("missing", "checkpoint not found"),
+    ]:
         with pytest.raises(CheckpointError, match=rf"{name}\.ckpt: {reason}"):
             ChipClassifier.from_checkpoint(tmp_path / f"{name}.ckpt")
 
@@ -136,8 +141,10 @@ def test_every_image_mode_is_decoded_to_its_8_bit_rendering_or_refused(tmp_path:
     np.testing.assert_array_equal(
         read_chip(png_named_jpg(tmp_path, gray_alpha), JPG), np.repeat((ramp % 256)[..., None], 3, 2)
     )
-    for image, kind in [(Image.fromarray(ramp.astype(np.int32) * 1000, mode="I"), "32-bit integer"),
-                        (Image.fromarray(ramp.astype(np.float32) / 7, mode="F"), "32-bit float")]:  # fmt: skip
+    for image, kind in [
+        (Image.fromarray(ramp.astype(np.int32) * 1000, mode="I"), "32-bit integer"),
+        (Image.fromarray(ramp.astype(np.float32) / 7, mode="F"), "32-bit float"),
+    ]:
         path = tmp_path / f"chip_{image.mode}.tif"
         image.save(path.with_suffix(".tiff"), format="TIFF")
         path = path.with_suffix(".tiff").rename(tmp_path / f"chip_{image.mode}.jpg")
@@ -177,9 +184,18 @@ def test_order_file_in_another_shape_is_named(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_sweep_checks_every_member_before_the_first_trains(tmp_path: Path, tiny_root: Path) -> None:
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "amazon_cls.train", "-m", *tiny_overrides(tiny_root), "model=tiny,inception_v3",
-               "model.image_size=32", "model.pretrained=false", f"paths.log_dir={tmp_path / 'logs'}",
-               f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "amazon_cls.train",
+        "-m",
+        *tiny_overrides(tiny_root),
+        "model=tiny,inception_v3",
+        "model.image_size=32",
+        "model.pretrained=false",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"hydra.sweep.dir={sweep}",
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
     assert "Error in sweep member [model=inception_v3" in result.stderr

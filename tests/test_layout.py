@@ -76,8 +76,9 @@ def test_the_top_of_the_package_holds_the_commands_only() -> None:
     for name in COMMANDS:
         tree = ast.parse((PACKAGE / f"{name}.py").read_text())
         assert not [node for node in tree.body if isinstance(node, ast.ClassDef)], f"{name}.py defines a class"
-        assert any(isinstance(node, ast.Assign | ast.FunctionDef) and "main" in ast.unparse(node)[:40]
-                   for node in tree.body), f"{name}.py has no main"  # fmt: skip
+        assert any(
+            isinstance(node, ast.Assign | ast.FunctionDef) and "main" in ast.unparse(node)[:40] for node in tree.body
+        ), f"{name}.py has no main"
 
 
 def test_no_library_module_imports_a_command() -> None:

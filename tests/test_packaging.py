@@ -22,14 +22,27 @@ def test_the_wheel_ships_the_configs_and_a_command_runs_from_another_folder(tmp_
     shutil.copytree(ROOT / "amazon_cls", source / "amazon_cls", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, source / name)
-    built = run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                 str(tmp_path / "wheel"), str(source)])  # fmt: skip
+    built = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(source),
+        ]
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "wheel").glob("amazon_cls-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {"amazon_cls/conf/train.yaml", "amazon_cls/conf/model/loss/asl.yaml"} <= set(names)
-    installed = run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
-                     str(wheel)])  # fmt: skip
+    installed = run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"), str(wheel)]
+    )
     assert installed.returncode == 0, installed.stderr[-2000:]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -32,8 +32,14 @@ def audit(cfg: DictConfig) -> dict[str, Any]:
     oof = out_of_fold(run_dirs, truth)
     log.info("Auditing %s with the out-of-fold probabilities of %s", truth.description, ", ".join(oof.models))
     result = audit_labels(truth.targets, oof.probs, cfg.min_count, cfg.filter_by)
-    settings = {"folds": folds, "models": oof.models, "runs": [str(run) for run in oof.runs],
-                "min_count": cfg.min_count, "filter_by": cfg.filter_by, "truth": truth.description}  # fmt: skip
+    settings = {
+        "folds": folds,
+        "models": oof.models,
+        "runs": [str(run) for run in oof.runs],
+        "min_count": cfg.min_count,
+        "filter_by": cfg.filter_by,
+        "truth": truth.description,
+    }
     inputs = [Path(cfg.data.root or cfg.data.synthetic_dir) / cfg.data.labels_csv]
     inputs += [path for run in oof.runs for path in (RunFolder(run).metrics, RunFolder(run).val_probs)]
     return write_report(output_dir, truth, result, settings, cfg.exclude_top, cfg.gallery, inputs)

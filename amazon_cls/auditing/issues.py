@@ -35,13 +35,15 @@ class Audit:
 
     def counts(self) -> pd.DataFrame:
         """Per label: positives, whether audited, and the chips flagged as missing or extra."""
-        return pd.DataFrame({
-            "label": list(LABELS),
-            "positives": self.positives,
-            "audited": self.audited,
-            "flagged_missing": self.missing.sum(axis=0),
-            "flagged_extra": self.extra.sum(axis=0),
-        })  # fmt: skip
+        return pd.DataFrame(
+            {
+                "label": list(LABELS),
+                "positives": self.positives,
+                "audited": self.audited,
+                "flagged_missing": self.missing.sum(axis=0),
+                "flagged_extra": self.extra.sum(axis=0),
+            }
+        )
 
 
 def audit_labels(targets: np.ndarray, probs: np.ndarray, min_count: int, filter_by: str) -> Audit:
@@ -53,8 +55,10 @@ def audit_labels(targets: np.ndarray, probs: np.ndarray, min_count: int, filter_
     positives = truth.sum(axis=0)
     audited = (positives >= min_count) & (positives <= len(truth) - min_count)
     if audited.sum() < 2:
-        raise ValueError(f"min_count={min_count}: fewer than 2 labels have that many positives (and negatives) "
-                         f"among {len(truth)} chips; lower it, or audit more chips")  # fmt: skip
+        raise ValueError(
+            f"min_count={min_count}: fewer than 2 labels have that many positives (and negatives) "
+            f"among {len(truth)} chips; lower it, or audit more chips"
+        )
     columns = np.flatnonzero(audited)
     labels = [list(np.flatnonzero(row)) for row in truth[:, columns]]
     pred_probs = np.clip(np.asarray(probs, dtype=np.float64)[:, columns], 1e-6, 1 - 1e-6)

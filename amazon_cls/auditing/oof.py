@@ -33,9 +33,11 @@ def out_of_fold(run_dirs: list[Path], truth: Truth) -> OutOfFold:
             folds_of = dict(zip(truth.names, truth.folds, strict=True)) if truth.folds is not None else {}
             without = sorted({int(folds_of[name]) for name in missing if name in folds_of})
             trained = sorted({m.fold for m in members if m.model == model})
-            raise ValueError(f"{model}: {len(missing)} chips of the audited folds have no out-of-fold prediction "
-                             f"(e.g. {missing[:3].tolist()}): fold(s) {without} have no finished run of it (runs "
-                             f"found for folds {trained}); train them, or audit folds={trained}")  # fmt: skip
+            raise ValueError(
+                f"{model}: {len(missing)} chips of the audited folds have no out-of-fold prediction "
+                f"(e.g. {missing[:3].tolist()}): fold(s) {without} have no finished run of it (runs "
+                f"found for folds {trained}); train them, or audit folds={trained}"
+            )
         rows = table.loc[truth.index]
         recorded = rows[TARGET_COLUMNS].to_numpy() > 0.5
         changed = np.flatnonzero((recorded != truth.targets.astype(bool)).any(axis=1))

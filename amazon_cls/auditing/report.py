@@ -28,14 +28,16 @@ def ranked_frame(truth: Truth, audit: Audit) -> pd.DataFrame:
     changes (for flagged chips). A chip low in quality but not flagged is still worth a look: the
     flags come from per-label noise estimates, the ranking from each chip's own probabilities."""
     rows = np.argsort(audit.quality, kind="stable")
-    return pd.DataFrame({
-        "image_name": [truth.names[i] for i in rows],
-        "fold": truth.folds[rows] if truth.folds is not None else -1,
-        "quality": np.round(audit.quality[rows], 6),
-        "flagged": audit.flagged[rows],
-        "tags": [vector_to_tags(truth.targets[i]) for i in rows],
-        "suggested": [audit.suggestions(i) if audit.flagged[i] else "" for i in rows],
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "image_name": [truth.names[i] for i in rows],
+            "fold": truth.folds[rows] if truth.folds is not None else -1,
+            "quality": np.round(audit.quality[rows], 6),
+            "flagged": audit.flagged[rows],
+            "tags": [vector_to_tags(truth.targets[i]) for i in rows],
+            "suggested": [audit.suggestions(i) if audit.flagged[i] else "" for i in rows],
+        }
+    )
 
 
 def picture(path: Path, truth: Truth, size: int = 128) -> np.ndarray:
@@ -57,8 +59,11 @@ def gallery(truth: Truth, issues: pd.DataFrame, count: int, path: Path) -> Path 
         ax.axis("off")
     for ax, row in zip(np.ravel(axes), shown.itertuples(), strict=False):
         ax.imshow(picture(truth.paths[position[row.image_name]], truth), interpolation="nearest")
-        ax.set_title(f"{row.image_name} (q {row.quality:.3f})\n{_wrapped(row.tags)}\n{_wrapped(row.suggested)}",
-                     fontsize=8, loc="left")  # fmt: skip
+        ax.set_title(
+            f"{row.image_name} (q {row.quality:.3f})\n{_wrapped(row.tags)}\n{_wrapped(row.suggested)}",
+            fontsize=8,
+            loc="left",
+        )
     figure.suptitle("Tags given (line 2) and changes suggested (line 3: + add, - remove)", fontsize=11)
     return save_figure(figure, path, dpi=100)
 
@@ -69,23 +74,41 @@ def _wrapped(text: str, width: int = 38) -> str:
 
 def markdown(truth: Truth, audit: Audit, counts: pd.DataFrame, issues: pd.DataFrame, settings: dict[str, Any]) -> str:
     lines = [
-        "# Label audit", "",
+        "# Label audit",
+        "",
         f"{truth.description}; out-of-fold probabilities of {', '.join(settings['models'])}. cleanlab "
         f"(filter_by={settings['filter_by']}) flags {int(audit.flagged.sum())} chips "
         f"({audit.flagged.mean():.1%}). Labels with fewer than {settings['min_count']} positives (or negatives) are "
-        "not audited: nothing is suggested for them.", "",
-        "| label | positives | audited | flagged missing | flagged extra |", "|---|---|---|---|---|",
-        *(f"| {r.label} | {r.positives} | {'yes' if r.audited else 'no'} | {r.flagged_missing} | {r.flagged_extra} |"
-          for r in counts.itertuples()),
-        "", "## The most doubtful chips", "", "| chip | fold | quality | tags | suggested |", "|---|---|---|---|---|",
-        *(f"| {r.image_name} | {r.fold} | {r.quality:.3f} | {r.tags} | {r.suggested} |"
-          for r in issues.head(50).itertuples()),
-    ]  # fmt: skip
+        "not audited: nothing is suggested for them.",
+        "",
+        "| label | positives | audited | flagged missing | flagged extra |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r.label} | {r.positives} | {'yes' if r.audited else 'no'} | {r.flagged_missing} | {r.flagged_extra} |"
+            for r in counts.itertuples()
+        ),
+        "",
+        "## The most doubtful chips",
+        "",
+        "| chip | fold | quality | tags | suggested |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r.image_name} | {r.fold} | {r.quality:.3f} | {r.tags} | {r.suggested} |"
+            for r in issues.head(50).itertuples()
+        ),
+    ]
     return "\n".join(lines) + "\n"
 
 
-def write_report(output_dir: Path, truth: Truth, audit: Audit, settings: dict[str, Any], exclude_top: int | None,
-                 gallery_size: int, inputs: list[Path]) -> dict[str, Any]:  # fmt: skip
+def write_report(
+    output_dir: Path,
+    truth: Truth,
+    audit: Audit,
+    settings: dict[str, Any],
+    exclude_top: int | None,
+    gallery_size: int,
+    inputs: list[Path],
+) -> dict[str, Any]:
     """Every output; audit.json last (and the old one first away)."""
     record = output_dir / "audit.json"
     record.unlink(missing_ok=True)

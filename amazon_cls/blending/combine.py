@@ -162,14 +162,29 @@ def run_ensemble(
     write_tensorboard(folder.tensorboard, report)
     checkpoints = {model: [m.checkpoint for m in members_used if m.model == model] for model in models}
     files = [identity(ckpt) for paths in checkpoints.values() for ckpt in paths if Path(ckpt).is_file()]
-    saved = {**combination.to_dict(), "reason": reason, "cross_fitted_f2": choice.scores, "view": view,
-             "thresholds": thresholds.to_json(), "checkpoints": checkpoints, "checkpoint_files": files}  # fmt: skip
+    saved = {
+        **combination.to_dict(),
+        "reason": reason,
+        "cross_fitted_f2": choice.scores,
+        "view": view,
+        "thresholds": thresholds.to_json(),
+        "checkpoints": checkpoints,
+        "checkpoint_files": files,
+    }
     if specialists:  # the thresholds were fitted after blending them into the rare labels
-        saved.update(specialists=[str(run_dir) for run_dir in specialists], specialist_weight=specialist_weight,
-                     specialist_checkpoints=specialist_checkpoints)  # fmt: skip
+        saved.update(
+            specialists=[str(run_dir) for run_dir in specialists],
+            specialist_weight=specialist_weight,
+            specialist_checkpoints=specialist_checkpoints,
+        )
     write_json(folder.combination, saved)
-    result = {"oof_f2": chip_f2(targets, y_pred), "members": len(members), "models": models,
-              "method": combination.describe(), "disagreement": disagreements.to_dict("records")}  # fmt: skip
+    result = {
+        "oof_f2": chip_f2(targets, y_pred),
+        "members": len(members),
+        "models": models,
+        "method": combination.describe(),
+        "disagreement": disagreements.to_dict("records"),
+    }
     if test_probs is not None:
         frame = probability_frame(test_names, test_probs)
         submission, _ = write_submission(folder.submission, frame, thresholds.of_view(view), weather, order)

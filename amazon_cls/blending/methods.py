@@ -79,8 +79,12 @@ class Combination(Weights):
         return f"{self.alone} alone" if self.method == SINGLE else self.method
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"method": self.method, "models": list(self.models), "weights": self.weights.tolist(),
-                "intercept": self.intercept.tolist()}  # fmt: skip
+        data = {
+            "method": self.method,
+            "models": list(self.models),
+            "weights": self.weights.tolist(),
+            "intercept": self.intercept.tolist(),
+        }
         if self.alone is not None:
             data["alone"] = self.alone
         if self.vote_thresholds is not None:

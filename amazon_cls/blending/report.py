@@ -52,8 +52,11 @@ def disagreement(oof: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for model, table in oof.items():
         probs, targets = split_frame(table)
         predicted[model] = binarize(probs, fit_thresholds(probs, targets))
-    rows = [{"first": first, "second": second, "disagreement": float((predicted[first] != predicted[second]).mean())}
-            for i, first in enumerate(predicted) for second in list(predicted)[i + 1 :]]  # fmt: skip
+    rows = [
+        {"first": first, "second": second, "disagreement": float((predicted[first] != predicted[second]).mean())}
+        for i, first in enumerate(predicted)
+        for second in list(predicted)[i + 1 :]
+    ]
     return pd.DataFrame(rows, columns=["first", "second", "disagreement"])
 
 
@@ -80,8 +83,10 @@ def build_report(
 
     def variants(name: str) -> dict[str, Variant]:
         without_tta = plain_choice.combined.get(name) if plain_choice else None
-        return {"": variant_of(first, choice.combined[name]),
-                "_notta": None if without_tta is None else variant_of(first, without_tta)}  # fmt: skip
+        return {
+            "": variant_of(first, choice.combined[name]),
+            "_notta": None if without_tta is None else variant_of(first, without_tta),
+        }
 
     def member_variants(m: Member) -> dict[str, Variant]:
         return {"": variant_of(m.oof), "_notta": None if m.oof_plain is None else variant_of(m.oof_plain)}

@@ -159,8 +159,13 @@ def bad_rows_of(layout: Layout, result_dir: Path, on_bad_chip: str = "fail") -> 
         findings = json.loads(result_file.read_text())
     else:
         table, targets, problems, bad_rows = check_dataset(layout)
-        findings = {"chips": len(table), "bad_rows": sorted(bad_rows), "fatal": bool(problems.fatal),
-                    "labels": label_counts(targets), "problems": problems.summary()}  # fmt: skip
+        findings = {
+            "chips": len(table),
+            "bad_rows": sorted(bad_rows),
+            "fatal": bool(problems.fatal),
+            "labels": label_counts(targets),
+            "problems": problems.summary(),
+        }
         write_json(result_file, findings)
     message = f"Data check of {layout.root}: {findings['chips']} chips\n{findings['problems']}"
     if findings.get("fatal", bool(findings["bad_rows"])) and on_bad_chip != "skip":

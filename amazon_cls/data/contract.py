@@ -44,8 +44,11 @@ class TrainingData(Protocol):
 def training_data(datamodule: Any) -> TrainingData:
     """`datamodule`, checked to be what the training callbacks need."""
     if not isinstance(datamodule, TrainingData):
-        missing = [name for name in ("train_set", "val_set", "fold", "source", "label_frequency", "band_statistics")
-                   if not hasattr(datamodule, name)]  # fmt: skip
+        missing = [
+            name
+            for name in ("train_set", "val_set", "fold", "source", "label_frequency", "band_statistics")
+            if not hasattr(datamodule, name)
+        ]
         raise TypeError(
             f"{type(datamodule).__name__} is not a training datamodule of this project: it lacks {missing} "
             "(see amazon_cls.data.contract.TrainingData)"

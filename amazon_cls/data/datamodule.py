@@ -174,13 +174,20 @@ class PlanetDataModule(L.LightningDataModule):
         listed = set(read_name_table(path, ["image_name"], "exclude file")["image_name"])
         unknown = listed - set(names)
         if unknown:
-            raise DataError(f"data.exclude={path}: {len(unknown)} of its chips are not in {self.layout.labels_path} "
-                            f"(e.g. {sorted(unknown)[:3]}); was it made for another data set?")  # fmt: skip
+            raise DataError(
+                f"data.exclude={path}: {len(unknown)} of its chips are not in {self.layout.labels_path} "
+                f"(e.g. {sorted(unknown)[:3]}); was it made for another data set?"
+            )
         dropped = np.array([names[row] in listed for row in train], dtype=bool)
         kept_in_validation = sum(names[row] in listed for row in val)
         if not self._announced_exclude:
-            log.info("data.exclude: %d chips left out of the training folds (%d more listed are in validation fold %d "
-                     "and stay there)", dropped.sum(), kept_in_validation, self.fold)  # fmt: skip
+            log.info(
+                "data.exclude: %d chips left out of the training folds (%d more listed are in validation fold %d "
+                "and stay there)",
+                dropped.sum(),
+                kept_in_validation,
+                self.fold,
+            )
             self._announced_exclude = True
         return train[~dropped]
 

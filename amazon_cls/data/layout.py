@@ -101,8 +101,9 @@ def read_name_table(path: Path, columns: Sequence[str], what: str, hint: str = "
     if any(str(column).startswith("Unnamed:") for column in table.columns):
         raise DataError(f"{path}: rows end with a trailing comma (an unnamed extra column); remove it")
     if not isinstance(table.index, pd.RangeIndex):  # pandas makes the first field the index of such rows
-        raise DataError(f"{path}: its rows have one field more than its header (a trailing comma on every row?); "
-                        "remove it")  # fmt: skip
+        raise DataError(
+            f"{path}: its rows have one field more than its header (a trailing comma on every row?); remove it"
+        )
     missing = set(columns) - set(table.columns)
     if missing:
         raise DataError(f"{path}: missing column(s) {sorted(missing)}; found {list(table.columns)}")
@@ -128,8 +129,12 @@ def parsed_labels(path: str, size: int, mtime_ns: int) -> pd.DataFrame:
 
 def parse_labels_csv(labels_csv: Path) -> pd.DataFrame:
     others = sorted(p.name for p in labels_csv.parent.glob("*.csv")) if labels_csv.parent.is_dir() else []
-    hint = (f"; the folder holds {others}: name yours with data.labels_csv=<file> (and data.image_dir=<folder> "
-            "for its chips)" if others else " (set data.root / data.labels_csv)")  # fmt: skip
+    hint = (
+        f"; the folder holds {others}: name yours with data.labels_csv=<file> (and data.image_dir=<folder> "
+        "for its chips)"
+        if others
+        else " (set data.root / data.labels_csv)"
+    )
     table = read_name_table(labels_csv, ("image_name", "tags"), "labels file", hint)
     if table.empty:
         raise DataError(f"{labels_csv}: the labels file has a header but no rows")

@@ -254,10 +254,19 @@ def write_mosaic(
     rows = -(-len(chips) // cols)
     block = min(256, 16 * -(-size // 16))  # GeoTIFF tiles are multiples of 16 pixels
     profile = {
-        "driver": "GTiff", "width": cols * size, "height": rows * size, "count": bands, "dtype": dtype.name,
-        "crs": crs, "transform": Affine(pixel, 0, origin[0], 0, -pixel, origin[1]), "nodata": nodata,
-        "tiled": True, "blockxsize": block, "blockysize": block, "compress": compress,
-    }  # fmt: skip
+        "driver": "GTiff",
+        "width": cols * size,
+        "height": rows * size,
+        "count": bands,
+        "dtype": dtype.name,
+        "crs": crs,
+        "transform": Affine(pixel, 0, origin[0], 0, -pixel, origin[1]),
+        "nodata": nodata,
+        "tiled": True,
+        "blockxsize": block,
+        "blockysize": block,
+        "compress": compress,
+    }
     fill = np.full((size, size, bands), 0 if nodata is None else nodata, dtype)
     with rasterio.open(path, "w", **profile) as scene:
         for index in range(rows * cols):

@@ -57,10 +57,12 @@ class Bootstrap:
 
     def values(self, statistic: Statistic) -> np.ndarray:
         """The statistic on every draw."""
-        return np.concatenate([
-            statistic(self._counts[start : start + _BATCH].astype(np.float64))
-            for start in range(0, self.draws, _BATCH)
-        ])  # fmt: skip
+        return np.concatenate(
+            [
+                statistic(self._counts[start : start + _BATCH].astype(np.float64))
+                for start in range(0, self.draws, _BATCH)
+            ]
+        )
 
     def interval(self, statistic: Statistic) -> Interval:
         """The statistic on all chips and its percentile interval over the draws."""

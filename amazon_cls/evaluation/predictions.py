@@ -77,8 +77,10 @@ def kind_of(path: Path) -> str:
     for name in KINDS:
         if KINDS[name].recognises(path):
             return name
-    raise ValueError(f"{path}: not something evaluate scores; give a checkpoint (.ckpt), an ensemble folder, "
-                     "a finished run folder, or a CSV of tags or probabilities")  # fmt: skip
+    raise ValueError(
+        f"{path}: not something evaluate scores; give a checkpoint (.ckpt), an ensemble folder, "
+        "a finished run folder, or a CSV of tags or probabilities"
+    )
 
 
 def prepare(path: Path, context: Context) -> Pending:
@@ -91,12 +93,16 @@ def _to_predict(path: Path, predictor: Predictor, context: Context, kind: str) -
 
     truth = context.truth
     if truth.paths is None:
-        raise ValueError(f"{path}: a model to run needs the chips' files; give data.root=<data set>, or "
-                         "input=<folders of chips> with labels=<csv>")  # fmt: skip
+        raise ValueError(
+            f"{path}: a model to run needs the chips' files; give data.root=<data set>, or "
+            "input=<folders of chips> with labels=<csv>"
+        )
     source = predictor.input_source()
     if source.name != truth.source.name:
-        raise ValueError(f"{path}: trained on {source.name} chips, but the chips to score are {truth.source.name} "
-                         f"(data.format={truth.source.name}); give data.format={source.name}")  # fmt: skip
+        raise ValueError(
+            f"{path}: trained on {source.name} chips, but the chips to score are {truth.source.name} "
+            f"(data.format={truth.source.name}); give data.format={source.name}"
+        )
 
     def predicted() -> Predictions | None:
         run = context.run()
@@ -108,8 +114,16 @@ def _to_predict(path: Path, predictor: Predictor, context: Context, kind: str) -
             return None
         probs = aligned(frame.set_index("image_name"), truth, str(path))[PROB_COLUMNS].to_numpy()
         where = context.thresholds or f"{path} (tta={context.tta})"
-        return Predictions(name_of(path), kind, str(path), predict_labels(probs, predictor.thresholds), probs,
-                           predictor.thresholds, where, predictor.inputs())  # fmt: skip
+        return Predictions(
+            name_of(path),
+            kind,
+            str(path),
+            predict_labels(probs, predictor.thresholds),
+            probs,
+            predictor.thresholds,
+            where,
+            predictor.inputs(),
+        )
 
     return predicted
 
@@ -131,8 +145,16 @@ def _run(path: Path, context: Context) -> Pending:
     predictor = Predictor.from_checkpoint(metrics["best_checkpoint"], context.tta, context.thresholds)
     probs = aligned(predictor.out_of_fold_frame(), context.truth, str(path))[PROB_COLUMNS].to_numpy()
     where = context.thresholds or f"{folder.thresholds} (tta={context.tta})"
-    read = Predictions(name_of(path), "run", str(path), predict_labels(probs, predictor.thresholds), probs,
-                       predictor.thresholds, where, [str(folder.metrics), *predictor.inputs()])  # fmt: skip
+    read = Predictions(
+        name_of(path),
+        "run",
+        str(path),
+        predict_labels(probs, predictor.thresholds),
+        probs,
+        predictor.thresholds,
+        where,
+        [str(folder.metrics), *predictor.inputs()],
+    )
     return lambda: read
 
 
@@ -145,13 +167,23 @@ def _table(path: Path, context: Context) -> Pending:
     name, inputs = name_of(path), [str(path)]
     if context.thresholds:
         thresholds = Thresholds.read(context.thresholds).of_view(context.tta)
-        read = Predictions(name, "probabilities", str(path), predict_labels(probs, thresholds), probs, thresholds,
-                           str(context.thresholds), [*inputs, str(context.thresholds)])  # fmt: skip
+        read = Predictions(
+            name,
+            "probabilities",
+            str(path),
+            predict_labels(probs, thresholds),
+            probs,
+            thresholds,
+            str(context.thresholds),
+            [*inputs, str(context.thresholds)],
+        )
     elif context.cross_fit:  # the thresholds come with cross-fitting (`with_cross_fitted`)
         read = Predictions(name, "probabilities", str(path), np.zeros(probs.shape, bool), probs, inputs=inputs)
     else:
-        raise ValueError(f"{path}: probabilities need thresholds to become tags: give thresholds=<thresholds.json>, "
-                         "or cross_fit=2 to fit them on these chips, part by part")  # fmt: skip
+        raise ValueError(
+            f"{path}: probabilities need thresholds to become tags: give thresholds=<thresholds.json>, "
+            "or cross_fit=2 to fit them on these chips, part by part"
+        )
     return lambda: read
 
 
@@ -192,8 +224,10 @@ def same_chips(paths: list[Path]) -> None:
     for path, names in chips.items():
         if names != chips[first]:
             only_first, only_this = len(chips[first] - names), len(names - chips[first])
-            raise ValueError(f"{first} and {path} are over different chips ({only_first} only in the first, "
-                             f"{only_this} only in the second); compare predictions of the same chips")  # fmt: skip
+            raise ValueError(
+                f"{first} and {path} are over different chips ({only_first} only in the first, "
+                f"{only_this} only in the second); compare predictions of the same chips"
+            )
 
 
 def _chips_of(path: Path) -> set[str] | None:
@@ -213,12 +247,18 @@ def with_cross_fitted(
     parts chosen by chip name, as training and the ensemble report choose them), on the chips' F2
     plus `rare_weight` x the rare labels' mean F2."""
     if predictions.probs is None:
-        raise ValueError(f"{predictions.source}: a submission of tags has no probabilities to fit thresholds on; "
-                         "give its probabilities (<stem>_probs.csv), or cross_fit=0")  # fmt: skip
+        raise ValueError(
+            f"{predictions.source}: a submission of tags has no probabilities to fit thresholds on; "
+            "give its probabilities (<stem>_probs.csv), or cross_fit=0"
+        )
     y_pred, fitted = cross_fitted(predictions.probs, targets, parts, seed, names, rare_weight)
     objective = f", rare_weight {rare_weight:g}" if rare_weight else ""
-    return replace(predictions, y_pred=y_pred, thresholds=fitted.mean(axis=0),
-                   thresholds_from=f"cross-fitted on {parts} parts of these chips{objective} (mean shown)")  # fmt: skip
+    return replace(
+        predictions,
+        y_pred=y_pred,
+        thresholds=fitted.mean(axis=0),
+        thresholds_from=f"cross-fitted on {parts} parts of these chips{objective} (mean shown)",
+    )
 
 
 def with_weather_rules(predictions: Predictions) -> Predictions:

@@ -90,8 +90,9 @@ def weather_of(y: np.ndarray) -> np.ndarray:
 def weather_confusion(y_true: np.ndarray, y_pred: np.ndarray) -> pd.DataFrame:
     """Chips by true weather (rows) and predicted weather (columns)."""
     order = [*WEATHER, NO_WEATHER, SEVERAL]
-    table = pd.crosstab(pd.Categorical(weather_of(y_true), order), pd.Categorical(weather_of(y_pred), order),
-                        dropna=False)  # fmt: skip
+    table = pd.crosstab(
+        pd.Categorical(weather_of(y_true), order), pd.Categorical(weather_of(y_pred), order), dropna=False
+    )
     table.index.name, table.columns.name = "true", "predicted"
     return table.loc[[name for name in order if table.loc[name].sum() or name in WEATHER]]
 
@@ -131,25 +132,36 @@ def file_name(name: str) -> str:
 def markdown(truth: Truth, scored: list[Scores], compared: list[Comparison], bootstrap: Bootstrap) -> str:
     level = f"{bootstrap.confidence:.0%}"
     lines = [
-        "# Evaluation", "",
+        "# Evaluation",
+        "",
         f"{truth.description}. Intervals: {level} bootstrap over chips ({bootstrap.draws} draws, seed "
-        f"{bootstrap.seed}); the thresholds are fixed while chips are resampled.", "",
+        f"{bootstrap.seed}); the thresholds are fixed while chips are resampled.",
+        "",
         f"| predictions | kind | F2 [{level}] | mean F2 of the {len(RARE)} rare labels [{level}] | thresholds |",
         "|---|---|---|---|---|",
-        *(f"| {s.predictions.name} | {s.predictions.kind} | {s.f2.describe()} | {s.rare_f2.describe()} | "
-          f"{s.predictions.thresholds_from} |" for s in scored),
-    ]  # fmt: skip
+        *(
+            f"| {s.predictions.name} | {s.predictions.kind} | {s.f2.describe()} | {s.rare_f2.describe()} | "
+            f"{s.predictions.thresholds_from} |"
+            for s in scored
+        ),
+    ]
     if compared:
         lines += [
-            "", "## Paired comparisons", "",
+            "",
+            "## Paired comparisons",
+            "",
             "The same bootstrap draws score both sides; a difference is called significant when its interval "
-            "excludes zero.", "",
+            "excludes zero.",
+            "",
             f"| first | second | F2 difference [{level}] | draws the first is better | significant | "
             f"rare-label F2 difference [{level}] |",
             "|---|---|---|---|---|---|",
-            *(f"| {c.first} | {c.second} | {c.f2.describe()} | {c.first_better:.1%} | "
-              f"{'yes' if c.significant else 'no'} | {c.rare_f2.describe()} |" for c in compared),
-        ]  # fmt: skip
+            *(
+                f"| {c.first} | {c.second} | {c.f2.describe()} | {c.first_better:.1%} | "
+                f"{'yes' if c.significant else 'no'} | {c.rare_f2.describe()} |"
+                for c in compared
+            ),
+        ]
     for s in scored:
         lines += [
             "",
@@ -166,33 +178,47 @@ def markdown(truth: Truth, scored: list[Scores], compared: list[Comparison], boo
     return "\n".join(lines) + "\n"
 
 
-def summary(truth: Truth, scored: list[Scores], compared: list[Comparison], bootstrap: Bootstrap,
-            outputs: list[Path]) -> dict[str, Any]:  # fmt: skip
+def summary(
+    truth: Truth, scored: list[Scores], compared: list[Comparison], bootstrap: Bootstrap, outputs: list[Path]
+) -> dict[str, Any]:
     inputs = sorted({path for s in scored for path in s.predictions.inputs if Path(path).is_file()})
     return {
         "chips": len(truth),
         "truth": truth.description,
         "bootstrap": {"draws": bootstrap.draws, "seed": bootstrap.seed, "confidence": bootstrap.confidence},
         "results": [
-            {"name": s.predictions.name, "kind": s.predictions.kind, "source": s.predictions.source,
-             "thresholds": s.predictions.thresholds_from, "f2": s.f2.to_json(), "rare_f2": s.rare_f2.to_json(),
-             "per_label": s.per_label.astype(object).where(s.per_label.notna(), None).to_dict(orient="records"),
-             "weather_confusion": s.weather.to_dict(orient="index")}
+            {
+                "name": s.predictions.name,
+                "kind": s.predictions.kind,
+                "source": s.predictions.source,
+                "thresholds": s.predictions.thresholds_from,
+                "f2": s.f2.to_json(),
+                "rare_f2": s.rare_f2.to_json(),
+                "per_label": s.per_label.astype(object).where(s.per_label.notna(), None).to_dict(orient="records"),
+                "weather_confusion": s.weather.to_dict(orient="index"),
+            }
             for s in scored
         ],
         "comparisons": [
-            {"first": c.first, "second": c.second, "f2_difference": c.f2.to_json(), "first_better": c.first_better,
-             "significant": c.significant, "rare_f2_difference": c.rare_f2.to_json(),
-             "rare_first_better": c.rare_first_better}
+            {
+                "first": c.first,
+                "second": c.second,
+                "f2_difference": c.f2.to_json(),
+                "first_better": c.first_better,
+                "significant": c.significant,
+                "rare_f2_difference": c.rare_f2.to_json(),
+                "rare_first_better": c.rare_first_better,
+            }
             for c in compared
         ],
         "inputs": [identity(path) for path in inputs],
         "outputs": [identity(path) for path in outputs],
-    }  # fmt: skip
+    }
 
 
-def write_report(output_dir: Path, truth: Truth, scored: list[Scores], compared: list[Comparison],
-                 bootstrap: Bootstrap) -> dict[str, Path]:  # fmt: skip
+def write_report(
+    output_dir: Path, truth: Truth, scored: list[Scores], compared: list[Comparison], bootstrap: Bootstrap
+) -> dict[str, Path]:
     """Every output; evaluation.json last (and the old one first away), so it never describes other files."""
     record = output_dir / "evaluation.json"
     record.unlink(missing_ok=True)

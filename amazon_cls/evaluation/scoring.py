@@ -27,8 +27,10 @@ def items_of(cfg: DictConfig) -> list[Path]:
     """What to evaluate: `compare=[...]`, or the one of ckpt, ensemble, submission given."""
     given = [key for key in (*SINGLE, "compare") if cfg[key]]
     if len(given) != 1:
-        raise ValueError(f"give one of {', '.join(f'{key}=' for key in SINGLE)} or compare=[...] "
-                         f"({', '.join(given) if given else 'none'} given)")  # fmt: skip
+        raise ValueError(
+            f"give one of {', '.join(f'{key}=' for key in SINGLE)} or compare=[...] "
+            f"({', '.join(given) if given else 'none'} given)"
+        )
     value = cfg[given[0]]
     items = [value] if isinstance(value, str) else list(value)  # ckpt=, ensemble=, submission=: one path
     if not items:

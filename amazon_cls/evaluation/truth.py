@@ -47,8 +47,15 @@ class Truth:
         rows = np.flatnonzero(keep)
         pick = lambda values: None if values is None else values[rows]  # noqa: E731
         scope = f"{self.scope}, {what}" if self.scope else what
-        return Truth([self.names[i] for i in rows], self.targets[rows], pick(self.paths), self.source, self.origin,
-                     scope, pick(self.folds))  # fmt: skip
+        return Truth(
+            [self.names[i] for i in rows],
+            self.targets[rows],
+            pick(self.paths),
+            self.source,
+            self.origin,
+            scope,
+            pick(self.folds),
+        )
 
 
 def truth_of(cfg: DictConfig) -> Truth:
@@ -69,11 +76,15 @@ def from_labels_file(labels: Path, folders: list[Path], format: str) -> Truth:
     unlabelled = sorted(set(paths) - set(names))
     without_chip = [name for name in names if name not in paths]
     if unlabelled:
-        raise DataError(f"{', '.join(map(str, folders))}: {len(unlabelled)} chips have no labels in {labels} "
-                        f"(e.g. {unlabelled[:3]}); label them or leave them out of input=")  # fmt: skip
+        raise DataError(
+            f"{', '.join(map(str, folders))}: {len(unlabelled)} chips have no labels in {labels} "
+            f"(e.g. {unlabelled[:3]}); label them or leave them out of input="
+        )
     if without_chip:
-        raise DataError(f"{labels}: {len(without_chip)} labelled chips have no file in {', '.join(map(str, folders))} "
-                        f"(e.g. {without_chip[:3]})")  # fmt: skip
+        raise DataError(
+            f"{labels}: {len(without_chip)} labelled chips have no file in {', '.join(map(str, folders))} "
+            f"(e.g. {without_chip[:3]})"
+        )
     chip_paths = np.array([paths[name] for name in names], dtype=object)
     return Truth(names, targets, chip_paths, source, f"{labels} in {', '.join(map(str, folders))}")
 
@@ -87,5 +98,12 @@ def from_data_set(data: DictConfig, fold: int | None) -> Truth:
     keep = np.arange(len(names)) if fold is None else np.flatnonzero(folds == fold)
     scope = f"validation fold {fold} of {data.num_folds}" if fold is not None else ""
     paths = module.layout.chip_paths(names)[keep]
-    return Truth([names[i] for i in keep], targets[keep], paths, module.source, str(module.layout.labels_path), scope,
-                 folds[keep])  # fmt: skip
+    return Truth(
+        [names[i] for i in keep],
+        targets[keep],
+        paths,
+        module.source,
+        str(module.layout.labels_path),
+        scope,
+        folds[keep],
+    )

@@ -115,9 +115,11 @@ def grid_for(footprint: Footprint, tiling: Tiling, name: str | Path = "the grid"
             f"{name}: chip_size={tiling.chip_size} ({size} scene pixels) is larger than the scene "
             f"({footprint.width} x {footprint.height})"
         )
-    count = (lambda extent: math.ceil((extent - size) / step) + 1) if tiling.edge == "pad" else (
-        lambda extent: (extent - size) // step + 1
-    )  # fmt: skip
+    count = (
+        (lambda extent: math.ceil((extent - size) / step) + 1)
+        if tiling.edge == "pad"
+        else (lambda extent: (extent - size) // step + 1)
+    )
     rows, cols = count(footprint.height), count(footprint.width)
     return Grid(rows, cols, size, step, np.ones((rows, cols), bool), footprint.width, footprint.height)
 
@@ -126,8 +128,10 @@ def kept_on(scene: Scene, grid: Grid, min_valid: float) -> Grid:
     """The grid with the chips `scene` (read onto the grid) has at least `min_valid` valid pixels of."""
     kept = valid_fractions(scene, grid.rows, grid.cols, grid.window_size, grid.step) >= max(min_valid, 1e-9)
     if not kept.any():
-        raise SceneError(f"{scene.path}: no chip has min_valid={min_valid} of valid pixels: the scene is "
-                         "nodata (or outside its footprint) everywhere")  # fmt: skip
+        raise SceneError(
+            f"{scene.path}: no chip has min_valid={min_valid} of valid pixels: the scene is "
+            "nodata (or outside its footprint) everywhere"
+        )
     return dataclasses.replace(grid, kept=kept)
 
 

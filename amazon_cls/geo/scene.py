@@ -104,8 +104,9 @@ class Scene:
         g_left, g_bottom, g_right, g_top = grid.bounds
         if left >= g_right or right <= g_left or bottom >= g_top or top <= g_bottom:
             raise SceneError(f"{self.path}: does not overlap the grid it is read onto ({grid.crs.to_string()})")
-        return dataclasses.replace(self, crs=grid.crs, transform=grid.transform, width=grid.width,
-                                   height=grid.height, onto=grid)  # fmt: skip
+        return dataclasses.replace(
+            self, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height, onto=grid
+        )
 
     @property
     def resolution(self) -> float:
@@ -140,8 +141,10 @@ class Scene:
         except RasterioIOError as error:
             raise SceneError(f"{path}: not a raster GDAL can read ({error})") from None
         if not georeferenced:
-            raise SceneError(f"{path}: no geotransform (where its pixels lie on the ground is unknown); "
-                             "georeference it first (a GeoTIFF, or a world file beside it)")  # fmt: skip
+            raise SceneError(
+                f"{path}: no geotransform (where its pixels lie on the ground is unknown); "
+                "georeference it first (a GeoTIFF, or a world file beside it)"
+            )
         read_last_pixel(path)
         scene_crs = scene_crs_of(path, scene_crs, crs)
         if transform.b or transform.d:
@@ -192,8 +195,10 @@ def check_range(scene: Scene, refuse_above: float = 0.5, warn_above: float = 0.0
     saturated, black, p99 = saturation(scene)
     advice = f"their 99th percentile is {p99:.0f}, so scale_16bit={max(1.0, p99 / 250):.0f} keeps them in range"
     if saturated > refuse_above:
-        raise SceneError(f"{scene.path}: scale_16bit={scene.scale:g} takes {100 * saturated:.0f}% of the sampled "
-                         f"pixels to white (255 or more); {advice}")  # fmt: skip
+        raise SceneError(
+            f"{scene.path}: scale_16bit={scene.scale:g} takes {100 * saturated:.0f}% of the sampled "
+            f"pixels to white (255 or more); {advice}"
+        )
     if saturated > warn_above or black > 1 - warn_above:
         share, kind = (saturated, "white (255 or more)") if saturated > warn_above else (black, "black (below 1)")
         taken = f"takes {100 * share:.0f}% of the sampled pixels to {kind}"
@@ -236,8 +241,10 @@ def input_scale(path: Path, dtype: str, source: Source, scale_16bit: float) -> f
         if scale_16bit <= 0:
             raise SceneError(f"scale_16bit={scale_16bit}: must be positive")
         return scale_16bit
-    raise SceneError(f"{path}: {dtype} pixels; this model reads {source.dtype} bands ({', '.join(source.bands)})"
-                     + (", or 16-bit ones scaled by scale_16bit" if source.dtype == "uint8" else ""))  # fmt: skip
+    raise SceneError(
+        f"{path}: {dtype} pixels; this model reads {source.dtype} bands ({', '.join(source.bands)})"
+        + (", or 16-bit ones scaled by scale_16bit" if source.dtype == "uint8" else "")
+    )
 
 
 @contextmanager
@@ -251,8 +258,16 @@ def open_raster(scene: Scene) -> Iterator[rasterio.io.DatasetReaderBase]:
             return
         grid = scene.onto
         nodata = raster.nodata if raster.nodata is not None else 0
-        with WarpedVRT(raster, crs=grid.crs, transform=grid.transform, width=grid.width, height=grid.height,
-                       resampling=Resampling.bilinear, src_nodata=nodata, nodata=nodata) as warped:  # fmt: skip
+        with WarpedVRT(
+            raster,
+            crs=grid.crs,
+            transform=grid.transform,
+            width=grid.width,
+            height=grid.height,
+            resampling=Resampling.bilinear,
+            src_nodata=nodata,
+            nodata=nodata,
+        ) as warped:
             yield warped
 
 

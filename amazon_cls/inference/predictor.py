@@ -78,8 +78,14 @@ class Predictor:
         checkpoint = read_checkpoint(ckpt)
         fitted = Thresholds.read(thresholds) if thresholds else checkpoint_thresholds(checkpoint, str(ckpt))
         files = [str(thresholds)] if thresholds else []
-        return cls({Path(ckpt).stem: [str(ckpt)]}, fitted.of_view(tta), tta, source=str(ckpt), files=files,
-                   loaded={str(ckpt): checkpoint})  # fmt: skip
+        return cls(
+            {Path(ckpt).stem: [str(ckpt)]},
+            fitted.of_view(tta),
+            tta,
+            source=str(ckpt),
+            files=files,
+            loaded={str(ckpt): checkpoint},
+        )
 
     @classmethod
     def from_ensemble(cls, folder: str | Path, tta: str, thresholds: str | Path | None = None) -> Predictor:
@@ -110,15 +116,24 @@ class Predictor:
                 raise ValueError(f"{path}: made for other weights: {problem}; make the ensemble again")
         fitted = Thresholds.read(thresholds) if thresholds else Thresholds.from_json(saved["thresholds"], str(path))
         files = [str(path), *([str(thresholds)] if thresholds else [])]
-        return cls(checkpoints, fitted.of_view(tta), tta, combination, specialists,
-                   float(saved.get("specialist_weight", 0.0)), str(folder), files)  # fmt: skip
+        return cls(
+            checkpoints,
+            fitted.of_view(tta),
+            tta,
+            combination,
+            specialists,
+            float(saved.get("specialist_weight", 0.0)),
+            str(folder),
+            files,
+        )
 
     def needed(self) -> list[str]:
         """The checkpoints whose predictions count (a model with zero weight is not run)."""
         used = [
-            model for index, model in enumerate(self.checkpoints)
+            model
+            for index, model in enumerate(self.checkpoints)
             if self.combination is None or np.any(self.combination.weights[index])
-        ]  # fmt: skip
+        ]
         return [ckpt for model in used for ckpt in self.checkpoints[model]] + [
             ckpt for paths in self.specialists.values() for ckpt in paths
         ]
@@ -164,8 +179,9 @@ class Predictor:
         hparams = [upgrade_hparams(self.checkpoint(ckpt)["hyper_parameters"]) for ckpt in self.needed()]
         names = {source_of(h.get("source"), h["in_chans"]).name for h in hparams}
         if len(names) != 1:
-            raise ValueError(f"the models were trained on different data sources {sorted(names)}; "
-                             "predict with one kind at a time")  # fmt: skip
+            raise ValueError(
+                f"the models were trained on different data sources {sorted(names)}; predict with one kind at a time"
+            )
         return SOURCES[names.pop()]
 
     def describe(self) -> str:

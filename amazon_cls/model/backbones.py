@@ -75,9 +75,13 @@ class ChipStatistics(nn.Module):
         features = in_chans * (len(self.QUANTILES) + 4)
         self.head = nn.Sequential(
             nn.BatchNorm1d(features),  # statistics of different scales, standardised as they are learnt
-            nn.Linear(features, hidden), nn.ReLU(inplace=True), nn.Dropout(drop_rate),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes),
-        )  # fmt: skip
+            nn.Linear(features, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(drop_rate),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, num_classes),
+        )
         self.pretrained_cfg = {**_FROM_SCRATCH_CFG, "input_size": (in_chans, 32, 32)}
 
     def statistics(self, images: Tensor) -> Tensor:
@@ -149,8 +153,9 @@ def create_backbone(
     elif pretrained:
         check_weights_reachable(name)
     try:
-        return timm.create_model(name, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate,
-                                 in_chans=in_chans, **options)  # fmt: skip
+        return timm.create_model(
+            name, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate, in_chans=in_chans, **options
+        )
     except (OSError, RuntimeError) as error:  # the hub's errors are OSErrors; a bad weights file a RuntimeError
         if not pretrained:
             raise

@@ -110,8 +110,12 @@ class ChipClassifier(L.LightningModule):
         The backbone is built with pretrained=False: the checkpoint's weights replace any download.
         """
         checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
-        hparams = {**upgrade_hparams(checkpoint["hyper_parameters"]), "pretrained": False, "pretrained_file": None,
-                   **overrides}  # fmt: skip
+        hparams = {
+            **upgrade_hparams(checkpoint["hyper_parameters"]),
+            "pretrained": False,
+            "pretrained_file": None,
+            **overrides,
+        }
         model = cls(**hparams)
         model.load_state_dict(model_state(checkpoint))
         model.thresholds = checkpoint_thresholds(checkpoint, str(path))
@@ -267,8 +271,7 @@ def mixed(images: torch.Tensor, targets: torch.Tensor, alpha: float) -> tuple[to
         return images, targets
     weight = float(np.random.beta(alpha, alpha))  # seeded by Lightning's seed_everything
     partner = torch.randperm(len(images), device=images.device)
-    return (weight * images + (1 - weight) * images[partner],
-            weight * targets + (1 - weight) * targets[partner])  # fmt: skip
+    return (weight * images + (1 - weight) * images[partner], weight * targets + (1 - weight) * targets[partner])
 
 
 def check_optimizer(name: str) -> None:
@@ -276,8 +279,10 @@ def check_optimizer(name: str) -> None:
     known = list_optimizers()
     if name not in known:
         close = difflib.get_close_matches(name, known, n=3)
-        raise ValueError(f"model.optimizer.name={name!r}: timm has no optimizer of that name" + (
-            f"; close names: {', '.join(close)}" if close else ""))  # fmt: skip
+        raise ValueError(
+            f"model.optimizer.name={name!r}: timm has no optimizer of that name"
+            + (f"; close names: {', '.join(close)}" if close else "")
+        )
 
 
 def upgrade_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -293,6 +298,9 @@ def upgrade_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
     warmup = hparams.pop("warmup_pct", None)
     if scheduler["name"] in ("cosine", "onecycle") and warmup is not None:
         scheduler["warmup_pct"] = warmup
-    optimizer = {"name": hparams.pop("optimizer", "adamw"), "lr": hparams.pop("lr", 1e-3),
-                 "weight_decay": hparams.pop("weight_decay", 1e-4)}  # fmt: skip
+    optimizer = {
+        "name": hparams.pop("optimizer", "adamw"),
+        "lr": hparams.pop("lr", 1e-3),
+        "weight_decay": hparams.pop("weight_decay", 1e-4),
+    }
     return {**hparams, "optimizer": optimizer, "scheduler": scheduler, "loss": loss}

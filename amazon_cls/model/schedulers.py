@@ -58,8 +58,9 @@ def check_scheduler(spec: Mapping[str, Any]) -> None:
 
 
 def build_scheduler(spec: Mapping[str, Any], optimizer: torch.optim.Optimizer, total_steps: int) -> Scheduler | None:
-    return call_with_options(SCHEDULERS[spec["name"]], options_of(spec), "model.scheduler",
-                             optimizer=optimizer, total_steps=total_steps)  # fmt: skip
+    return call_with_options(
+        SCHEDULERS[spec["name"]], options_of(spec), "model.scheduler", optimizer=optimizer, total_steps=total_steps
+    )
 
 
 def options_of(spec: Mapping[str, Any]) -> dict[str, Any]:

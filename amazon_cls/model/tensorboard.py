@@ -27,9 +27,13 @@ FIT, FINAL = "fit", "final"
 LAYOUT = {
     "F2 of the validation fold": {
         "F2: fitted thresholds, every label at 0.5 and 0.2, and 'clear primary' everywhere": [
-            "Multiline", ["val/f2$", r"val/f2@0\.5", r"val/f2@0\.2", "val/f2_clear_primary"]],
+            "Multiline",
+            ["val/f2$", r"val/f2@0\.5", r"val/f2@0\.2", "val/f2_clear_primary"],
+        ],
         "F2 with thresholds fitted on the chips scored, and cross-fitted (fitted on one half, scored on the other)": [
-            "Multiline", ["val/f2$", "val/f2_cross_fitted"]],
+            "Multiline",
+            ["val/f2$", "val/f2_cross_fitted"],
+        ],
         "mean F2 of the rare labels, in-sample and cross-fitted": ["Multiline", ["val/rare_f2$", "val/rare_f2_cross"]],
         "losses": ["Multiline", ["train/loss_epoch", "val/loss"]],
     },
@@ -37,7 +41,7 @@ LAYOUT = {
         "F2": ["Multiline", ["val_label_f2/.*"]],
         "thresholds": ["Multiline", ["val_threshold/.*"]],
     },
-}  # fmt: skip
+}
 
 
 class TensorBoard(TensorBoardLogger):

@@ -32,5 +32,10 @@ class EpochLog(L.Callback):
             return
         metrics = trainer.callback_metrics
         shown = ", ".join(f"{key} {float(metrics[key]):.4f}" for key in SHOWN if key in metrics)
-        log.info("Epoch %d/%d: %s (%.1f s)", trainer.current_epoch + 1, trainer.max_epochs, shown,
-                 time.monotonic() - self.started)  # fmt: skip
+        log.info(
+            "Epoch %d/%d: %s (%.1f s)",
+            trainer.current_epoch + 1,
+            trainer.max_epochs,
+            shown,
+            time.monotonic() - self.started,
+        )

@@ -54,8 +54,14 @@ class Rule:
             return None if self.nullable else "must be given (null is not allowed here)"
         if isinstance(value, str) and value in self.words:
             return None
-        check = {"whole": self._whole, "number": self._number, "flag": self._flag, "text": self._text,
-                 "path": self._path, "list": self._list}[self.kind]  # fmt: skip
+        check = {
+            "whole": self._whole,
+            "number": self._number,
+            "flag": self._flag,
+            "text": self._text,
+            "path": self._path,
+            "list": self._list,
+        }[self.kind]
         return check(value)
 
     def describe(self) -> str:
@@ -238,6 +244,17 @@ PREDICTING = {
     "pin_memory": flag(words=AUTO, nullable=True),
     "compile": flag(),
 }
+SCENE_PIPELINE = {  # conf/pipeline/scene.yaml: what map and monitor share
+    **PREDICTING,
+    "chip_size": whole(1),
+    "stride": whole(1, nullable=True),
+    "resolution": number(0, low_open=True, nullable=True),
+    "edge": text(),
+    "min_valid": PROBABILITY,
+    "crs": text(nullable=True),
+    "bands": listing(whole(1), nullable=True),
+    "scale_16bit": number(0, low_open=True),
+}
 SCHEMAS: dict[str, dict[str, Rule]] = {
     "train": {
         **TRAINER,
@@ -261,18 +278,10 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
     },
     "map": {
         **TRAINER,
-        **PREDICTING,
+        **SCENE_PIPELINE,
         "scene": listing(path("file")),
         "output_dir": path("out-dir"),
         "outputs": listing(text()),
-        "chip_size": whole(1),
-        "stride": whole(1, nullable=True),
-        "resolution": number(0, low_open=True, nullable=True),
-        "edge": text(),
-        "min_valid": PROBABILITY,
-        "crs": text(nullable=True),
-        "bands": listing(whole(1), nullable=True),
-        "scale_16bit": number(0, low_open=True),
     },
     "ensemble": {
         "sweep_dir": path("dir", nullable=True),
@@ -287,18 +296,11 @@ SCHEMAS: dict[str, dict[str, Rule]] = {
     },
     "monitor": {
         **TRAINER,
-        **PREDICTING,
+        **SCENE_PIPELINE,
         "scenes": listing(path("file")),
         "dates": listing(text(), nullable=True),
         "grid": path("file", nullable=True),
         "output_dir": path("out-dir"),
-        "chip_size": whole(1),
-        "stride": whole(1, nullable=True),
-        "resolution": number(0, low_open=True, nullable=True),
-        "edge": text(),
-        "min_valid": PROBABILITY,
-        "bands": listing(whole(1), nullable=True),
-        "scale_16bit": number(0, low_open=True),
         "operating_point": text(),
         "alert_precision": number(0, 1, low_open=True, high_open=True),
         "change_labels": listing(text()),

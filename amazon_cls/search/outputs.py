@@ -60,8 +60,9 @@ def write_outputs(study: optuna.Study, study_dir: Path, n_trials: int, command: 
     summary_path.unlink(missing_ok=True)
     trials = study.get_trials(deepcopy=False)
     states = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
-    table = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs", "datetime_start",
-                                          "datetime_complete", "duration"))  # fmt: skip
+    table = study.trials_dataframe(
+        attrs=("number", "state", "value", "params", "user_attrs", "datetime_start", "datetime_complete", "duration")
+    )
     write_csv(study_dir / "trials.csv", table)
     summary: dict[str, Any] = {
         "study": study.study_name,
@@ -76,9 +77,11 @@ def write_outputs(study: optuna.Study, study_dir: Path, n_trials: int, command: 
     if complete:
         best = study.best_trial
         path = experiment_path(study_dir, study.study_name)
-        comment = (f"The best trial ({best.number}, {best.value:.4f}) of the study {study.study_name!r}.\n"
-                   f"  python -m amazon_cls.train --config-dir {path.parent.parent} experiment={path.stem}\n"
-                   f"Made by: {command}")  # fmt: skip
+        comment = (
+            f"The best trial ({best.number}, {best.value:.4f}) of the study {study.study_name!r}.\n"
+            f"  python -m amazon_cls.train --config-dir {path.parent.parent} experiment={path.stem}\n"
+            f"Made by: {command}"
+        )
         groups = (study.user_attrs.get("settings") or {}).get("groups", [])
         write_text(path, experiment_yaml(best.user_attrs.get("overrides", []), groups, comment))
         summary["best"] = {**trial_summary(best), "experiment": str(path)}

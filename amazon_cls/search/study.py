@@ -50,9 +50,13 @@ def storage_of(url: str | None, study_dir: Path) -> optuna.storages.RDBStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             retry = RetryHeartbeatStaleTrialCallback()  # a vanished worker's trial is run again
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS,
-                                              grace_period=3 * HEARTBEAT_SECONDS,
-                                              heartbeat_stale_trial_callback=retry)  # fmt: skip
+            return optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine,
+                heartbeat_interval=HEARTBEAT_SECONDS,
+                grace_period=3 * HEARTBEAT_SECONDS,
+                heartbeat_stale_trial_callback=retry,
+            )
     except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as error:
         raise ValueError(f"storage={url}: cannot open it as an Optuna database ({error})") from None
 
@@ -61,16 +65,19 @@ def open_study(
     name: str, storage: optuna.storages.RDBStorage, settings: dict[str, Any], sampler: Any, pruner: Any
 ) -> optuna.Study:
     """The study `name` in `storage`, made now with these settings or resumed with the same ones."""
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                direction="maximize", load_if_exists=True)  # fmt: skip
+    study = optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="maximize", load_if_exists=True
+    )
     recorded = study.user_attrs.get("settings")
     if recorded is None:
         study.set_user_attr("settings", settings)
     elif recorded != settings:
         changed = sorted(key for key in {*recorded, *settings} if recorded.get(key) != settings.get(key))
-        raise ValueError(f"study {name!r} in {storage.url}: made with other settings ({', '.join(changed)}: "
-                         f"{[recorded.get(k) for k in changed]} then, {[settings.get(k) for k in changed]} now); "
-                         "give another study_name, or the study's own settings")  # fmt: skip
+        raise ValueError(
+            f"study {name!r} in {storage.url}: made with other settings ({', '.join(changed)}: "
+            f"{[recorded.get(k) for k in changed]} then, {[settings.get(k) for k in changed]} now); "
+            "give another study_name, or the study's own settings"
+        )
     return study
 
 

@@ -26,8 +26,21 @@ from amazon_cls.search.space import trial_overrides
 
 log = logging.getLogger(__name__)
 # The tune command's own keys: never passed on to training.
-TUNE_KEYS = ("tune", "study_name", "study_dir", "storage", "n_trials", "timeout", "folds", "objective", "sampler",
-             "pruner", "pruning", "hydra", "task_name")  # fmt: skip
+TUNE_KEYS = (
+    "tune",
+    "study_name",
+    "study_dir",
+    "storage",
+    "n_trials",
+    "timeout",
+    "folds",
+    "objective",
+    "sampler",
+    "pruner",
+    "pruning",
+    "hydra",
+    "task_name",
+)
 
 
 class NonFinite(ValueError):

@@ -30,13 +30,18 @@ def corner_params(distributions: Mapping[str, BaseDistribution]) -> list[dict[st
     high = {
         key: d.choices[-1] if isinstance(d, CategoricalDistribution) else d.high for key, d in distributions.items()
     }
-    each_choice = [{**low, key: choice} for key, d in distributions.items()
-                   if isinstance(d, CategoricalDistribution) for choice in d.choices[1:-1]]  # fmt: skip
+    each_choice = [
+        {**low, key: choice}
+        for key, d in distributions.items()
+        if isinstance(d, CategoricalDistribution)
+        for choice in d.choices[1:-1]
+    ]
     return [low, high, *each_choice]
 
 
-def check_trials(fixed: Sequence[str], distributions: Mapping[str, BaseDistribution], folds: Sequence[int],
-                 scratch: Path) -> DictConfig:  # fmt: skip
+def check_trials(
+    fixed: Sequence[str], distributions: Mapping[str, BaseDistribution], folds: Sequence[int], scratch: Path
+) -> DictConfig:
     """Compose and check the training config of every corner of the space (`corner_params`);
     returns the config of the study's own recipe (no parameter applied)."""
     for params in corner_params(distributions):
@@ -46,8 +51,10 @@ def check_trials(fixed: Sequence[str], distributions: Mapping[str, BaseDistribut
         except ValueError as error:
             raise ValueError(f"a trial of tune.space, {' '.join(trial_overrides(params))}: {error}") from None
         if cfg.trainer.get("strategy") not in (None, "auto") or cfg.trainer.get("num_nodes", 1) != 1:
-            raise ValueError("trainer: a trial trains in the tune process, on one device; for many devices run "
-                             "one tune worker per device with one storage= (they share the study)")  # fmt: skip
+            raise ValueError(
+                "trainer: a trial trains in the tune process, on one device; for many devices run "
+                "one tune worker per device with one storage= (they share the study)"
+            )
     for fold in folds:
         compose_training([*fixed, f"data.fold={fold}"], scratch)
     return compose_training([*fixed, f"data.fold={folds[0]}"], scratch)
@@ -70,9 +77,13 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
     study_dir = Path(cfg.study_dir)
     recipe = check_trials(fixed, distributions, folds, study_dir / "trials" / "check")
     sampler, pruner = hydra.utils.instantiate(cfg.sampler), hydra.utils.instantiate(cfg.pruner)
-    settings = {"train_overrides": fixed, "space": OmegaConf.to_container(cfg.tune.space, resolve=True),
-                "folds": folds, "objective": cfg.objective,
-                "groups": sorted(OmegaConf.to_container(recipe.hydra.runtime.choices))}  # fmt: skip
+    settings = {
+        "train_overrides": fixed,
+        "space": OmegaConf.to_container(cfg.tune.space, resolve=True),
+        "folds": folds,
+        "objective": cfg.objective,
+        "groups": sorted(OmegaConf.to_container(recipe.hydra.runtime.choices)),
+    }
     study = open_study(cfg.study_name, storage_of(cfg.storage, study_dir), settings, sampler, pruner)
     if not study.get_trials(deepcopy=False) and cfg.tune.enqueue_recipe:
         if (params := recipe_params(recipe, distributions)) is not None:
@@ -81,15 +92,26 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
             log.warning("The training config's own recipe lies outside tune.space; no trial measures it")
     to_run = max(remaining(study, cfg.n_trials), 0)
     log.info("Study %r (%s): %d of %d trials to run", study.study_name, study_dir, to_run, cfg.n_trials)
-    objective = partial(run_trial, distributions=distributions, fixed=fixed, folds=folds,
-                        trials_dir=study_dir / "trials", objective=cfg.objective, pruning=cfg.pruning)  # fmt: skip
+    objective = partial(
+        run_trial,
+        distributions=distributions,
+        fixed=fixed,
+        folds=folds,
+        trials_dir=study_dir / "trials",
+        objective=cfg.objective,
+        pruning=cfg.pruning,
+    )
     try:
         ran = run_study(study, objective, cfg.n_trials, cfg.timeout)
     except Interrupted as stop:
         write_outputs(study, study_dir, cfg.n_trials, command)
-        log.error("Interrupted (%s): the running trial is marked failed and not counted; the same command "
-                  "resumes the study (%d of %d trials to run)", stop.signal_name, remaining(study, cfg.n_trials),
-                  cfg.n_trials)  # fmt: skip
+        log.error(
+            "Interrupted (%s): the running trial is marked failed and not counted; the same command "
+            "resumes the study (%d of %d trials to run)",
+            stop.signal_name,
+            remaining(study, cfg.n_trials),
+            cfg.n_trials,
+        )
         raise SystemExit(stop.code) from None
     summary = write_outputs(study, study_dir, cfg.n_trials, command)
     summary["ran_here"] = ran

@@ -61,5 +61,14 @@ class EnsembleFolder:
 
     def outputs(self) -> list[Path]:
         """Every file an ensemble writes here (an earlier combination's are removed before a new one)."""
-        return [self.combination, self.oof_probs, self.thresholds, self.report_csv, self.report_md, self.per_label,
-                self.submission, self.submission_probs, self.scores]  # fmt: skip
+        return [
+            self.combination,
+            self.oof_probs,
+            self.thresholds,
+            self.report_csv,
+            self.report_md,
+            self.per_label,
+            self.submission,
+            self.submission_probs,
+            self.scores,
+        ]

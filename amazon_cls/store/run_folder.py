@@ -22,10 +22,28 @@ from amazon_cls.store.atomic import write_json
 from amazon_cls.store.records import changed, identity
 
 # What changes a run's results: its data and folds, model, optimiser and schedule, epochs, seed, TTA.
-RESULT_KEYS = ("data.root", "data.synthetic", "data.labels_csv", "data.format", "data.image_dir", "data.image_ext",
-               "data.num_folds", "data.fold", "data.fold_seed", "data.train_subset", "data.dehaze", "data.on_bad_chip",
-               "data.oversample_rare", "data.exclude", "model", "model_name", "trainer.max_epochs", "seed",
-               "rare_weight", "tta")  # fmt: skip
+RESULT_KEYS = (
+    "data.root",
+    "data.synthetic",
+    "data.labels_csv",
+    "data.format",
+    "data.image_dir",
+    "data.image_ext",
+    "data.num_folds",
+    "data.fold",
+    "data.fold_seed",
+    "data.train_subset",
+    "data.dehaze",
+    "data.on_bad_chip",
+    "data.oversample_rare",
+    "data.exclude",
+    "model",
+    "model_name",
+    "trainer.max_epochs",
+    "seed",
+    "rare_weight",
+    "tta",
+)
 # Settings added after runs were first recorded, at the value that does what runs did without them.
 ADDED_SETTINGS = {"data.oversample_rare": 1, "rare_weight": 0.0, "model.mixup": 0.0}
 # What decides which chips are in which fold: members of one ensemble agree on these.
@@ -108,10 +126,12 @@ class RunFolder:
         outputs = metrics.get("outputs", [])
         if isinstance(outputs, list):  # an older run's metrics.json
             names = [self.path / name for name in outputs] + [Path(metrics.get("best_checkpoint", ""))]
-            return [identity(path) if path.is_file() else {"path": str(path), "size": -1, "mtime_ns": -1}
-                    for path in names]  # fmt: skip
+            return [
+                identity(path) if path.is_file() else {"path": str(path), "size": -1, "mtime_ns": -1} for path in names
+            ]
         return [{**recorded, "path": str(self.path / name)} for name, recorded in outputs.items()] + metrics.get(
-            "checkpoint", [])  # fmt: skip
+            "checkpoint", []
+        )
 
     def forget_finished(self) -> None:
         """Remove metrics.json before any output is rewritten: a record never outlives what it describes."""
@@ -183,8 +203,11 @@ def differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """The settings that differ; a setting newer than the record counts only if it is not at the
     value that reproduces what runs did before it existed (`ADDED_SETTINGS`)."""
     recorded = {**{key: value for key, value in ADDED_SETTINGS.items() if key in current}, **recorded}
-    return [f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}"
-            for key in sorted(set(recorded) | set(current)) if recorded.get(key) != current.get(key)]  # fmt: skip
+    return [
+        f"{key}: {recorded.get(key)!r} -> {current.get(key)!r}"
+        for key in sorted(set(recorded) | set(current))
+        if recorded.get(key) != current.get(key)
+    ]
 
 
 def fold_assignment(settings: dict[str, Any]) -> dict[str, Any]:

@@ -49,8 +49,10 @@ def read_frame(path: Path) -> pd.DataFrame | None:
     probs = frame[PROB_COLUMNS].apply(pd.to_numeric, errors="coerce").to_numpy()
     bad = np.flatnonzero(~((probs >= 0) & (probs <= 1)).all(axis=1))
     if len(bad):
-        raise ValueError(f"{path}: damaged probability file: {len(bad)} rows with missing or out-of-range "
-                         f"probabilities (first: line {bad[0] + 2})")  # fmt: skip
+        raise ValueError(
+            f"{path}: damaged probability file: {len(bad)} rows with missing or out-of-range "
+            f"probabilities (first: line {bad[0] + 2})"
+        )
     return frame.set_index("image_name")
 
 

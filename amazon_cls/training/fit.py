@@ -39,8 +39,9 @@ def build(cfg: DictConfig, **model_overrides: Any) -> tuple[PlanetDataModule, Ch
         raise ValueError(f"trainer.max_epochs={cfg.trainer.get('max_epochs')}: must be at least 1")
     # plain containers keep checkpoints weights_only-loadable
     datamodule = instantiate(cfg.data, _convert_="all", image_size=cfg.model.image_size)
-    model = instantiate(cfg.model, _convert_="all", tta=cfg.tta, dehaze=cfg.data.dehaze, source=cfg.data.format,
-                        **model_overrides)  # fmt: skip
+    model = instantiate(
+        cfg.model, _convert_="all", tta=cfg.tta, dehaze=cfg.data.dehaze, source=cfg.data.format, **model_overrides
+    )
     model.example_input_array = model.blank_input()  # the model summary's sizes and FLOPs
     model.check_image_size()
     return datamodule, model
@@ -74,8 +75,11 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
         rank_zero_warn("No ThresholdOptimizer among the callbacks: the thresholds stay at 0.2 and no F2 is computed")
     test_probs = ProbabilityWriter(folder.test_probs)
     # the statistics first, so that a callback copying the model (the weight average) copies them
-    trainer = make_trainer(cfg.trainer, callbacks=[TrainingFoldStatistics(), *callbacks, *extra_callbacks, test_probs],
-                           logger=instantiate_group(cfg.get("logger")) or False)  # fmt: skip
+    trainer = make_trainer(
+        cfg.trainer,
+        callbacks=[TrainingFoldStatistics(), *callbacks, *extra_callbacks, test_probs],
+        logger=instantiate_group(cfg.get("logger")) or False,
+    )
     resume = folder.resolve_ckpt_path(cfg.get("ckpt_path"))
     if resume and resume != "hpc":
         read_checkpoint(resume)  # a damaged file is named here, not by Lightning's zip reader mid-restore
@@ -86,8 +90,15 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> dict[s
         metrics = validate_best(trainer, model, datamodule, folder)
         outputs = [folder.thresholds, folder.val_report, folder.val_probs] if metrics.get("val/f2") is not None else []
     if cfg.predict_dirs:
-        folders = ChipFolders(cfg.predict_dirs, model.hparams.image_size, model.data_source, model.hparams.dehaze,
-                              cfg.data.batch_size, cfg.data.num_workers, cfg.data.pin_memory)  # fmt: skip
+        folders = ChipFolders(
+            cfg.predict_dirs,
+            model.hparams.image_size,
+            model.data_source,
+            model.hparams.dehaze,
+            cfg.data.batch_size,
+            cfg.data.num_workers,
+            cfg.data.pin_memory,
+        )
         trainer.predict(model, datamodule=folders, return_predictions=False)
         outputs.append(folder.test_probs)
     if trainer.is_global_zero:
@@ -141,6 +152,7 @@ def interrupted_training(stop: SystemExit, folder: RunFolder) -> SystemExit:
     """The exit of a run stopped by SIGTERM or Ctrl+C: what it saved and how to resume it."""
     last = folder.last_checkpoint
     kept = f"{last} holds the last finished epoch" if last.is_file() else "no checkpoint was saved yet"
-    resume = (f"the run is not marked finished. Resume with the same command and ckpt_path=last "
-              f"hydra.run.dir={folder.path}")  # fmt: skip
+    resume = (
+        f"the run is not marked finished. Resume with the same command and ckpt_path=last hydra.run.dir={folder.path}"
+    )
     return interrupted(stop, kept, resume)

@@ -97,7 +97,8 @@ def yaml_files(command: str, choices: dict[str, Any]) -> Iterator[tuple[Path, st
         path = CONF / group / f"{option}.yaml"
         if not path.is_file():
             continue
-        prefix = group.replace("/", ".") + "."
+        global_package = path.read_text().startswith("# @package _global_")
+        prefix = "" if global_package else group.replace("/", ".") + "."
         for entry in (yaml.safe_load(path.read_text()) or {}).get("defaults", []):
             if isinstance(entry, str) and entry != "_self_" and (CONF / group / f"{entry}.yaml").is_file():
                 yield CONF / group / f"{entry}.yaml", prefix

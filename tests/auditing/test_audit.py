@@ -29,8 +29,11 @@ def flipped_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[s
     table = pd.read_csv(root / "train_v2.csv", keep_default_na=False)
     names, truth = read_labels(root / "train_v2.csv")
     rng = np.random.default_rng(0)
-    flipped = sorted(rng.choice([n for n, t in zip(names, truth, strict=True) if t[LABEL_INDEX["primary"]]],
-                                FLIPPED, replace=False).tolist())  # fmt: skip
+    flipped = sorted(
+        rng.choice(
+            [n for n, t in zip(names, truth, strict=True) if t[LABEL_INDEX["primary"]]], FLIPPED, replace=False
+        ).tolist()
+    )
     for number, name in enumerate(flipped):
         tags = parse_tags(table.loc[table.image_name == name, "tags"].item())
         tags = (
@@ -55,8 +58,11 @@ def write_runs(root: Path, truth: np.ndarray, folds_dir: Path, out: Path, folds:
     for fold in folds:
         run = out / f"plain_cnn_fold{fold}"
         (run / ".hydra").mkdir(parents=True)
-        config = {"model": {"backbone": "plain_cnn", "image_size": 32}, "data": {"fold": fold, "root": str(root)},
-                  "seed": 0}  # fmt: skip
+        config = {
+            "model": {"backbone": "plain_cnn", "image_size": 32},
+            "data": {"fold": fold, "root": str(root)},
+            "seed": 0,
+        }
         OmegaConf.save(OmegaConf.create(config), run / ".hydra" / "config.yaml")
         rows = assigned == fold
         frame = pd.DataFrame(probs[rows], columns=PROB_COLUMNS)
@@ -72,8 +78,14 @@ def write_runs(root: Path, truth: np.ndarray, folds_dir: Path, out: Path, folds:
 
 
 def run_audit(root: Path, runs: list[Path], folds_dir: Path, out: Path, *extra: str) -> dict:
-    overrides = [f"data.root={root}", f"data.folds_dir={folds_dir}", f"runs=[{','.join(map(str, runs))}]",
-                 f"output_dir={out}", "min_count=15", *extra]  # fmt: skip
+    overrides = [
+        f"data.root={root}",
+        f"data.folds_dir={folds_dir}",
+        f"runs=[{','.join(map(str, runs))}]",
+        f"output_dir={out}",
+        "min_count=15",
+        *extra,
+    ]
     return audit(compose_config("audit", overrides, out))
 
 
@@ -105,8 +117,11 @@ def test_flipped_labels_are_ranked_near_the_top(flipped_data, tmp_path: Path) ->
 def test_an_audit_refuses_chips_without_out_of_fold_predictions(flipped_data, tmp_path: Path) -> None:
     root, _, truth = flipped_data
     runs = write_runs(root, truth, tmp_path / "folds", tmp_path / "runs", folds=[0, 1, 2])
-    with pytest.raises(ValueError, match=r"plain_cnn@32px: \d+ chips of the audited folds have no out-of-fold "
-                                         r"prediction .* fold\(s\) \[3, 4\] have no finished run"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"plain_cnn@32px: \d+ chips of the audited folds have no out-of-fold "
+        r"prediction .* fold\(s\) \[3, 4\] have no finished run",
+    ):
         run_audit(root, runs, tmp_path / "folds", tmp_path / "audit")
     summary = run_audit(root, runs, tmp_path / "folds", tmp_path / "audit", "folds=[1,2]")  # the nested scheme
     assert summary["folds"] == [1, 2] and set(pd.read_csv(tmp_path / "audit" / "label_issues.csv")["fold"]) <= {1, 2}
@@ -119,8 +134,9 @@ def test_data_exclude_leaves_the_validation_fold_whole(flipped_data, tmp_path: P
     train, val = plain.train_set.names, plain.val_set.names
     listed = [*train[:7], *val[:3]]
     pd.DataFrame({"image_name": listed, "quality": 0.1}).to_csv(tmp_path / "exclude.csv", index=False)
-    cleaned = PlanetDataModule(str(root), folds_dir=str(tmp_path / "folds"), image_size=32, fold=0,
-                               exclude=str(tmp_path / "exclude.csv"))  # fmt: skip
+    cleaned = PlanetDataModule(
+        str(root), folds_dir=str(tmp_path / "folds"), image_size=32, fold=0, exclude=str(tmp_path / "exclude.csv")
+    )
     cleaned.setup()
     assert cleaned.train_set.names == [name for name in train if name not in listed[:7]]
     assert cleaned.val_set.names == val  # every validation chip is still scored

@@ -107,8 +107,13 @@ def test_unfinished_members_are_left_out(members: tuple) -> None:
 
 def test_finished_run_is_skipped_and_unfinished_one_resumed(tmp_path: Path, tiny_root: Path, caplog) -> None:
     """What the ensemble sweep does per member (its CLI form is the slow test below)."""
-    args = [*tiny_overrides(tiny_root), "skip_finished=true", "ckpt_path=last", "callbacks.tensorboard_extras=null",
-            "trainer.max_epochs=1"]  # fmt: skip
+    args = [
+        *tiny_overrides(tiny_root),
+        "skip_finished=true",
+        "ckpt_path=last",
+        "callbacks.tensorboard_extras=null",
+        "trainer.max_epochs=1",
+    ]
     finished, unfinished = tmp_path / "finished", tmp_path / "unfinished"
     for run_dir in (finished, unfinished):
         train(compose_train(args, run_dir))
@@ -128,9 +133,15 @@ def test_finished_run_is_skipped_and_unfinished_one_resumed(tmp_path: Path, tiny
 def test_sweep_resumes_only_missing_work(tmp_path: Path, tiny_root: Path) -> None:
     sweep = tmp_path / "sweep"
     args = [
-        "-m", "experiment=ensemble", *tiny_overrides(tiny_root), "data.fold=0,1", "data.num_folds=3",
-        "trainer.max_epochs=2", f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={sweep}",
-    ]  # fmt: skip
+        "-m",
+        "experiment=ensemble",
+        *tiny_overrides(tiny_root),
+        "data.fold=0,1",
+        "data.num_folds=3",
+        "trainer.max_epochs=2",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"hydra.sweep.dir={sweep}",
+    ]
     run_module("amazon_cls.train", *args)
     finished, unfinished = sorted(sweep.glob("tiny_32px_*"))  # named by the model option
     finished_mtime = (finished / "metrics.json").stat().st_mtime_ns
@@ -167,13 +178,27 @@ def test_small_chips_ensemble_trains_each_member_with_its_own_budget(tmp_path: P
     """experiment=small_chips_ensemble: one sweep, two architectures, each its own epochs, then one ensemble."""
     sweep = tmp_path / "sweep"
     common = [o for o in tiny_overrides(tiny_root) if not o.startswith(("model=", "trainer.max"))]  # the members'
-    run_module("amazon_cls.train", "-m", "experiment=small_chips_ensemble", *common, "data.fold=0,1",
-               "data.num_folds=3", "data.cache=false", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=2",
-               f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={sweep}")  # fmt: skip
+    run_module(
+        "amazon_cls.train",
+        "-m",
+        "experiment=small_chips_ensemble",
+        *common,
+        "data.fold=0,1",
+        "data.num_folds=3",
+        "data.cache=false",
+        "+trainer.limit_train_batches=2",
+        "+trainer.limit_val_batches=2",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"hydra.sweep.dir={sweep}",
+    )
     members = [folder for folder in sweep.iterdir() if folder.is_dir()]
     epochs = {d.name: json.loads((d / "settings.json").read_text())["trainer.max_epochs"] for d in members}
-    assert epochs == {"plain_cnn_32px_fold0_seed42": 2, "plain_cnn_32px_fold1_seed42": 2,
-                      "chip_statistics_32px_fold0_seed42": 20, "chip_statistics_32px_fold1_seed42": 20}  # fmt: skip
+    assert epochs == {
+        "plain_cnn_32px_fold0_seed42": 2,
+        "plain_cnn_32px_fold1_seed42": 2,
+        "chip_statistics_32px_fold0_seed42": 20,
+        "chip_statistics_32px_fold1_seed42": 20,
+    }
     run_module("amazon_cls.ensemble", f"sweep_dir={sweep}", f"output_dir={tmp_path / 'ensemble'}")
     saved = json.loads((tmp_path / "ensemble" / "combination.json").read_text())
     assert sorted(saved["checkpoints"]) == ["chip_statistics@32px", "plain_cnn@32px"]

@@ -160,8 +160,11 @@ def test_a_new_method_is_one_registered_function(targets: np.ndarray, tmp_path: 
         first[:, :8], second[:, 8:] = rng.random((CHIPS, 8)), rng.random((CHIPS, NUM_LABELS - 8))
         choice = blend.choose(["a", "b"], np.stack([first, second]), targets, blend.groups_of(FOLDS))
         assert "best_per_label" in choice.scores
-        run_dirs = [make_member(tmp_path, name, fold, p, targets, rng.random((TEST_CHIPS, NUM_LABELS)))
-                    for name, p in (("a", first), ("b", second)) for fold in range(3)]  # fmt: skip
+        run_dirs = [
+            make_member(tmp_path, name, fold, p, targets, rng.random((TEST_CHIPS, NUM_LABELS)))
+            for name, p in (("a", first), ("b", second))
+            for fold in range(3)
+        ]
         assert run_ensemble(run_dirs, tmp_path / "out", method="best_per_label")["method"] == "best_per_label"
         weights = np.array(json.loads((tmp_path / "out" / "combination.json").read_text())["weights"])
         assert (weights[1, :8] == 1).all() and (weights[0, 8:] == 1).all()

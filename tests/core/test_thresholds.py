@@ -38,8 +38,11 @@ def test_views_round_trip_through_json() -> None:
 
 def test_another_view_is_refused_naming_the_source_and_the_fix() -> None:
     thresholds = Thresholds.from_json({"d4": values(0.1)}, "model.ckpt")
-    with pytest.raises(ThresholdError, match=r"model\.ckpt: its thresholds were fitted under tta=d4, not tta=none; "
-                                             r"predict with tta=d4, or give thresholds="):  # fmt: skip
+    with pytest.raises(
+        ThresholdError,
+        match=r"model\.ckpt: its thresholds were fitted under tta=d4, not tta=none; "
+        r"predict with tta=d4, or give thresholds=",
+    ):
         thresholds.of_view("none")
 
 
@@ -123,8 +126,10 @@ def test_a_rare_weight_trades_chip_f2_for_the_rare_labels_f2() -> None:
     y_true, probs = random_case(0, chips=400)
     rare = RARE_INDEX
     chips_only, weighted = fit_thresholds(probs, y_true), fit_thresholds(probs, y_true, rare_weight=1.0)
-    rare_f2 = {key: per_label_report(y_true, binarize(probs, t)).f2.to_numpy()[rare].mean()
-               for key, t in (("chips", chips_only), ("weighted", weighted))}  # fmt: skip
+    rare_f2 = {
+        key: per_label_report(y_true, binarize(probs, t)).f2.to_numpy()[rare].mean()
+        for key, t in (("chips", chips_only), ("weighted", weighted))
+    }
     assert rare_f2["weighted"] > rare_f2["chips"]
     assert chip_f2(y_true, binarize(probs, weighted)) <= chip_f2(y_true, binarize(probs, chips_only))
     assert rare_objective(y_true, binarize(probs, chips_only)) == chip_f2(y_true, binarize(probs, chips_only))

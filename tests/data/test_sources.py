@@ -57,8 +57,13 @@ def test_a_thirteen_band_source_trains_and_predicts(s2_root: Path, tmp_path: Pat
     assert first_conv.in_channels == 13 and model.data_source is SENTINEL2
     assert model.mean.flatten()[1] > 500  # per-band statistics measured on the training chips
     output = tmp_path / "submission.csv"
-    overrides = [f"ckpt={metrics['best_checkpoint']}", f"input={s2_root / 'test-s2'}", f"output={output}",
-                 "num_workers=0", "trainer.enable_progress_bar=false"]  # fmt: skip
+    overrides = [
+        f"ckpt={metrics['best_checkpoint']}",
+        f"input={s2_root / 'test-s2'}",
+        f"output={output}",
+        "num_workers=0",
+        "trainer.enable_progress_bar=false",
+    ]
     predict(compose_config("predict", overrides, tmp_path / "predict"))
     submission = pd.read_csv(output, keep_default_na=False)
     assert len(submission) == 8 and all(set(tags.split()) <= set(LABELS) for tags in submission["tags"])

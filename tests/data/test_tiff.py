@@ -86,10 +86,20 @@ def test_a_four_band_model_maps_an_analytic_scene_as_it_predicts_its_chips(
         shutil.copy(tif_root / "train-tif-v2" / f"{name}.tif", folder / f"r{index // 4}_c{index % 4}.tif")
     ckpt = four_band_run[1]["best_checkpoint"]
     common = ["num_workers=0", "trainer.enable_progress_bar=false"]
-    map_scenes(compose_config("map", [f"ckpt={ckpt}", f"scene={scene}", f"output_dir={tmp_path / 'out'}",
-                                      "chip_size=32", "stride=32", *common], tmp_path / "hydra"))  # fmt: skip
-    predict(compose_config("predict", [f"ckpt={ckpt}", f"input={folder}", f"output={tmp_path / 'sub.csv'}", *common],
-                           tmp_path / "hydra_predict"))  # fmt: skip
+    map_scenes(
+        compose_config(
+            "map",
+            [f"ckpt={ckpt}", f"scene={scene}", f"output_dir={tmp_path / 'out'}", "chip_size=32", "stride=32", *common],
+            tmp_path / "hydra",
+        )
+    )
+    predict(
+        compose_config(
+            "predict",
+            [f"ckpt={ckpt}", f"input={folder}", f"output={tmp_path / 'sub.csv'}", *common],
+            tmp_path / "hydra_predict",
+        )
+    )
     expected = pd.read_csv(tmp_path / "sub.csv").set_index("image_name")["tags"].fillna("")
     features = json.loads((tmp_path / "out" / "analytic_chips.geojson").read_text())["features"]
     mapped = {f"r{f['properties']['row']}_c{f['properties']['col']}": f["properties"]["tags"] for f in features}

@@ -28,8 +28,19 @@ def write_tags(path: Path, names: list[str], y: np.ndarray) -> Path:
 
 def run_evaluate(tmp_path: Path, *overrides: str) -> dict:
     out = tmp_path / "evaluation"
-    evaluate(compose_config("evaluate", [*overrides, "num_workers=0", "trainer.enable_progress_bar=false",
-                                         "bootstrap.draws=200", f"output_dir={out}"], out))  # fmt: skip
+    evaluate(
+        compose_config(
+            "evaluate",
+            [
+                *overrides,
+                "num_workers=0",
+                "trainer.enable_progress_bar=false",
+                "bootstrap.draws=200",
+                f"output_dir={out}",
+            ],
+            out,
+        )
+    )
     return json.loads((out / "evaluation.json").read_text())
 
 
@@ -152,8 +163,14 @@ def test_a_rare_weight_per_item_trades_chip_f2_for_the_rare_labels(tmp_path: Pat
     rng = np.random.default_rng(8)
     truth, names, labels = labelled_chips(tmp_path, 800, 9)
     table = probability_table(tmp_path / "weak.csv", names, np.clip(truth * 0.3 + rng.random(truth.shape) * 0.7, 0, 1))
-    summary = run_evaluate(tmp_path, f"labels={labels}", f"compare=[{table},{table}]", "names=[chips,alert]",
-                           "cross_fit=2", "rare_weight=[0,1]")  # fmt: skip
+    summary = run_evaluate(
+        tmp_path,
+        f"labels={labels}",
+        f"compare=[{table},{table}]",
+        "names=[chips,alert]",
+        "cross_fit=2",
+        "rare_weight=[0,1]",
+    )
     chips, alert = summary["results"]
     assert alert["rare_f2"]["estimate"] > chips["rare_f2"]["estimate"]
     assert alert["f2"]["estimate"] < chips["f2"]["estimate"]
@@ -173,8 +190,14 @@ def test_a_rare_weight_that_cannot_apply_is_named(tmp_path: Path, overrides: lis
 
 def test_training_and_evaluate_cross_fit_the_same_halves(trained_run: Path, tiny_root: Path, tmp_path: Path) -> None:
     metrics = json.loads((trained_run / "metrics.json").read_text())
-    summary = run_evaluate(tmp_path, f"data.root={tiny_root}", "fold=0", f"compare=[{trained_run}]", "cross_fit=2",
-                           f"data.folds_dir={tmp_path}/folds")  # fmt: skip
+    summary = run_evaluate(
+        tmp_path,
+        f"data.root={tiny_root}",
+        "fold=0",
+        f"compare=[{trained_run}]",
+        "cross_fit=2",
+        f"data.folds_dir={tmp_path}/folds",
+    )
     (result,) = summary["results"]
     assert result["f2"]["estimate"] == pytest.approx(metrics["val/f2_cross_fitted"], abs=1e-6)
 
@@ -215,13 +238,26 @@ def test_a_run_trained_without_tta_is_scored_on_its_own_table(
     folder.write_metrics(
         {**scores, "tta": "none"}, [plain / name for name in metrics["outputs"] if (plain / name).exists()]
     )
-    summary = run_evaluate(tmp_path, f"data.root={tiny_root}", "fold=0", f"compare=[{plain},{trained_run}]",
-                           "names=[plain,d4]", "tta=none", f"data.folds_dir={tmp_path}/folds")  # fmt: skip
+    summary = run_evaluate(
+        tmp_path,
+        f"data.root={tiny_root}",
+        "fold=0",
+        f"compare=[{plain},{trained_run}]",
+        "names=[plain,d4]",
+        "tta=none",
+        f"data.folds_dir={tmp_path}/folds",
+    )
     plain_result, d4_result = summary["results"]
     assert plain_result["f2"]["estimate"] == pytest.approx(d4_result["f2"]["estimate"])  # both the plain view
     with pytest.raises(ValueError, match="no out-of-fold probabilities of tta=d4"):
-        run_evaluate(tmp_path, f"data.root={tiny_root}", "fold=0", f"compare=[{plain},{trained_run}]", "tta=d4",
-                     f"data.folds_dir={tmp_path}/folds")  # fmt: skip
+        run_evaluate(
+            tmp_path,
+            f"data.root={tiny_root}",
+            "fold=0",
+            f"compare=[{plain},{trained_run}]",
+            "tta=d4",
+            f"data.folds_dir={tmp_path}/folds",
+        )
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ def scenes(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     analytic = [
         None if rgb is None else np.dstack([rgb[..., ::-1], rgb.mean(2).astype(np.uint8)]).astype(np.uint16) * 257
         for rgb in chips
-    ]  # fmt: skip
+    ]
     mosaic = lambda name, tiles: write_mosaic(folder / name, tiles, COLS, CRS, ORIGIN, PIXEL)  # noqa: E731
     return {"visual": mosaic("visual.tif", chips), "analytic": mosaic("analytic.tif", analytic)}
 
@@ -69,8 +69,13 @@ def checkpoint(trained_run: Path) -> Path:
 
 
 def map_overrides(output_dir: Path, *extra: str) -> list[str]:
-    return [f"output_dir={output_dir}", f"chip_size={CHIP}", "num_workers=0",  # stride: chip_size by default
-            "trainer.enable_progress_bar=false", *extra]  # fmt: skip
+    return [
+        f"output_dir={output_dir}",
+        f"chip_size={CHIP}",
+        "num_workers=0",  # stride: chip_size by default
+        "trainer.enable_progress_bar=false",
+        *extra,
+    ]
 
 
 def run_map(tmp_path: Path, *overrides: str) -> dict:
@@ -94,8 +99,13 @@ def predict_cut_chips(tmp_path: Path, scene: Path, source: str) -> pd.DataFrame:
             window = rgb[row * CHIP : (row + 1) * CHIP, col * CHIP : (col + 1) * CHIP]
             Image.fromarray(window).save(folder / f"r{row}_c{col}.png")
     output = tmp_path / "cut.csv"
-    predict(compose_config("predict", [source, f"input={folder}", f"output={output}", "num_workers=0",
-                                       "trainer.enable_progress_bar=false"], tmp_path / "hydra_predict"))  # fmt: skip
+    predict(
+        compose_config(
+            "predict",
+            [source, f"input={folder}", f"output={output}", "num_workers=0", "trainer.enable_progress_bar=false"],
+            tmp_path / "hydra_predict",
+        )
+    )
     tags = pd.read_csv(output).set_index("image_name")["tags"].fillna("")
     probs = pd.read_csv(tmp_path / "cut_probs.csv").set_index("image_name")
     return probs.assign(tags=tags)
@@ -167,8 +177,14 @@ def test_an_ensemble_maps_as_it_predicts(tmp_path: Path, scenes: dict, trained_r
     # predict ensemble= combines new chips as `ensemble` combined its members' test predictions
     output = tmp_path / "again.csv"
     # (in fp32, as the members predicted their test chips)
-    overrides = [source, f"input={tiny_root / 'test-jpg'}", f"output={output}", "num_workers=0",
-                 "trainer.enable_progress_bar=false", "trainer.precision=32"]  # fmt: skip
+    overrides = [
+        source,
+        f"input={tiny_root / 'test-jpg'}",
+        f"output={output}",
+        "num_workers=0",
+        "trainer.enable_progress_bar=false",
+        "trainer.precision=32",
+    ]
     predict(compose_config("predict", overrides, tmp_path / "hydra_again"))
     combined = pd.read_csv(tmp_path / "ensemble" / "submission_probs.csv").set_index("image_name").sort_index()
     again = pd.read_csv(tmp_path / "again_probs.csv").set_index("image_name").sort_index()
@@ -244,8 +260,15 @@ def test_two_process_ddp_maps_two_scenes_like_one_process(tmp_path: Path, scenes
     """trainer=ddp_cpu from the command line: 2 gloo processes share each scene's chips."""
     scene_list = f"scene=[{scenes['visual']},{scenes['analytic']}]"
     for trainer in ("cpu", "ddp_cpu"):
-        run_module("amazon_cls.map", f"ckpt={checkpoint}", scene_list, *map_overrides(tmp_path / trainer),
-                   f"trainer={trainer}", "trainer.precision=32", f"hydra.run.dir={tmp_path / trainer}")  # fmt: skip
+        run_module(
+            "amazon_cls.map",
+            f"ckpt={checkpoint}",
+            scene_list,
+            *map_overrides(tmp_path / trainer),
+            f"trainer={trainer}",
+            "trainer.precision=32",
+            f"hydra.run.dir={tmp_path / trainer}",
+        )
     for kind in ("visual", "analytic"):
         one, two = (read_features(tmp_path / trainer / f"{kind}_chips.geojson") for trainer in ("cpu", "ddp_cpu"))
         assert list(two.index) == list(one.index) and list(two["tags"]) == list(one["tags"])
@@ -301,8 +324,13 @@ def test_a_new_output_format_is_one_registered_writer(tmp_path: Path, scenes: di
 
     OUTPUTS.register("centres")(Output("_centres.csv", write_centres))
     try:
-        run_map(tmp_path, f"ckpt={checkpoint}", f"scene={scenes['visual']}", "outputs=[chips,centres]",
-                *map_overrides(tmp_path / "out"))  # fmt: skip
+        run_map(
+            tmp_path,
+            f"ckpt={checkpoint}",
+            f"scene={scenes['visual']}",
+            "outputs=[chips,centres]",
+            *map_overrides(tmp_path / "out"),
+        )
         written = sorted(path.name for path in (tmp_path / "out").iterdir())
         assert written == ["visual_centres.csv", "visual_chips.geojson", "visual_map.json"]
         centres = pd.read_csv(tmp_path / "out" / "visual_centres.csv")
@@ -317,17 +345,27 @@ def test_options_round_trip_through_an_ensemble_and_a_map(tmp_path: Path, tiny_r
     from amazon_cls.train import run as train
     from tests.helpers import compose_train, tiny_overrides
 
-    short = ["trainer.max_epochs=1", "+trainer.limit_train_batches=2", "callbacks.tensorboard_extras=null",
-             f"predict_dirs=[{tiny_root / 'test-jpg'}]"]  # fmt: skip
+    short = [
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2",
+        "callbacks.tensorboard_extras=null",
+        f"predict_dirs=[{tiny_root / 'test-jpg'}]",
+    ]
     for name, option in (("weighted", "model.loss.pos_weight=auto"), ("rare", "experiment=rare_specialist")):
         train(compose_train([*tiny_overrides(tiny_root), *short, option], tmp_path / name))
     run_ensemble([tmp_path / "weighted"], tmp_path / "ensemble", specialists=[tmp_path / "rare"])
     common = [f"ensemble={tmp_path / 'ensemble'}", "num_workers=0", "trainer.enable_progress_bar=false"]
-    predict(compose_config("predict", [*common, f"input={tiny_root / 'test-jpg'}", f"output={tmp_path / 'sub.csv'}"],
-                           tmp_path / "hydra_predict"))  # fmt: skip
+    predict(
+        compose_config(
+            "predict",
+            [*common, f"input={tiny_root / 'test-jpg'}", f"output={tmp_path / 'sub.csv'}"],
+            tmp_path / "hydra_predict",
+        )
+    )
     assert len(pd.read_csv(tmp_path / "sub.csv")) == TINY_DATA["num_test"]
-    summaries = run_map(tmp_path, *common, f"scene={scenes['visual']}", f"output_dir={tmp_path / 'map'}",
-                        f"chip_size={CHIP}")  # fmt: skip
+    summaries = run_map(
+        tmp_path, *common, f"scene={scenes['visual']}", f"output_dir={tmp_path / 'map'}", f"chip_size={CHIP}"
+    )
     assert summaries[str(scenes["visual"])]["chips"].sum() > 0
 
 
@@ -335,8 +373,13 @@ def test_the_qgis_ready_outputs(tmp_path: Path, scenes: dict, checkpoint: Path) 
     """A GeoPackage of the cells, a one-band class raster with its colour table, a georeferenced preview."""
     import geopandas as gpd
 
-    run_map(tmp_path, f"ckpt={checkpoint}", f"scene={scenes['visual']}", "outputs=[chips,gpkg,classes,overlay]",
-            *map_overrides(tmp_path / "out"))  # fmt: skip
+    run_map(
+        tmp_path,
+        f"ckpt={checkpoint}",
+        f"scene={scenes['visual']}",
+        "outputs=[chips,gpkg,classes,overlay]",
+        *map_overrides(tmp_path / "out"),
+    )
     cells = gpd.read_file(tmp_path / "out" / "visual_chips.gpkg", layer="chips")
     assert len(cells) == (ROWS - 1) * COLS and cells.crs.to_string() == CRS
     assert cells["is_primary"].dtype == bool and {"tags", "p_primary"} <= set(cells.columns)

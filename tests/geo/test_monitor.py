@@ -37,13 +37,20 @@ FOREST = {"clear", "primary"}
 # the cells' tags at each date (every other cell is forest)
 LAYOUTS = {
     DATES[0]: {},
-    DATES[1]: {(0, 0): {"clear", "primary", "agriculture"}, (0, 1): {"clear", "primary", "agriculture"},
-               (1, 3): {"clear", "primary", "artisinal_mine"}, (3, 3): {"clear", "primary", "road"},
-               (2, 1): {"cloudy"}},
-    DATES[2]: {(0, 0): {"clear", "primary", "agriculture"}, (0, 1): {"clear", "primary", "agriculture"},
-               (1, 3): {"partly_cloudy", "primary", "artisinal_mine"}},
+    DATES[1]: {
+        (0, 0): {"clear", "primary", "agriculture"},
+        (0, 1): {"clear", "primary", "agriculture"},
+        (1, 3): {"clear", "primary", "artisinal_mine"},
+        (3, 3): {"clear", "primary", "road"},
+        (2, 1): {"cloudy"},
+    },
+    DATES[2]: {
+        (0, 0): {"clear", "primary", "agriculture"},
+        (0, 1): {"clear", "primary", "agriculture"},
+        (1, 3): {"partly_cloudy", "primary", "artisinal_mine"},
+    },
     DATES[3]: {(2, 2): {"clear", "primary", "slash_burn"}},
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +68,9 @@ def chips_by_tags(tiny_root: Path) -> dict[str, np.ndarray]:
 
 
 def kind_of(tags: set[str]) -> str:
-    return next((kind for kind in ("agriculture", "artisinal_mine", "road", "cloudy", "slash_burn") if kind in tags),
-                "forest")  # fmt: skip
+    return next(
+        (kind for kind in ("agriculture", "artisinal_mine", "road", "cloudy", "slash_burn") if kind in tags), "forest"
+    )
 
 
 def write_series(folder: Path, chips: dict[str, np.ndarray], dates=DATES) -> list[Path]:
@@ -92,14 +100,20 @@ class Oracle(Predictor):
 @pytest.fixture()
 def oracle(trained_run: Path, tmp_path: Path) -> Oracle:
     (tmp_path / "half.json").write_text(json.dumps({label: 0.5 for label in LABEL_INDEX}))
-    base = Predictor.of(str(next((trained_run / "checkpoints").glob("best-*.ckpt"))), None, "d4",
-                        str(tmp_path / "half.json"))  # fmt: skip
+    base = Predictor.of(
+        str(next((trained_run / "checkpoints").glob("best-*.ckpt"))), None, "d4", str(tmp_path / "half.json")
+    )
     return Oracle(**vars(base))
 
 
 def monitor_cfg(tmp_path: Path, scenes: list[Path], *extra: str):
-    overrides = [f"scenes=[{','.join(map(str, scenes))}]",
-                 f"output_dir={tmp_path / 'out'}", f"chip_size={CHIP}", "operating_point=f2", *extra]  # fmt: skip
+    overrides = [
+        f"scenes=[{','.join(map(str, scenes))}]",
+        f"output_dir={tmp_path / 'out'}",
+        f"chip_size={CHIP}",
+        "operating_point=f2",
+        *extra,
+    ]
     return compose_config("monitor", overrides, tmp_path / "hydra")
 
 
@@ -155,8 +169,7 @@ def test_a_regions_file_splits_an_alert_across_a_border(tmp_path: Path, chips_by
     east = shapely.box(border, ORIGIN[1] - 5 * cell, ORIGIN[0] + 5 * cell, ORIGIN[1] + 1000)
     regions = gpd.GeoDataFrame({"name": ["west", "east"]}, geometry=[west, east], crs="EPSG:32721").to_crs(4326)
     regions.to_file(tmp_path / "regions.geojson", driver="GeoJSON")
-    monitor(monitor_cfg(tmp_path, scenes, f"regions={tmp_path / 'regions.geojson'}", "region_key=name"), LOADER,
-            oracle)  # fmt: skip
+    monitor(monitor_cfg(tmp_path, scenes, f"regions={tmp_path / 'regions.geojson'}", "region_key=name"), LOADER, oracle)
     totals = pd.read_csv(tmp_path / "out" / "regions.csv")
     fields = totals[totals["type"] == "agriculture"].set_index("name")["area_ha"]
     assert fields["west"] == pytest.approx(1.5 * cell**2 / 1e4, rel=1e-3)
@@ -175,8 +188,9 @@ def test_a_scene_on_another_grid_is_read_onto_the_first(tmp_path: Path, chips_by
     import rasterio
 
     with rasterio.open(first) as source:
-        transform, width, height = calculate_default_transform(source.crs, "EPSG:32720", source.width, source.height,
-                                                               *source.bounds)  # fmt: skip
+        transform, width, height = calculate_default_transform(
+            source.crs, "EPSG:32720", source.width, source.height, *source.bounds
+        )
         profile = {**source.profile, "crs": "EPSG:32720", "transform": transform, "width": width, "height": height}
         with rasterio.open(tmp_path / "2016-08-01.tif", "w", **profile) as target:
             for band in (1, 2, 3):
@@ -232,8 +246,15 @@ def test_bad_series_are_refused_before_any_work(
         extra = [f"regions={tmp_path / 'r.gpkg'}"]
     else:
         extra = ["alert_precision=1.5"]
-    overrides = [f"ckpt={ckpt}", f"scenes=[{','.join(map(str, scenes))}]", f"output_dir={tmp_path / 'out'}",
-                 f"chip_size={CHIP}", "num_workers=0", "trainer.enable_progress_bar=false", *extra]  # fmt: skip
+    overrides = [
+        f"ckpt={ckpt}",
+        f"scenes=[{','.join(map(str, scenes))}]",
+        f"output_dir={tmp_path / 'out'}",
+        f"chip_size={CHIP}",
+        "num_workers=0",
+        "trainer.enable_progress_bar=false",
+        *extra,
+    ]
     with pytest.raises((ValueError, SceneError), match=re.escape(message)):
         monitor_command(compose_config("monitor", overrides, tmp_path / "hydra"))
     assert not (tmp_path / "out" / "predictions").exists()  # refused before any prediction
@@ -246,11 +267,18 @@ def test_the_command_predicts_through_the_model_and_reuses_dates(
     out-of-fold chips, then one more date predicting one scene."""
     scenes = write_series(tmp_path, chips_by_tags)
     ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
-    common = [f"ckpt={ckpt}", f"output_dir={tmp_path / 'out'}", f"chip_size={CHIP}", "num_workers=0",
-              "trainer.enable_progress_bar=false", "alert_precision=0.5"]  # fmt: skip
+    common = [
+        f"ckpt={ckpt}",
+        f"output_dir={tmp_path / 'out'}",
+        f"chip_size={CHIP}",
+        "num_workers=0",
+        "trainer.enable_progress_bar=false",
+        "alert_precision=0.5",
+    ]
     first = monitor_command(compose_config("monitor", [*common, f"scenes=[{scenes[0]},{scenes[1]}]"], tmp_path / "h"))
     assert first["predicted"] == 2 and first["operating_point"][0]["label"] == "agriculture"
-    later = monitor_command(compose_config("monitor", [*common, f"scenes=[{','.join(map(str, scenes[:3]))}]"],
-                                           tmp_path / "h"))  # fmt: skip
+    later = monitor_command(
+        compose_config("monitor", [*common, f"scenes=[{','.join(map(str, scenes[:3]))}]"], tmp_path / "h")
+    )
     assert (later["predicted"], later["reused"]) == (1, 2)
     assert "## Operating point" in (tmp_path / "out" / "report.md").read_text()

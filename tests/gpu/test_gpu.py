@@ -42,8 +42,11 @@ def test_bf16_mixed_and_channels_last_train_on_a_gpu(tmp_path: Path, tiny_root: 
 
     for layout in ("true", "false"):
         output = tmp_path / f"channels_last_{layout}"
-        run(compose_train(gpu_overrides(tiny_root, "trainer.precision=bf16-mixed", f"model.channels_last={layout}"),
-                          output))  # fmt: skip
+        run(
+            compose_train(
+                gpu_overrides(tiny_root, "trainer.precision=bf16-mixed", f"model.channels_last={layout}"), output
+            )
+        )
         assert json.loads((output / "metrics.json").read_text())["val/f2"] > 0
 
 
@@ -69,9 +72,20 @@ def test_prediction_on_a_gpu_equals_the_cpus(trained_run: Path, tiny_root: Path,
     tables = {}
     for trainer in ("cpu", "gpu"):
         output = tmp_path / trainer / "submission.csv"
-        predict(compose_config("predict", [f"ckpt={ckpt}", f"input={tiny_root / 'test-jpg'}", f"output={output}",
-                                           f"trainer={trainer}", "trainer.precision=32", "num_workers=0"],
-                               tmp_path / f"{trainer}-run"))  # fmt: skip
+        predict(
+            compose_config(
+                "predict",
+                [
+                    f"ckpt={ckpt}",
+                    f"input={tiny_root / 'test-jpg'}",
+                    f"output={output}",
+                    f"trainer={trainer}",
+                    "trainer.precision=32",
+                    "num_workers=0",
+                ],
+                tmp_path / f"{trainer}-run",
+            )
+        )
         tables[trainer] = pd.read_csv(output.with_name("submission_probs.csv"))
     assert tables["gpu"]["image_name"].tolist() == tables["cpu"]["image_name"].tolist()
     np.testing.assert_allclose(tables["gpu"][PROB_COLUMNS], tables["cpu"][PROB_COLUMNS], atol=1e-4)
@@ -81,7 +95,12 @@ def test_prediction_on_a_gpu_equals_the_cpus(trained_run: Path, tiny_root: Path,
 @pytest.mark.slow
 def test_ddp_over_every_gpu_trains_and_predicts_each_chip_once(tmp_path: Path, tiny_root: Path) -> None:
     test_chips = tiny_root / "test-jpg"
-    run_module("amazon_cls.train", *tiny_overrides(tiny_root), "trainer=ddp", f"predict_dirs=[{test_chips}]",
-               f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
+    run_module(
+        "amazon_cls.train",
+        *tiny_overrides(tiny_root),
+        "trainer=ddp",
+        f"predict_dirs=[{test_chips}]",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
     probs = pd.read_csv(tmp_path / "run" / "test_probs.csv")
     assert probs["image_name"].is_unique and len(probs) == len(list((tiny_root / "test-jpg").glob("*.jpg")))

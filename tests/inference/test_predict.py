@@ -38,8 +38,14 @@ def order_file(tiny_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 def predict_overrides(trained_run: Path, tiny_root: Path, output: Path) -> list[str]:
     ckpt = next((trained_run / "checkpoints").glob("best-*.ckpt"))
-    return [f"ckpt={ckpt}", f"input={tiny_root / 'test-jpg'}", f"output={output}", "tta=d4", "num_workers=0",
-            "trainer.enable_progress_bar=false"]  # fmt: skip
+    return [
+        f"ckpt={ckpt}",
+        f"input={tiny_root / 'test-jpg'}",
+        f"output={output}",
+        "tta=d4",
+        "num_workers=0",
+        "trainer.enable_progress_bar=false",
+    ]
 
 
 def test_predict_writes_submission_in_the_given_order(
@@ -78,8 +84,13 @@ def test_predict_reads_its_checkpoint_once(
     monkeypatch.setattr(predictor, "read_checkpoint", counted)
     monkeypatch.setattr(module, "read_checkpoint", counted)
     output = tmp_path / "submission.csv"
-    predict(compose_config("predict", [*predict_overrides(trained_run, tiny_root, output), "trainer.precision=32"],
-                           tmp_path / "predict"))  # fmt: skip
+    predict(
+        compose_config(
+            "predict",
+            [*predict_overrides(trained_run, tiny_root, output), "trainer.precision=32"],
+            tmp_path / "predict",
+        )
+    )
     assert len(reads) == 1 and output.is_file()
 
 
@@ -94,8 +105,13 @@ def test_two_process_ddp_prediction_equals_one_process(trained_run: Path, tiny_r
     outputs = {}
     for trainer in ("cpu", "ddp_cpu"):
         outputs[trainer] = tmp_path / trainer / "submission.csv"
-        run_module("amazon_cls.predict", *predict_overrides(trained_run, tiny_root, outputs[trainer]),
-                   f"trainer={trainer}", "trainer.precision=32", f"hydra.run.dir={tmp_path / trainer}")  # fmt: skip
+        run_module(
+            "amazon_cls.predict",
+            *predict_overrides(trained_run, tiny_root, outputs[trainer]),
+            f"trainer={trainer}",
+            "trainer.precision=32",
+            f"hydra.run.dir={tmp_path / trainer}",
+        )
     one, two = (pd.read_csv(path.with_name("submission_probs.csv")) for path in outputs.values())
     assert two["image_name"].tolist() == one["image_name"].tolist()  # each chip once, in input order
     np.testing.assert_allclose(

@@ -35,8 +35,9 @@ def test_oversampling_repeats_the_rare_chips_and_keeps_every_other(tiny_root: Pa
 
 def test_oversampled_training_fold_counts_its_repeats(tmp_path: Path, tiny_root: Path) -> None:
     def training_fold(factor: int) -> PlanetDataModule:
-        data = PlanetDataModule(root=str(tiny_root), folds_dir=str(tmp_path), check=False, image_size=32,
-                                oversample_rare=factor)  # fmt: skip
+        data = PlanetDataModule(
+            root=str(tiny_root), folds_dir=str(tmp_path), check=False, image_size=32, oversample_rare=factor
+        )
         data.setup("fit")
         return data
 

@@ -44,14 +44,17 @@ def test_a_training_value_of_the_wrong_type_or_range_is_named(tmp_path: Path, ov
         ("predict", ["ensemble=/tmp", "input=[/tmp,/nowhere]", "output=o.csv"], "item 1 ('/nowhere') no such folder"),
         ("map", ["ckpt=/no.ckpt", "scene=/etc/hostname", "chip_size=abc"], "chip_size='abc': must be a whole number"),
         ("map", ["ensemble=/tmp", "scene=/etc/hostname", "scale_16bit=0"], "scale_16bit=0: must be > 0"),
-        ("map", ["ensemble=/tmp", "scene=/etc/hostname", "output_dir=/etc/hostname"], "output_dir='/etc/hostname': "
-                                                                                      "is an existing file"),
+        (
+            "map",
+            ["ensemble=/tmp", "scene=/etc/hostname", "output_dir=/etc/hostname"],
+            "output_dir='/etc/hostname': is an existing file",
+        ),
         ("ensemble", ["sweep_dir=/no/sweep"], "sweep_dir='/no/sweep': no such folder"),
         ("ensemble", ["sweep_dir=/tmp", "specialist_weight=2"], "specialist_weight=2: must be >= 0 and <= 1"),
         ("audit", ["sweep_dir=/tmp", "folds=[1,7]"], "folds=[1, 7] must each be below data.num_folds=5"),
         ("tune", ["folds=[5]"], "folds=[5] must each be below data.num_folds=5"),
     ],
-)  # fmt: skip
+)
 def test_other_commands_name_their_keys(tmp_path: Path, command: str, overrides: list[str], message: str) -> None:
     problems = problems_of(compose_config(command, overrides, tmp_path / "run"), SCHEMAS[command])
     assert any(message in problem for problem in problems), problems

@@ -24,9 +24,19 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def tune_command(tiny_root: Path, study_dir: Path, *extra: str) -> list[str]:
-    return [f"study_dir={study_dir}", f"data.root={tiny_root}", "model=tiny", "trainer.max_epochs=2", "tta=none",
-            "data.num_workers=0", "data.persistent_workers=false", "trainer.precision=32",
-            "trainer.enable_progress_bar=false", f"data.folds_dir={study_dir.parent}/folds", *extra]  # fmt: skip
+    return [
+        f"study_dir={study_dir}",
+        f"data.root={tiny_root}",
+        "model=tiny",
+        "trainer.max_epochs=2",
+        "tta=none",
+        "data.num_workers=0",
+        "data.persistent_workers=false",
+        "trainer.precision=32",
+        "trainer.enable_progress_bar=false",
+        f"data.folds_dir={study_dir.parent}/folds",
+        *extra,
+    ]
 
 
 def trials_of(study_dir: Path, name: str = "recipe") -> list[optuna.trial.FrozenTrial]:
@@ -57,8 +67,12 @@ def test_a_study_runs_its_trials_and_writes_the_best_as_an_experiment(tiny_root:
     assert f"lr: {lr}" in composed.stdout and f"name: {best.params['model/loss']}" in composed.stdout
 
     # the same study, one more trial, with a pruner that prunes at the first epoch it sees
-    prune_at_once = ["pruner._target_=optuna.pruners.ThresholdPruner", "~pruner.n_startup_trials",
-                     "~pruner.n_warmup_steps", "+pruner.lower=2.0"]  # fmt: skip
+    prune_at_once = [
+        "pruner._target_=optuna.pruners.ThresholdPruner",
+        "~pruner.n_startup_trials",
+        "~pruner.n_warmup_steps",
+        "+pruner.lower=2.0",
+    ]
     run_module("amazon_cls.tune", *tune_command(tiny_root, study_dir, "n_trials=5", *prune_at_once))
     trials = trials_of(study_dir)
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4 + [TrialState.PRUNED]
@@ -69,8 +83,14 @@ def test_a_study_runs_its_trials_and_writes_the_best_as_an_experiment(tiny_root:
 
 def start_tune(tiny_root: Path, study_dir: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "amazon_cls.tune", *tune_command(tiny_root, study_dir, *extra)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "amazon_cls.tune", *tune_command(tiny_root, study_dir, *extra)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_for(condition, worker: subprocess.Popen, seconds: float = 300) -> None:
@@ -126,9 +146,13 @@ def test_another_command_for_the_same_study_is_refused(tiny_root: Path, tmp_path
     storage = f"sqlite:///{tmp_path / 'shared.db'}"
     study = optuna.create_study(study_name="recipe", storage=storage, direction="maximize")
     study.set_user_attr("settings", {"train_overrides": ["model=small"]})
-    result = subprocess.run([sys.executable, "-m", "amazon_cls.tune", *tune_command(tiny_root, study_dir,
-                             f"storage={storage}")], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "amazon_cls.tune", *tune_command(tiny_root, study_dir, f"storage={storage}")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode == 1
     output = result.stdout + result.stderr
     assert "study 'recipe' in sqlite:" in output and "made with other settings" in output
@@ -149,8 +173,14 @@ def test_a_bad_space_is_named_before_any_trial(tiny_root: Path, tmp_path: Path) 
         (["tune=normal"], "tune.space.model.optimizer.lr.type='normal': choose one of ['categorical', 'float', 'int']"),
         (["data.fold=1"], "data.fold: a study trains the folds of folds=[...]; give folds=[k] instead"),
     ]:
-        command = [sys.executable, "-m", "amazon_cls.tune", "--config-dir", str(tmp_path / "configs"),
-                   *tune_command(tiny_root, tmp_path / "s", *overrides)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "amazon_cls.tune",
+            "--config-dir",
+            str(tmp_path / "configs"),
+            *tune_command(tiny_root, tmp_path / "s", *overrides),
+        ]
         result = subprocess.run(
             command, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
         )
@@ -160,11 +190,15 @@ def test_a_bad_space_is_named_before_any_trial(tiny_root: Path, tmp_path: Path) 
 
 
 def test_the_space_becomes_overrides_and_an_experiment() -> None:
-    space = {"model.optimizer.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-             "model/loss": {"type": "categorical", "choices": ["bce", "focal"]}}  # fmt: skip
+    space = {
+        "model.optimizer.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+        "model/loss": {"type": "categorical", "choices": ["bce", "focal"]},
+    }
     distributions = distributions_of(space)
-    assert distributions == {"model.optimizer.lr": FloatDistribution(1e-4, 1e-2, log=True),
-                             "model/loss": CategoricalDistribution(["bce", "focal"])}  # fmt: skip
+    assert distributions == {
+        "model.optimizer.lr": FloatDistribution(1e-4, 1e-2, log=True),
+        "model/loss": CategoricalDistribution(["bce", "focal"]),
+    }
     params = {"model.optimizer.lr": 0.003, "model/loss": "focal"}
     assert trial_overrides(params) == ["model/loss=focal", "model.optimizer.lr=0.003"]
     groups = {"model", "model/loss"}
@@ -173,9 +207,12 @@ def test_the_space_becomes_overrides_and_an_experiment() -> None:
     assert "- override /model: small\n- override /model/loss: focal\n" in text
     assert "model:\n  optimizer:\n    lr: 0.003\n" in text and "trainer:\n  max_epochs: 3\n" in text
     assert default_params({"model.optimizer.lr": 3e-3}, {"model/loss": "bce"}, distributions) == {
-        "model.optimizer.lr": 3e-3, "model/loss": "bce"}  # fmt: skip
+        "model.optimizer.lr": 3e-3,
+        "model/loss": "bce",
+    }
     assert default_params({"model.optimizer.lr": 0.5}, {"model/loss": "bce"}, distributions) is None
-    assert training_overrides(["model=tiny", "n_trials=3", "tune=recipe", "+tune.space.x=1", "hydra.verbose=true",
-                               "sampler.seed=3"]) == ["model=tiny"]  # fmt: skip
+    assert training_overrides(
+        ["model=tiny", "n_trials=3", "tune=recipe", "+tune.space.x=1", "hydra.verbose=true", "sampler.seed=3"]
+    ) == ["model=tiny"]
     with pytest.raises(ValueError, match=r"tune.space.model/loss.low: not an option of a categorical distribution"):
         distributions_of({"model/loss": {"type": "categorical", "choices": ["bce"], "low": 1}})

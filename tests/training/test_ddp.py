@@ -72,10 +72,18 @@ def test_ddp_cpu_gathers_each_validation_chip_once(tmp_path: Path, tiny_root: Pa
     fold, expected = odd_fold(tiny_root, tmp_path / "logs" / "folds", num_folds=7)
     run_dir = tmp_path / "run"
     command = [
-        sys.executable, "-m", "amazon_cls.train", "trainer=ddp_cpu", *tiny_overrides(tiny_root),
-        "trainer.max_epochs=1", "data.num_folds=7", f"data.fold={fold}", "data.batch_size=8",
-        f"paths.log_dir={tmp_path / 'logs'}", f"hydra.run.dir={run_dir}",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "amazon_cls.train",
+        "trainer=ddp_cpu",
+        *tiny_overrides(tiny_root),
+        "trainer.max_epochs=1",
+        "data.num_folds=7",
+        f"data.fold={fold}",
+        "data.batch_size=8",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"hydra.run.dir={run_dir}",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

@@ -67,8 +67,13 @@ def test_a_new_loss_and_schedule_are_a_registered_function_each(tmp_path: Path, 
     def halving(optimizer: torch.optim.Optimizer, total_steps: int, every: int = 2) -> torch.optim.lr_scheduler.StepLR:
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=every, gamma=0.5)
 
-    overrides = ["model.loss.name=squared", "model/scheduler=constant", "model.scheduler.name=halving",
-                 "+model.scheduler.every=1", "callbacks.lr_monitor=null"]  # fmt: skip
+    overrides = [
+        "model.loss.name=squared",
+        "model/scheduler=constant",
+        "model.scheduler.name=halving",
+        "+model.scheduler.every=1",
+        "callbacks.lr_monitor=null",
+    ]
     metrics = run(compose_train([*tiny_overrides(tiny_root), *ONE_EPOCH, *overrides], tmp_path / "run"))
     hparams = torch.load(metrics["best_checkpoint"], weights_only=True)["hyper_parameters"]
     assert hparams["loss"]["name"] == "squared" and hparams["scheduler"] == {"name": "halving", "every": 1}

@@ -165,9 +165,18 @@ def test_sigterm_stops_a_sweep_with_a_failure(tmp_path: Path, tiny_root: Path) -
     """A real SIGTERM to a multirun during its first member: exit 143, nothing marked finished,
     the second member never starts."""
     sweep = tmp_path / "sweep"
-    command = [sys.executable, "-m", "amazon_cls.train", "-m", *tiny_overrides(tiny_root), "data.fold=0,1",
-               "trainer.max_epochs=50", "data.batch_size=16", f"paths.log_dir={tmp_path / 'logs'}",
-               f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "amazon_cls.train",
+        "-m",
+        *tiny_overrides(tiny_root),
+        "data.fold=0,1",
+        "trainer.max_epochs=50",
+        "data.batch_size=16",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"hydra.sweep.dir={sweep}",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
     while not (sweep / "0" / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:
@@ -218,12 +227,27 @@ def test_slurm_preemption_saves_requeues_and_resumes(tmp_path: Path, tiny_root: 
     bin_dir.mkdir()
     (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\n')
     (bin_dir / "scontrol").chmod(0o755)
-    slurm = {"SLURM_NTASKS": "1", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "train", "SLURM_NODELIST": "localhost",
-             "SLURM_PROCID": "0", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}  # fmt: skip
+    slurm = {
+        "SLURM_NTASKS": "1",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "train",
+        "SLURM_NODELIST": "localhost",
+        "SLURM_PROCID": "0",
+        "SLURM_LOCALID": "0",
+        "SLURM_NODEID": "0",
+    }
     env = {**os.environ, **slurm, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
     run_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "amazon_cls.train", *tiny_overrides(tiny_root), "trainer.max_epochs=30",
-               "data.batch_size=16", f"paths.log_dir={tmp_path / 'logs'}", f"hydra.run.dir={run_dir}"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "amazon_cls.train",
+        *tiny_overrides(tiny_root),
+        "trainer.max_epochs=30",
+        "data.batch_size=16",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"hydra.run.dir={run_dir}",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
     while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline:

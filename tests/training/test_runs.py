@@ -58,8 +58,11 @@ def test_members_of_other_fold_assignments_are_refused(two_members: tuple, tmp_p
     config = OmegaConf.load(dirs[1] / ".hydra" / "config.yaml")
     config.data.num_folds = 5
     OmegaConf.save(config, dirs[1] / ".hydra" / "config.yaml")
-    with pytest.raises(ValueError, match=rf"members {dirs[0]} and {dirs[1]} were trained on different fold assignments "
-                                         r"\(data\.num_folds: None -> 5\)"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=rf"members {dirs[0]} and {dirs[1]} were trained on different fold assignments "
+        r"\(data\.num_folds: None -> 5\)",
+    ):
         run_ensemble(dirs, tmp_path / "out")
 
 

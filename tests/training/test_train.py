@@ -53,9 +53,14 @@ def test_outputs_agree_with_each_other(trained_run: Path) -> None:
 def test_multirun_gives_each_job_its_own_folder(tmp_path: Path, tiny_root: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     run_module(
-        "amazon_cls.train", "-m", *tiny_overrides(tiny_root), "data.fold=0,1", "trainer.max_epochs=1",
-        f"paths.log_dir={tmp_path / 'logs'}", f"hydra.sweep.dir={sweep_dir}",
-    )  # fmt: skip
+        "amazon_cls.train",
+        "-m",
+        *tiny_overrides(tiny_root),
+        "data.fold=0,1",
+        "trainer.max_epochs=1",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
     folds = [pd.read_csv(sweep_dir / job / "val_probs.csv")["fold"].unique().tolist() for job in ("0", "1")]
     assert folds == [[0], [1]]
 
@@ -93,9 +98,18 @@ def test_the_final_evaluation_is_a_run_of_its_own(trained_run: Path) -> None:
     assert final[0].value == pytest.approx(metrics["val/f2"], abs=1e-6)
 
 
-TRAINING_OPTIONS = ["model/loss=focal", "model/loss=asl", "model.loss.pos_weight=auto", "experiment=rare_specialist",
-                    "data.dehaze=true", "tta=none", "model.channels_last=false", "model/scheduler=step",
-                    "model.mixup=0.4", "rare_weight=0.05"]  # fmt: skip
+TRAINING_OPTIONS = [
+    "model/loss=focal",
+    "model/loss=asl",
+    "model.loss.pos_weight=auto",
+    "experiment=rare_specialist",
+    "data.dehaze=true",
+    "tta=none",
+    "model.channels_last=false",
+    "model/scheduler=step",
+    "model.mixup=0.4",
+    "rare_weight=0.05",
+]
 
 
 @pytest.mark.parametrize("option", TRAINING_OPTIONS)
@@ -107,8 +121,14 @@ def test_every_training_option_round_trips_through_predict(tmp_path: Path, tiny_
     metrics = run(compose_train([*tiny_overrides(tiny_root), *short, option], tmp_path / "run"))
     tta = "none" if option == "tta=none" else "d4"
     output = tmp_path / "submission.csv"
-    overrides = [f"ckpt={metrics['best_checkpoint']}", f"input={tiny_root / 'test-jpg'}", f"output={output}",
-                 f"tta={tta}", "num_workers=0", "trainer.enable_progress_bar=false"]  # fmt: skip
+    overrides = [
+        f"ckpt={metrics['best_checkpoint']}",
+        f"input={tiny_root / 'test-jpg'}",
+        f"output={output}",
+        f"tta={tta}",
+        "num_workers=0",
+        "trainer.enable_progress_bar=false",
+    ]
     predict(compose_config("predict", overrides, tmp_path / "predict"))
     assert len(pd.read_csv(output)) == TINY_DATA["num_test"]
 
@@ -135,6 +155,8 @@ def test_the_rare_weight_reaches_threshold_fitting_and_the_cross_fitted_score(ti
     cfg = compose_train([*tiny_overrides(tiny_root), "rare_weight=0.05"], tmp_path / "run")
     assert instantiate(cfg.callbacks.threshold_optimizer).rare_weight == 0.05
     targets, probs = random_case(0, chips=400)
-    scored = {weight: ValidationResult(None, probs, probs, targets, probs[0], rare_weight=weight).cross_fitted_scores()
-              for weight in (0.0, 1.0)}  # fmt: skip
+    scored = {
+        weight: ValidationResult(None, probs, probs, targets, probs[0], rare_weight=weight).cross_fitted_scores()
+        for weight in (0.0, 1.0)
+    }
     assert scored[1.0]["val/rare_f2_cross_fitted"] > scored[0.0]["val/rare_f2_cross_fitted"]

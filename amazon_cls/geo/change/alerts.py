@@ -20,8 +20,17 @@ import pandas as pd
 
 from amazon_cls.core.labels import ALARMS, LABEL_INDEX, LABELS
 
-CHANGE_LABELS = ("agriculture", "habitation", "road", "bare_ground", "slash_burn", "selective_logging",
-                 "artisinal_mine", "conventional_mine", "blow_down")  # fmt: skip
+CHANGE_LABELS = (
+    "agriculture",
+    "habitation",
+    "road",
+    "bare_ground",
+    "slash_burn",
+    "selective_logging",
+    "artisinal_mine",
+    "conventional_mine",
+    "blow_down",
+)
 FOREST, CHANGED, OTHER, UNSEEN = 1, 2, 3, 0
 CONFIDENCE = ("probable", "confirmed", "retracted")
 

@@ -12,7 +12,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from amazon_cls.core.labels import LABEL_INDEX
 from amazon_cls.geo.change import outputs
@@ -20,9 +20,8 @@ from amazon_cls.geo.change.alerts import Rules, find_alerts, states_of
 from amazon_cls.geo.change.operating import operating_point
 from amazon_cls.geo.change.polygons import alert_cells, merged, read_regions, region_totals
 from amazon_cls.geo.change.series import Dated, Series, assemble, dated_scenes
-from amazon_cls.geo.grid import Tiling
-from amazon_cls.geo.scene import Scene, check_range
-from amazon_cls.geo.tiles import SceneTiles
+from amazon_cls.geo.pipeline import MODEL_KEYS, SCENE_KEYS, as_data, open_scene, predict_scene, settings_of, tiling_of
+from amazon_cls.geo.scene import check_range
 from amazon_cls.inference.predictor import PredictionRun, Predictor
 from amazon_cls.runtime.command import is_rank_zero
 from amazon_cls.store.atomic import remove_stale_temporaries, write_csv, write_json
@@ -30,14 +29,19 @@ from amazon_cls.store.records import identity
 
 log = logging.getLogger(__name__)
 # What changes the predictions of a date (reused when they are the same) and what changes the alerts.
-PREDICTION_KEYS = ("ckpt", "ensemble", "tta", "chip_size", "stride", "resolution", "edge", "min_valid", "bands",
-                   "scale_16bit", "grid")  # fmt: skip
-ALERT_KEYS = ("thresholds", "operating_point", "alert_precision", "change_labels", "unobservable", "min_area_ha",
-              "regions", "region_key", "evidence", "dates")  # fmt: skip
-
-
-def plain(value: Any) -> Any:
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+PREDICTION_KEYS = (*MODEL_KEYS, *SCENE_KEYS, "grid")
+ALERT_KEYS = (
+    "thresholds",
+    "operating_point",
+    "alert_precision",
+    "change_labels",
+    "unobservable",
+    "min_area_ha",
+    "regions",
+    "region_key",
+    "evidence",
+    "dates",
+)
 
 
 def finished(folder: Path, record: dict[str, Any]) -> bool:
@@ -55,24 +59,27 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     folder = Path(cfg.output_dir)
     remove_stale_temporaries(folder)
     source = predictor.input_source()
-    tiling = Tiling(cfg.chip_size, cfg.chip_size if cfg.stride is None else cfg.stride, cfg.resolution, cfg.edge,
-                    cfg.min_valid)  # fmt: skip
     regions = read_regions(cfg.regions, cfg.region_key) if cfg.regions else None
-    opened = lambda path: Scene.open(path, source, None, cfg.bands, cfg.scale_16bit)  # noqa: E731
-    footprint, grid, dated = dated_scenes(list(cfg.scenes), plain(cfg.dates), source, tiling, cfg.grid, opened)
+    opened = lambda path: open_scene(cfg, path, source)  # noqa: E731
+    footprint, grid, dated = dated_scenes(
+        list(cfg.scenes), as_data(cfg.dates), source, tiling_of(cfg), cfg.grid, opened
+    )
     for warning in filter(None, (check_range(item.scene) for item in dated)):
         log.warning("%s", warning)
     change = tuple(cfg.change_labels)
     oof = (None, None)
     if cfg.operating_point == "precision":
         oof = predictor.out_of_fold(", which an operating point by precision is fitted on; give operating_point=f2")
-    thresholds, operating = operating_point(predictor.thresholds, *oof, change, cfg.operating_point,
-                                            cfg.alert_precision)  # fmt: skip
+    thresholds, operating = operating_point(
+        predictor.thresholds, *oof, change, cfg.operating_point, cfg.alert_precision
+    )
     rules = Rules(thresholds, change, tuple(cfg.unobservable))
-    settings = {key: plain(cfg[key]) for key in PREDICTION_KEYS}
+    settings = settings_of(cfg, PREDICTION_KEYS)
     inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else []) + ([str(cfg.regions)] if cfg.regions else [])
-    record = {"settings": {**settings, **{key: plain(cfg[key]) for key in ALERT_KEYS}},
-              "inputs": [identity(path) for path in [*[d.scene.path for d in dated], *inputs]]}  # fmt: skip
+    record = {
+        "settings": {**settings, **settings_of(cfg, ALERT_KEYS)},
+        "inputs": [identity(path) for path in [*[d.scene.path for d in dated], *inputs]],
+    }
     if finished(folder, record):
         if is_rank_zero():
             log.info("%s: monitored before from these scenes with these settings; nothing to do", folder)
@@ -81,11 +88,14 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
 
     def predict(item: Dated) -> pd.DataFrame | None:  # None on other ranks
         if is_rank_zero():
-            log.info("Predicting %s (%s) on the grid: %d of %d chips", item.scene.path, item.date,
-                     int(item.grid.kept.sum()), item.grid.kept.size)  # fmt: skip
-        tiles = lambda model: SceneTiles(item.scene, item.grid, model.hparams.image_size, model.hparams.dehaze,  # noqa: E731
-                                         **prediction.loader)  # fmt: skip
-        return predictor.predict(prediction, tiles, cfg.compile)
+            log.info(
+                "Predicting %s (%s) on the grid: %d of %d chips",
+                item.scene.path,
+                item.date,
+                int(item.grid.kept.sum()),
+                item.grid.kept.size,
+            )
+        return predict_scene(predictor, prediction, item.scene, item.grid, cfg.compile)
 
     series, predicted = assemble(footprint, grid, dated, predict, folder / "predictions", settings, inputs)
     if series is None:
@@ -109,13 +119,18 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
             outputs.write_evidence(folder / "evidence" / f"{alert['alert_id']}.png", alert, members, series)
             evidence.append(alert["alert_id"])
     summary = {
-        **record, "scenes": len(dated), "predicted": predicted, "reused": len(dated) - predicted,
-        "dates": [day.isoformat() for day in series.dates], "predictor": predictor.describe(),
+        **record,
+        "scenes": len(dated),
+        "predicted": predicted,
+        "reused": len(dated) - predicted,
+        "dates": [day.isoformat() for day in series.dates],
+        "predictor": predictor.describe(),
         "grid": {"rows": grid.rows, "cols": grid.cols, "crs": footprint.crs.to_string(), "cell_px": grid.step},
-        "cell_alerts": len(cells), "alerts": polygons["confidence"].value_counts().to_dict(),
+        "cell_alerts": len(cells),
+        "alerts": polygons["confidence"].value_counts().to_dict(),
         "area_ha": float(polygons.loc[polygons["confidence"] != "retracted", "area_ha"].sum()),
         "operating_point": operating.to_dict(orient="records"),
-    }  # fmt: skip
+    }
     outputs.write_report(folder / "report.md", summary, operating, outputs.with_dates(polygons, series), evidence)
     write_json(folder / "monitor.json", summary)
     return summary

@@ -17,9 +17,13 @@ MODES = ("precision", "f2")
 
 
 def operating_point(
-    f2_thresholds: np.ndarray, probs: np.ndarray | None, targets: np.ndarray | None, change: tuple[str, ...],
-    mode: str, target: float,
-) -> tuple[np.ndarray, pd.DataFrame]:  # fmt: skip
+    f2_thresholds: np.ndarray,
+    probs: np.ndarray | None,
+    targets: np.ndarray | None,
+    change: tuple[str, ...],
+    mode: str,
+    target: float,
+) -> tuple[np.ndarray, pd.DataFrame]:
     """The thresholds alerts use, and per change label: threshold, where it comes from, and the
     precision and recall expected of it on the out-of-fold chips."""
     if mode not in MODES:

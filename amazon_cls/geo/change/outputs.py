@@ -69,9 +69,15 @@ def history_table(series: Series, states: States) -> pd.DataFrame:
     for t, day in enumerate(series.dates):
         cells = np.flatnonzero(series.read[t])
         rows, cols = np.divmod(cells, series.grid.cols)
-        frame = pd.DataFrame({"date": day.isoformat(), "row": rows, "col": cols,
-                              "observable": states.observable[t, cells],
-                              "tags": [vector_to_tags(on) for on in states.on[t, cells]]})  # fmt: skip
+        frame = pd.DataFrame(
+            {
+                "date": day.isoformat(),
+                "row": rows,
+                "col": cols,
+                "observable": states.observable[t, cells],
+                "tags": [vector_to_tags(on) for on in states.on[t, cells]],
+            }
+        )
         frames.append(pd.concat([frame, pd.DataFrame(series.probs[t, cells], columns=PROB_COLUMNS)], axis=1))
     return pd.concat(frames, ignore_index=True)
 
@@ -121,45 +127,72 @@ def write_evidence(path: Path, alert: pd.Series, cells: gpd.GeoDataFrame, series
     for ax, t, title in ((axes[0], before, "before"), (axes[1], after, "after")):
         ax.imshow(rgb_window(series.scenes[t], window), extent=(window[0], window[2], window[3], window[1]))
         for left, top, right, bottom in boxes:
-            ax.add_patch(Rectangle((left, top), right - left, bottom - top, fill=False, edgecolor=COLOURS.get(
-                alert["type"], "red"), linewidth=1.5))  # fmt: skip
+            ax.add_patch(
+                Rectangle(
+                    (left, top),
+                    right - left,
+                    bottom - top,
+                    fill=False,
+                    edgecolor=COLOURS.get(alert["type"], "red"),
+                    linewidth=1.5,
+                )
+            )
         probs = series.probs[t, cells["cell"].to_numpy()][:, [LABEL_INDEX[label] for label in change]].mean(0)
         said = ", ".join(f"p({label}) {p:.2f}" for label, p in zip(change, probs, strict=True))
         ax.set_title(f"{title}: {series.dates[t].isoformat()}\n{said}", fontsize=9)
         ax.set_axis_off()
-    figure.suptitle(f"{alert['alert_id']}: {alert['type']} ({alert['labels']}), {alert['area_ha']:.1f} ha, "
-                    f"{alert['confidence']}", fontsize=10)  # fmt: skip
+    figure.suptitle(
+        f"{alert['alert_id']}: {alert['type']} ({alert['labels']}), {alert['area_ha']:.1f} ha, {alert['confidence']}",
+        fontsize=10,
+    )
     return save_figure(figure, path, dpi=100)
 
 
-def write_report(path: Path, summary: dict[str, Any], operating: pd.DataFrame, polygons: gpd.GeoDataFrame,
-                 evidence: list[str]) -> Path:  # fmt: skip
+def write_report(
+    path: Path, summary: dict[str, Any], operating: pd.DataFrame, polygons: gpd.GeoDataFrame, evidence: list[str]
+) -> Path:
     counted = polygons[polygons["confidence"] != "retracted"]
     by_type = counted.groupby("type")["area_ha"].agg(["count", "sum"]).rename(columns={"count": "alerts", "sum": "ha"})
     confidence = polygons["confidence"].value_counts().reindex(["probable", "confirmed", "retracted"], fill_value=0)
     top = counted.sort_values("area_ha", ascending=False).head(10)
     largest = ["alert_id", "type", "labels", "first_seen", "last_forest", "confidence", "area_ha", "cells"]
     lines = [
-        "# Monitoring report", "",
+        "# Monitoring report",
+        "",
         f"{summary['scenes']} scenes from {summary['dates'][0]} to {summary['dates'][-1]} on one grid of "
         f"{summary['grid']['rows']} x {summary['grid']['cols']} cells ({summary['grid']['crs']}); "
-        f"predicted with {summary['predictor']} (tta={summary['settings']['tta']}).", "",
-        "## Operating point", "",
+        f"predicted with {summary['predictor']} (tta={summary['settings']['tta']}).",
+        "",
+        "## Operating point",
+        "",
         f"`operating_point={summary['settings']['operating_point']}`"
-        + (f", `alert_precision={summary['settings']['alert_precision']}`" if summary["settings"]["operating_point"] ==
-           "precision" else "") + ": a change label is on above its threshold. Expected precision and recall are "
-        "those of the model's out-of-fold chips at that threshold.", "",
-        markdown_table(operating), "",
-        "## Totals", "",
+        + (
+            f", `alert_precision={summary['settings']['alert_precision']}`"
+            if summary["settings"]["operating_point"] == "precision"
+            else ""
+        )
+        + ": a change label is on above its threshold. Expected precision and recall are "
+        "those of the model's out-of-fold chips at that threshold.",
+        "",
+        markdown_table(operating),
+        "",
+        "## Totals",
+        "",
         f"{len(polygons)} alerts ({', '.join(f'{n} {kind}' for kind, n in confidence.items())}); "
-        f"{counted['area_ha'].sum():.1f} ha counted (retracted alerts are kept and marked, never counted).", "",
-        markdown_table(by_type.reset_index()) if len(by_type) else "No alert.", "",
-        "![New alerts per date](timeline.png)", "",
-        "## The largest alerts", "",
-        markdown_table(top[largest])
-        if len(top) else "None.", "",
-        *[f"![{alert_id}](evidence/{alert_id}.png)" for alert_id in evidence], "",
-        "## Caveats", "",
+        f"{counted['area_ha'].sum():.1f} ha counted (retracted alerts are kept and marked, never counted).",
+        "",
+        markdown_table(by_type.reset_index()) if len(by_type) else "No alert.",
+        "",
+        "![New alerts per date](timeline.png)",
+        "",
+        "## The largest alerts",
+        "",
+        markdown_table(top[largest]) if len(top) else "None.",
+        "",
+        *[f"![{alert_id}](evidence/{alert_id}.png)" for alert_id in evidence],
+        "",
+        "## Caveats",
+        "",
         "- `first_seen` is the date of the first scene that shows the change, not the date the clearing "
         "happened: it happened after `last_forest` (the last scene that saw forest there) and before.",
         "- Cloud (and the other `unobservable` labels) and gaps in the scenes' footprints hide cells: an "
@@ -167,7 +200,7 @@ def write_report(path: Path, summary: dict[str, Any], operating: pd.DataFrame, p
         "- Confidence needs a later scene: the last date's alerts are `probable` until the next one.",
         "- A cell is the stride square around its chip's centre; the chip that decides it sees its "
         "neighbourhood too, so a change near a cell's edge may show in the next cell as well.",
-    ]  # fmt: skip
+    ]
     return write_text(path, "\n".join(lines) + "\n")
 
 

@@ -37,13 +37,18 @@ def merged(cells: gpd.GeoDataFrame, grid: Grid, min_area_ha: float = 0.0) -> gpd
         mask[group["row"], group["col"]] = True
         components, _ = ndimage.label(mask)  # 4-connectivity: cells that share a side
         for _, piece in group.groupby(components[group["row"], group["col"]]):
-            parts.append({
-                "type": kind, "first_seen": first_seen, "confidence": confidence,
-                "last_forest": piece["last_forest"].min(),
-                "labels": " ".join(sorted(set(" ".join(piece["labels"]).split()))),
-                "area_ha": float(piece["area_ha"].sum()), "cells": len(piece),
-                "geometry": shapely.union_all(piece.geometry.to_numpy()),
-            })  # fmt: skip
+            parts.append(
+                {
+                    "type": kind,
+                    "first_seen": first_seen,
+                    "confidence": confidence,
+                    "last_forest": piece["last_forest"].min(),
+                    "labels": " ".join(sorted(set(" ".join(piece["labels"]).split()))),
+                    "area_ha": float(piece["area_ha"].sum()),
+                    "cells": len(piece),
+                    "geometry": shapely.union_all(piece.geometry.to_numpy()),
+                }
+            )
             members.append(piece.index)
     polygons = gpd.GeoDataFrame(parts, geometry="geometry", crs=cells.crs) if parts else empty(cells.crs)
     polygons["members"] = members if parts else []
@@ -68,11 +73,15 @@ def read_regions(path: str | Path, key: str | None) -> gpd.GeoDataFrame:
     except Exception as error:  # pyogrio raises several types for files it cannot read
         raise ValueError(f"regions={path}: not a vector file GDAL can read ({error})") from None
     if not key:
-        raise ValueError(f"regions={path}: give region_key=<attribute> naming each region (one of "
-                         f"{[c for c in regions.columns if c != 'geometry']})")  # fmt: skip
+        raise ValueError(
+            f"regions={path}: give region_key=<attribute> naming each region (one of "
+            f"{[c for c in regions.columns if c != 'geometry']})"
+        )
     if key not in regions.columns:
-        raise ValueError(f"region_key={key!r}: {path} has no such attribute (it has "
-                         f"{[c for c in regions.columns if c != 'geometry']})")  # fmt: skip
+        raise ValueError(
+            f"region_key={key!r}: {path} has no such attribute (it has "
+            f"{[c for c in regions.columns if c != 'geometry']})"
+        )
     if regions.crs is None:
         raise ValueError(f"regions={path}: the file has no CRS")
     return regions[[key, "geometry"]]
@@ -83,8 +92,12 @@ def region_totals(polygons: gpd.GeoDataFrame, regions: gpd.GeoDataFrame, key: st
     counted = polygons[polygons["confidence"] != "retracted"]
     if counted.empty:
         return pd.DataFrame(columns=[key, "type", "first_seen", "area_ha", "alerts"])
-    pieces = gpd.overlay(counted[["alert_id", "type", "first_seen", "geometry"]], regions.to_crs(counted.crs),
-                         how="intersection", keep_geom_type=True)  # fmt: skip
+    pieces = gpd.overlay(
+        counted[["alert_id", "type", "first_seen", "geometry"]],
+        regions.to_crs(counted.crs),
+        how="intersection",
+        keep_geom_type=True,
+    )
     pieces["area_ha"] = hectares(pieces)
     totals = pieces.groupby([key, "type", "first_seen"], as_index=False).agg(
         area_ha=("area_ha", "sum"), alerts=("alert_id", "nunique")

@@ -79,8 +79,9 @@ def date_of(path: Path, given: str | None = None) -> date:
                 return date(*map(int, found.groups()))
             except ValueError:
                 continue
-    raise SceneError(f"{path}: no date: give dates=[...], or a file with TIFFTAG_DATETIME, or a YYYY-MM-DD or "
-                     "YYYYMMDD in its name")  # fmt: skip
+    raise SceneError(
+        f"{path}: no date: give dates=[...], or a file with TIFFTAG_DATETIME, or a YYYY-MM-DD or YYYYMMDD in its name"
+    )
 
 
 def dated_scenes(

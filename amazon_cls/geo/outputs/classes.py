@@ -29,9 +29,18 @@ def write_classes(path: Path, result: SceneResult) -> Path:
     for (row, col), labels in zip(result.cells, result.labels, strict=True):
         alarm = alarm_of(labels)
         classes[row, col] = CLASSES[alarm] if alarm else NONE
-    profile = {"driver": "GTiff", "width": grid.cols, "height": grid.rows, "count": 1, "dtype": "uint8",
-               "crs": result.scene.crs, "transform": grid.cell_transform(result.scene.transform), "nodata": SKIPPED,
-               "compress": "deflate", "photometric": "palette"}  # fmt: skip
+    profile = {
+        "driver": "GTiff",
+        "width": grid.cols,
+        "height": grid.rows,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": result.scene.crs,
+        "transform": grid.cell_transform(result.scene.transform),
+        "nodata": SKIPPED,
+        "compress": "deflate",
+        "photometric": "palette",
+    }
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as raster:
         raster.write_colormap(1, {NONE: (0, 0, 0, 0), **{k: rgb_of(COLOURS[name]) for name, k in CLASSES.items()}})
         raster.write(classes, 1)  # after the colour table: GDAL fixes a palette's interpretation at the first write

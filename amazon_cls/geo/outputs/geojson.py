@@ -35,8 +35,11 @@ def wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def write_geojson(path: Path, result: SceneResult) -> Path:
     collection = json.loads(wgs84(result_frame(result)).to_json(drop_id=True))
     collection.pop("crs", None)  # RFC 7946: EPSG:4326 without saying so
-    collection.update(scene=str(result.scene.path), scene_crs=result.scene.crs.to_string(),
-                      scene_transform=list(result.scene.transform)[:6])  # fmt: skip
+    collection.update(
+        scene=str(result.scene.path),
+        scene_crs=result.scene.crs.to_string(),
+        scene_transform=list(result.scene.transform)[:6],
+    )
     return write_text(path, json.dumps(collection, allow_nan=False))
 
 

@@ -21,10 +21,16 @@ def write_label_raster(path: Path, result: SceneResult) -> Path:
     rows, cols = np.array(result.cells).T if result.cells else (np.zeros(0, int), np.zeros(0, int))
     bands[:, rows, cols] = result.probs.T
     profile = {
-        "driver": "GTiff", "width": result.grid.cols, "height": result.grid.rows, "count": len(LABELS),
-        "dtype": "float32", "crs": result.scene.crs, "transform": result.grid.cell_transform(result.scene.transform),
-        "nodata": NODATA, "compress": "deflate",
-    }  # fmt: skip
+        "driver": "GTiff",
+        "width": result.grid.cols,
+        "height": result.grid.rows,
+        "count": len(LABELS),
+        "dtype": "float32",
+        "crs": result.scene.crs,
+        "transform": result.grid.cell_transform(result.scene.transform),
+        "nodata": NODATA,
+        "compress": "deflate",
+    }
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as raster:
         raster.write(bands)
         for index, label in enumerate(LABELS, start=1):

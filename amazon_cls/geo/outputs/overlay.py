@@ -30,9 +30,17 @@ def write_overlay(path: Path, result: SceneResult) -> Path:
                 slice(int(left / sx), int(np.ceil(right / sx))),
             )
             rgb[rows, cols] = (1 - TINT) * rgb[rows, cols] + TINT * np.asarray(rgb_of(COLOURS[alarm])[:3])
-    profile = {"driver": "GTiff", "width": rgb.shape[1], "height": rgb.shape[0], "count": 3, "dtype": "uint8",
-               "crs": scene.crs, "transform": scene.transform * Affine.scale(sx, sy), "compress": "deflate",
-               "photometric": "RGB"}  # fmt: skip
+    profile = {
+        "driver": "GTiff",
+        "width": rgb.shape[1],
+        "height": rgb.shape[0],
+        "count": 3,
+        "dtype": "uint8",
+        "crs": scene.crs,
+        "transform": scene.transform * Affine.scale(sx, sy),
+        "compress": "deflate",
+        "photometric": "RGB",
+    }
     with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as raster:
         raster.write(np.clip(rgb, 0, 255).astype(np.uint8).transpose(2, 0, 1))
     return path

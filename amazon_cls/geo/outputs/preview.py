@@ -16,8 +16,15 @@ from amazon_cls.geo.scene import Scene, read_reduced
 from amazon_cls.store.figures import new_figure, save_figure
 
 PREVIEW_SIDE = 1024  # pixels of the preview's longer side, at most
-COLOURS = {"mines": "#e41a1c", "slash_burn": "#ff7f00", "selective_logging": "#984ea3", "clearings": "#ffff33",
-           "habitation": "#f781bf", "road": "#00e5ff", "agriculture": "#a6d854"}  # fmt: skip
+COLOURS = {
+    "mines": "#e41a1c",
+    "slash_burn": "#ff7f00",
+    "selective_logging": "#984ea3",
+    "clearings": "#ffff33",
+    "habitation": "#f781bf",
+    "road": "#00e5ff",
+    "agriculture": "#a6d854",
+}
 
 
 def preview_rgb(scene: Scene) -> np.ndarray:
@@ -52,8 +59,16 @@ def write_preview(path: Path, result: SceneResult) -> Path:
         Patch(facecolor=COLOURS[name], alpha=0.6, label=f"{name} ({', '.join(members)}): {categories.count(name)}")
         for name, members in ALARMS.items()
     ]
-    axes.legend(handles=legend, loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=2, fontsize=8, frameon=False,
-                title="a chip takes the colour of the first of its labels in this list", title_fontsize=8)  # fmt: skip
+    axes.legend(
+        handles=legend,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.01),
+        ncol=2,
+        fontsize=8,
+        frameon=False,
+        title="a chip takes the colour of the first of its labels in this list",
+        title_fontsize=8,
+    )
     axes.set_title(f"{scene.path.name}: {len(result.cells)} chips predicted, {result.grid.skipped} skipped (nodata)")
     return save_figure(figure, path)
 

@@ -1,0 +1,55 @@
+"""The one road from a scene to probabilities, shared by `map` and `monitor`: a raster opened with
+its bands and scale (`Scene`), a grid of chips over it (`Tiling`), each chip read window by window
+(`SceneTiles`) and predicted through `Trainer.predict`. Its settings are one config group that both
+commands compose (`conf/pipeline/scene.yaml`), and what of them changes a scene's probabilities is
+named here once (`MODEL_KEYS`, `SCENE_KEYS`), for the records that let a finished scene be skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
+from amazon_cls.data.sources import Source
+from amazon_cls.geo.grid import Grid, Tiling
+from amazon_cls.geo.scene import Scene
+from amazon_cls.geo.tiles import SceneTiles
+from amazon_cls.inference.predictor import PredictionRun, Predictor
+
+# What changes a scene's probabilities: the model and its view, and how the scene becomes chips.
+MODEL_KEYS = ("ckpt", "ensemble", "tta")
+SCENE_KEYS = ("chip_size", "stride", "resolution", "edge", "min_valid", "crs", "bands", "scale_16bit")
+
+
+def as_data(value: Any) -> Any:
+    """A config value as plain data (lists and dicts, interpolations resolved), as a record keeps it."""
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def settings_of(cfg: DictConfig, keys: tuple[str, ...]) -> dict[str, Any]:
+    """The values of `keys`, as a record of finished work keeps them."""
+    return {key: as_data(cfg[key]) for key in keys}
+
+
+def tiling_of(cfg: DictConfig) -> Tiling:
+    """The grid's rule: chips of `chip_size` every `stride` pixels (default: side by side)."""
+    stride = cfg.chip_size if cfg.stride is None else cfg.stride
+    return Tiling(cfg.chip_size, stride, cfg.resolution, cfg.edge, cfg.min_valid)
+
+
+def open_scene(cfg: DictConfig, path: str | Path, source: Source) -> Scene:
+    """A scene read as the model's data source reads one, with the pipeline's bands, CRS and scale."""
+    return Scene.open(path, source, cfg.crs, cfg.bands, cfg.scale_16bit)
+
+
+def predict_scene(
+    predictor: Predictor, prediction: PredictionRun, scene: Scene, grid: Grid, compile: bool = False
+) -> pd.DataFrame | None:
+    """The probabilities of the grid's kept chips (`image_name` is the chip's cell); None on other ranks."""
+
+    def chips_for(model: Any) -> SceneTiles:  # as this model reads them: its input size, its haze removal
+        return SceneTiles(scene, grid, model.hparams.image_size, model.hparams.dehaze, **prediction.loader)
+
+    return predictor.predict(prediction, chips_for, compile)
