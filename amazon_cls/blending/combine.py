@@ -5,6 +5,7 @@ thresholds per view -> the ensemble folder's files (`store.ensemble_folder`)."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,47 @@ def specialist_tables(runs: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame | No
     return average(oof), (average(test) if test else None), checkpoints
 
 
+@dataclass
+class Tables:
+    """Each model's probability tables over the chips every model has: out of fold in the members'
+    view and in the plain view, and of the test chips (None where some member lacks them)."""
+
+    oof: dict[str, pd.DataFrame]
+    plain: dict[str, pd.DataFrame] | None
+    tests: dict[str, pd.DataFrame] | None
+
+    @classmethod
+    def of(cls, members: list[Member]) -> Tables:
+        oof = common_chips(model_tables(members, "oof"))
+        plain, tests = model_tables(members, "oof_plain"), model_tables(members, "test")
+        return cls(
+            oof,
+            common_chips(plain) if len(plain) == len(oof) else None,
+            common_chips(tests) if len(tests) == len(oof) else None,
+        )
+
+    @property
+    def first(self) -> pd.DataFrame:
+        """The first model's out-of-fold table: its chips, folds and targets are every model's."""
+        return next(iter(self.oof.values()))
+
+
+def checked_members(run_dirs: list[Path], method: str) -> list[Member]:
+    """The members of the runs, refused before any output is touched: an unknown method, members of
+    different views, or test probabilities from some members only."""
+    if method != AUTO and method not in METHODS:  # refused before any file is read
+        raise ValueError(f"method={method!r}: choose auto or one of {list(METHODS)}")
+    members = find_members(run_dirs)
+    members_view(members)
+    without_test = [str(m.run_dir) for m in members if m.test is None]
+    if 0 < len(without_test) < len(members):
+        raise ValueError(
+            f"{len(without_test)} of {len(members)} members have no test_probs.csv while the others do "
+            f"(e.g. {without_test[0]}); train every member with the same predict_dirs"
+        )
+    return members
+
+
 def run_ensemble(
     run_dirs: list[Path],
     output_dir: Path,
@@ -98,74 +140,139 @@ def run_ensemble(
     rare_weight: float = 0.0,
 ) -> dict:
     """Everything `python -m amazon_cls.ensemble` does; returns the ensemble's scores and file paths."""
-    if method != AUTO and method not in METHODS:  # refused before any file is read
-        raise ValueError(f"method={method!r}: choose auto or one of {list(METHODS)}")
     folder = EnsembleFolder(output_dir)
     remove_stale_temporaries(folder.path)
-    members = find_members(run_dirs)
+    members = checked_members(run_dirs, method)
     view = members_view(members)
-    without_test = [str(m.run_dir) for m in members if m.test is None]
-    if 0 < len(without_test) < len(members):
-        raise ValueError(
-            f"{len(without_test)} of {len(members)} members have no test_probs.csv while the others do "
-            f"(e.g. {without_test[0]}); train every member with the same predict_dirs"
-        )
     for path in folder.outputs():  # an earlier combination's files never sit beside this one's as if current
         path.unlink(missing_ok=True)
-    oof = common_chips(model_tables(members, "oof"))
-    plain = model_tables(members, "oof_plain")
-    plain = common_chips(plain) if len(plain) == len(oof) else None
-    tests = model_tables(members, "test")
-    tests = common_chips(tests) if len(tests) == len(oof) else None
-    first = next(iter(oof.values()))
-    names, targets, models = first.index, first[TARGET_COLUMNS].to_numpy(), list(oof)
-    groups = groups_of(first["fold"].to_numpy())
-    progress = lambda name: log.info("Cross-fitting %s over %d groups of chips", name, len(np.unique(groups)))  # noqa: E731
-    probs = stacked(oof)
-    one_seed = one_seed_members(members)
-    choice = choose(models, probs, targets, groups, progress=progress, alone=seed_candidates(one_seed, "oof", names))
-    plain_choice = None
-    if plain:
-        plain_alone = seed_candidates(one_seed, "oof_plain", names)
-        plain_choice = choose(models, stacked(plain), targets, groups, alone=plain_alone)
-    chosen = choice.chosen if method == AUTO else method
-    reason = choice.reason if method == AUTO else "chosen explicitly"
-    log.info("Combination: %s (%s)", chosen, reason)
-    oof_probs = choice.combined[chosen]
-    combination, members_used = fit_chosen(chosen, choice, models, probs, targets, members, one_seed)
-    if tests and members_used is not members:
-        tests = common_chips(model_tables(members_used, "test"))
-    test_probs = combination.apply(stacked(tests)) if tests else None
-    report = build_report(members, oof, plain, choice, plain_choice, chosen)
-    test_names = next(iter(tests.values())).index if tests else None
+    tables = Tables.of(members)
+    names, targets = tables.first.index, tables.first[TARGET_COLUMNS].to_numpy()
+    blend = choose_blend(tables, members, method)
+    report = build_report(members, tables.oof, tables.plain, blend.choice, blend.plain_choice, blend.chosen)
     if specialists:
-        specialist_oof, specialist_test, specialist_checkpoints = specialist_tables(specialists)
-        oof_probs = blend_rare(oof_probs, specialist_oof.loc[names].to_numpy(), specialist_weight)
-        name = f"{ensemble_name(chosen, choice, len(oof))} + rare specialist (weight {specialist_weight})"
-        report = pd.concat([report, pd.DataFrame([score_row("ensemble", name, {"": variant_of(first, oof_probs)})])])
-        if test_probs is not None and specialist_test is not None:
-            test_probs = blend_rare(test_probs, specialist_test.loc[test_names].to_numpy(), specialist_weight)
-    thresholds = Thresholds.fitted(view, oof_probs, targets, source=str(folder.combination), rare_weight=rare_weight)
-    if plain and not specialists and view != "none":  # the plain view's, for `predict ensemble= tta=none`
-        plain_members = model_tables(members_used, "oof_plain") if members_used is not members else plain
-        plain_probs = combination.apply(stacked(common_chips(plain_members)))
-        thresholds = Thresholds.fitted("none", plain_probs, targets, rare_weight=rare_weight).merged(thresholds)
-    y_pred = predict_labels(oof_probs, thresholds.of_view(view), weather)
+        blend, report = with_specialists(blend, report, tables, specialists, specialist_weight)
+    thresholds = ensemble_thresholds(blend, tables, members, view, str(folder.combination), rare_weight, specialists)
+    y_pred = predict_labels(blend.oof_probs, thresholds.of_view(view), weather)
     per_label = per_label_report(targets, y_pred, thresholds.of_view(view))
-
-    write_csv(folder.oof_probs, validation_frame(names, first["fold"].to_numpy(), oof_probs, targets))
+    write_csv(folder.oof_probs, validation_frame(names, tables.first["fold"].to_numpy(), blend.oof_probs, targets))
     write_json(folder.thresholds, thresholds.to_json())
     write_csv(folder.report_csv, report)
     write_csv(folder.per_label, per_label)
-    disagreements = disagreement(oof)
-    write_text(folder.report_md, report_markdown(report, per_label, combination, reason, weather, disagreements))
+    disagreements = disagreement(tables.oof)
+    write_text(
+        folder.report_md, report_markdown(report, per_label, blend.combination, blend.reason, weather, disagreements)
+    )
     write_tensorboard(folder.tensorboard, report)
-    checkpoints = {model: [m.checkpoint for m in members_used if m.model == model] for model in models}
+    saved = saved_combination(blend, list(tables.oof), view, thresholds, specialists, specialist_weight)
+    write_json(folder.combination, saved)
+    result = {
+        "oof_f2": chip_f2(targets, y_pred),
+        "members": len(members),
+        "models": list(tables.oof),
+        "method": blend.combination.describe(),
+        "disagreement": disagreements.to_dict("records"),
+    }
+    if blend.test_probs is not None:
+        frame = probability_frame(blend.test_names, blend.test_probs)
+        submission, _ = write_submission(folder.submission, frame, thresholds.of_view(view), weather, order)
+        result["submission"] = str(submission)
+    write_json(folder.scores, result)
+    return result
+
+
+def ensemble_thresholds(
+    blend: Blend,
+    tables: Tables,
+    members: list[Member],
+    view: str,
+    source: str,
+    rare_weight: float,
+    specialists: list[Path] | None,
+) -> Thresholds:
+    """Thresholds fitted on the combined out-of-fold chips in the members' view, and in the plain view
+    (for `predict ensemble= tta=none`) where the members kept it and no specialist was blended in."""
+    targets = tables.first[TARGET_COLUMNS].to_numpy()
+    thresholds = Thresholds.fitted(view, blend.oof_probs, targets, source=source, rare_weight=rare_weight)
+    if tables.plain and not specialists and view != "none":
+        plain = model_tables(blend.members, "oof_plain") if blend.members is not members else tables.plain
+        plain_probs = blend.combination.apply(stacked(common_chips(plain)))
+        thresholds = Thresholds.fitted("none", plain_probs, targets, rare_weight=rare_weight).merged(thresholds)
+    return thresholds
+
+
+@dataclass
+class Blend:
+    """The chosen combination: why, its out-of-fold and test probabilities, the members that apply it."""
+
+    chosen: str
+    reason: str
+    choice: Choice
+    plain_choice: Choice | None
+    combination: Combination
+    members: list[Member]
+    oof_probs: np.ndarray
+    test_probs: np.ndarray | None
+    test_names: pd.Index | None
+    specialist_checkpoints: dict[str, list[str]] = field(default_factory=dict)
+
+
+def choose_blend(tables: Tables, members: list[Member], method: str) -> Blend:
+    """Every method scored cross-fitted (and in the plain view), the chosen one fitted on every chip."""
+    names, targets, models = tables.first.index, tables.first[TARGET_COLUMNS].to_numpy(), list(tables.oof)
+    groups = groups_of(tables.first["fold"].to_numpy())
+    progress = lambda name: log.info("Cross-fitting %s over %d groups of chips", name, len(np.unique(groups)))  # noqa: E731
+    probs = stacked(tables.oof)
+    one_seed = one_seed_members(members)
+    choice = choose(models, probs, targets, groups, progress=progress, alone=seed_candidates(one_seed, "oof", names))
+    plain_choice = None
+    if tables.plain:
+        plain_alone = seed_candidates(one_seed, "oof_plain", names)
+        plain_choice = choose(models, stacked(tables.plain), targets, groups, alone=plain_alone)
+    chosen = choice.chosen if method == AUTO else method
+    reason = choice.reason if method == AUTO else "chosen explicitly"
+    log.info("Combination: %s (%s)", chosen, reason)
+    combination, used = fit_chosen(chosen, choice, models, probs, targets, members, one_seed)
+    tests = tables.tests
+    if tests and used is not members:
+        tests = common_chips(model_tables(used, "test"))
+    test_probs = combination.apply(stacked(tests)) if tests else None
+    test_names = next(iter(tests.values())).index if tests else None
+    return Blend(
+        chosen, reason, choice, plain_choice, combination, used, choice.combined[chosen], test_probs, test_names
+    )
+
+
+def with_specialists(
+    blend: Blend, report: pd.DataFrame, tables: Tables, specialists: list[Path], weight: float
+) -> tuple[Blend, pd.DataFrame]:
+    """The rare-label specialists' probabilities blended into the rare columns, and a report row for it."""
+    specialist_oof, specialist_test, checkpoints = specialist_tables(specialists)
+    oof_probs = blend_rare(blend.oof_probs, specialist_oof.loc[tables.first.index].to_numpy(), weight)
+    name = f"{ensemble_name(blend.chosen, blend.choice, len(tables.oof))} + rare specialist (weight {weight})"
+    row = score_row("ensemble", name, {"": variant_of(tables.first, oof_probs)})
+    test_probs = blend.test_probs
+    if test_probs is not None and specialist_test is not None:
+        test_probs = blend_rare(test_probs, specialist_test.loc[blend.test_names].to_numpy(), weight)
+    blended = replace(blend, oof_probs=oof_probs, test_probs=test_probs, specialist_checkpoints=checkpoints)
+    return blended, pd.concat([report, pd.DataFrame([row])])
+
+
+def saved_combination(
+    blend: Blend,
+    models: list[str],
+    view: str,
+    thresholds: Thresholds,
+    specialists: list[Path] | None,
+    specialist_weight: float,
+) -> dict:
+    """`combination.json`: all that applies the ensemble to new chips, its members' checkpoints by identity."""
+    checkpoints = {model: [m.checkpoint for m in blend.members if m.model == model] for model in models}
     files = [identity(ckpt) for paths in checkpoints.values() for ckpt in paths if Path(ckpt).is_file()]
     saved = {
-        **combination.to_dict(),
-        "reason": reason,
-        "cross_fitted_f2": choice.scores,
+        **blend.combination.to_dict(),
+        "reason": blend.reason,
+        "cross_fitted_f2": blend.choice.scores,
         "view": view,
         "thresholds": thresholds.to_json(),
         "checkpoints": checkpoints,
@@ -175,19 +282,6 @@ def run_ensemble(
         saved.update(
             specialists=[str(run_dir) for run_dir in specialists],
             specialist_weight=specialist_weight,
-            specialist_checkpoints=specialist_checkpoints,
+            specialist_checkpoints=blend.specialist_checkpoints,
         )
-    write_json(folder.combination, saved)
-    result = {
-        "oof_f2": chip_f2(targets, y_pred),
-        "members": len(members),
-        "models": models,
-        "method": combination.describe(),
-        "disagreement": disagreements.to_dict("records"),
-    }
-    if test_probs is not None:
-        frame = probability_frame(test_names, test_probs)
-        submission, _ = write_submission(folder.submission, frame, thresholds.of_view(view), weather, order)
-        result["submission"] = str(submission)
-    write_json(folder.scores, result)
-    return result
+    return saved

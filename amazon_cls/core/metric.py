@@ -16,13 +16,15 @@ from amazon_cls.core.labels import LABEL_INDEX, LABELS, WEATHER
 BETA2 = 4.0  # beta squared, beta = 2: recall weighs four times as much as precision
 
 
-def _f2_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+def f2_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    """F2 from true positives, false positives and false negatives (0 where all three are 0), so that
+    threshold searches and bootstraps score many candidates from counts without the chips."""
     numerator = (1 + BETA2) * tp
     denominator = numerator + BETA2 * fn + fp
     return np.divide(numerator, denominator, out=np.zeros_like(numerator, dtype=np.float64), where=denominator > 0)
 
 
-def _counts(y_true: np.ndarray, y_pred: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def error_counts(y_true: np.ndarray, y_pred: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """True positives, false positives and false negatives per chip (axis=1) or per label (axis=0)."""
     y_true = np.asarray(y_true, dtype=bool)
     y_pred = np.asarray(y_pred, dtype=bool)
@@ -34,7 +36,7 @@ def _counts(y_true: np.ndarray, y_pred: np.ndarray, axis: int) -> tuple[np.ndarr
 
 def chip_f2_scores(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """F2 of every chip (rows of 0/1 matrices of shape chips x labels)."""
-    return _f2_from_counts(*_counts(y_true, y_pred, axis=1))
+    return f2_from_counts(*error_counts(y_true, y_pred, axis=1))
 
 
 def chip_f2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -67,7 +69,7 @@ def predict_labels(probs: np.ndarray, thresholds: np.ndarray | float, weather_ru
 
 def per_label_report(y_true: np.ndarray, y_pred: np.ndarray, thresholds: np.ndarray | None = None) -> pd.DataFrame:
     """Support, precision, recall and F2 of every label (zero where undefined)."""
-    tp, fp, fn = _counts(y_true, y_pred, axis=0)
+    tp, fp, fn = error_counts(y_true, y_pred, axis=0)
     report = pd.DataFrame(
         {
             "label": list(LABELS),
@@ -75,7 +77,7 @@ def per_label_report(y_true: np.ndarray, y_pred: np.ndarray, thresholds: np.ndar
             "predicted": (tp + fp).astype(int),
             "precision": np.divide(tp, tp + fp, out=np.zeros_like(tp), where=(tp + fp) > 0),
             "recall": np.divide(tp, tp + fn, out=np.zeros_like(tp), where=(tp + fn) > 0),
-            "f2": _f2_from_counts(tp, fp, fn),
+            "f2": f2_from_counts(tp, fp, fn),
         }
     )
     if thresholds is not None:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from amazon_cls.core.labels import LABELS, NUM_LABELS, RARE, RARE_INDEX
-from amazon_cls.core.metric import _counts, _f2_from_counts, binarize, chip_f2
+from amazon_cls.core.metric import binarize, chip_f2, error_counts, f2_from_counts
 
 log = logging.getLogger(__name__)
 THRESHOLD_GRID = np.round(np.arange(1, 101) / 100, 2)  # 0.01 ... 1.00; a label is on when p > t
@@ -127,11 +127,11 @@ def fit_thresholds(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20, 
     truth = np.asarray(y_true, dtype=bool)
     thresholds = np.full(probs.shape[1], START_THRESHOLD)
     y_pred = binarize(probs, thresholds)
-    tp, fp, fn = _counts(truth, y_pred, axis=1)
+    tp, fp, fn = error_counts(truth, y_pred, axis=1)
     # the objective, as a sum over chips: chips x rare_weight / len(RARE) of each rare label's F2
     label_weight = len(probs) * rare_weights(probs.shape[1], rare_weight)
-    label_terms = label_weight * _f2_from_counts(*_counts(truth, y_pred, axis=0))
-    current = _f2_from_counts(tp, fp, fn).sum() + label_terms.sum()
+    label_terms = label_weight * f2_from_counts(*error_counts(truth, y_pred, axis=0))
+    current = f2_from_counts(tp, fp, fn).sum() + label_terms.sum()
     # one row per label (contiguous), as 0/1 floats
     cells = _grid_cells(probs).T.copy()  # label on at grid point k <=> k < cell
     positives = truth.T.astype(np.float64)
@@ -143,8 +143,8 @@ def fit_thresholds(probs: np.ndarray, y_true: np.ndarray, max_passes: int = 20, 
             tp -= positive * on  # leaves the other labels' counts
             fp -= negative * on
             fn -= positive * (1.0 - on)
-            f_on = _f2_from_counts(tp + positive, fp + negative, fn)
-            f_off = _f2_from_counts(tp, fp, fn + positive)
+            f_on = f2_from_counts(tp + positive, fp + negative, fn)
+            f_off = f2_from_counts(tp, fp, fn + positive)
             gain = np.bincount(cells[label], weights=f_on - f_off, minlength=len(THRESHOLD_GRID) + 1)
             scores = f_off.sum() + np.cumsum(gain[::-1])[::-1][1:]  # scores[k]: chips with cell > k are on
             own = np.zeros_like(scores)  # this label's weighted F2 at each grid point (0 unless it is rare)
@@ -186,7 +186,7 @@ def rare_objective(y_true: np.ndarray, y_pred: np.ndarray, rare_weight: float = 
     than its few true positives earn; an alert that must find slash-and-burn and mines can pay a
     little chip F2 for it (docs/results/rare-labels.md).
     """
-    per_label = _f2_from_counts(*_counts(y_true, y_pred, axis=0))
+    per_label = f2_from_counts(*error_counts(y_true, y_pred, axis=0))
     return chip_f2(y_true, y_pred) + float(rare_weights(np.shape(y_pred)[1], rare_weight) @ per_label)
 
 
@@ -195,7 +195,7 @@ def _label_f2_on_grid(cells: np.ndarray, positive: np.ndarray) -> np.ndarray:
     size = len(THRESHOLD_GRID) + 1
     tp = np.cumsum(np.bincount(cells, weights=positive, minlength=size)[::-1])[::-1][1:]
     on = np.cumsum(np.bincount(cells, minlength=size)[::-1])[::-1][1:].astype(np.float64)
-    return _f2_from_counts(tp, on - tp, positive.sum() - tp)
+    return f2_from_counts(tp, on - tp, positive.sum() - tp)
 
 
 def _grid_cells(probs: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -122,63 +122,117 @@ def _paint_dots(image: Image, rng: np.random.Generator, count: int, colour: tupl
     _blend(image, canvas.astype(bool), colour)
 
 
+def _ground(rng: np.random.Generator, size: int, forest: bool) -> np.ndarray:
+    """The chip's ground before any cue: textured green canopy, or smooth bare soil."""
+    texture = _smooth_noise(rng, size, size // 4)
+    if forest:
+        base = np.array([0.10, 0.24, 0.11], np.float32)
+        return base + 0.05 * texture[..., None] + 0.02 * rng.standard_normal((size, size, 1)).astype(np.float32)
+    base = np.array([0.42, 0.40, 0.27], np.float32)
+    return base + 0.04 * _smooth_noise(rng, size, 3)[..., None] + np.zeros((size, size, 3), np.float32)
+
+
+Painter = Callable[[np.ndarray, np.random.Generator, int, np.ndarray], None]
+
+
+def _agriculture(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _paint_fields(image, rng, int(rng.integers(1, 4)), [(0.45, 0.55, 0.30), (0.62, 0.52, 0.36), (0.55, 0.60, 0.35)])
+
+
+def _cultivation(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    for _ in range(int(rng.integers(3, 7))):
+        _blend(image, _blob_mask(rng, size, size / 14, 6), (0.50, 0.42, 0.26), 0.9)
+
+
+def _bare_ground(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _blend(image, _blob_mask(rng, size, size / 6), (0.66, 0.46, 0.32))
+
+
+def _water(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _blend(image, _line_mask(rng, size, int(rng.integers(3, 6)), bend=0.15), (0.12, 0.17, 0.30))
+
+
+def _road(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _blend(image, _line_mask(rng, size, max(1, size // 64)), (0.74, 0.66, 0.52))
+
+
+def _habitation(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _paint_dots(image, rng, int(rng.integers(8, 16)), (0.86, 0.86, 0.84), 1, near=centre)
+
+
+def _selective_logging(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    for _ in range(3):
+        _blend(image, _line_mask(rng, size, 1, bend=0.3), (0.30, 0.38, 0.22), 0.8)
+    _paint_dots(image, rng, 6, (0.40, 0.45, 0.28), 1)
+
+
+def _blow_down(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    streak = _blob_mask(rng, size, size / 5) & (np.abs(_smooth_noise(rng, size, 2)) < 0.5)
+    _blend(image, streak, (0.36, 0.50, 0.24))
+
+
+def _blooming(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _paint_dots(image, rng, int(rng.integers(25, 50)), (0.88, 0.80, 0.48), 0)
+
+
+def _slash_burn(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _blend(image, _blob_mask(rng, size, size / 7), (0.12, 0.10, 0.09))
+    _blend(image, _blob_mask(rng, size, size / 4), (0.55, 0.55, 0.57), 0.35)
+
+
+def _artisinal_mine(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    for _ in range(int(rng.integers(2, 5))):
+        _blend(image, _blob_mask(rng, size, size / 16, 6), (0.90, 0.72, 0.36))
+    _blend(image, _blob_mask(rng, size, size / 18, 6), (0.30, 0.62, 0.56))
+
+
+def _conventional_mine(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    pit = _blob_mask(rng, size, size / 4)
+    terraces = (np.mgrid[0:size, 0:size][0] // max(2, size // 24)) % 2 == 0
+    _blend(image, pit, (0.78, 0.75, 0.70))
+    _blend(image, pit & terraces, (0.62, 0.60, 0.58))
+
+
+def _haze(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _blend(image, np.ones((size, size), bool), (0.72, 0.74, 0.80), float(rng.uniform(0.35, 0.55)))
+
+
+def _partly_cloudy(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _blend(image, np.clip((_smooth_noise(rng, size, 4) - rng.uniform(0.1, 0.5)) * 3, 0, 1), (0.95, 0.95, 0.96))
+
+
+def _cloudy(image: np.ndarray, rng: np.random.Generator, size: int, centre: np.ndarray) -> None:
+    _blend(image, np.clip(0.85 + 0.3 * _smooth_noise(rng, size, 3), 0, 1), (0.90, 0.90, 0.92))
+
+
+# The cue of each label, painted in this order (land first, then what the atmosphere lays over it):
+# the order is part of the seed's meaning, so the embedded data set stays the same chips.
+PAINTERS: dict[str, Painter] = {
+    "agriculture": _agriculture,
+    "cultivation": _cultivation,
+    "bare_ground": _bare_ground,
+    "water": _water,
+    "road": _road,
+    "habitation": _habitation,
+    "selective_logging": _selective_logging,
+    "blow_down": _blow_down,
+    "blooming": _blooming,
+    "slash_burn": _slash_burn,
+    "artisinal_mine": _artisinal_mine,
+    "conventional_mine": _conventional_mine,
+    "haze": _haze,
+    "partly_cloudy": _partly_cloudy,
+    "cloudy": _cloudy,
+}
+
+
 def render_chip(tags: set[str], rng: np.random.Generator, size: int) -> np.ndarray:
     """Paint a chip for `tags`; returns RGB uint8 (size, size, 3)."""
-    texture = _smooth_noise(rng, size, size // 4)
-    if "primary" in tags:
-        base = np.array([0.10, 0.24, 0.11], np.float32)
-        image = base + 0.05 * texture[..., None] + 0.02 * rng.standard_normal((size, size, 1)).astype(np.float32)
-    else:
-        base = np.array([0.42, 0.40, 0.27], np.float32)
-        image = base + 0.04 * _smooth_noise(rng, size, 3)[..., None] + np.zeros((size, size, 3), np.float32)
-    image = image.astype(np.float32)
+    image = _ground(rng, size, "primary" in tags).astype(np.float32)
     centre = rng.uniform(size * 0.3, size * 0.7, 2)
-
-    if "agriculture" in tags:
-        _paint_fields(image, rng, int(rng.integers(1, 4)), [(0.45, 0.55, 0.30), (0.62, 0.52, 0.36), (0.55, 0.60, 0.35)])
-    if "cultivation" in tags:
-        for _ in range(int(rng.integers(3, 7))):
-            _blend(image, _blob_mask(rng, size, size / 14, 6), (0.50, 0.42, 0.26), 0.9)
-    if "bare_ground" in tags:
-        _blend(image, _blob_mask(rng, size, size / 6), (0.66, 0.46, 0.32))
-    if "water" in tags:
-        _blend(image, _line_mask(rng, size, int(rng.integers(3, 6)), bend=0.15), (0.12, 0.17, 0.30))
-    if "road" in tags:
-        _blend(image, _line_mask(rng, size, max(1, size // 64)), (0.74, 0.66, 0.52))
-    if "habitation" in tags:
-        _paint_dots(image, rng, int(rng.integers(8, 16)), (0.86, 0.86, 0.84), 1, near=centre)
-    if "selective_logging" in tags:
-        for _ in range(3):
-            _blend(image, _line_mask(rng, size, 1, bend=0.3), (0.30, 0.38, 0.22), 0.8)
-        _paint_dots(image, rng, 6, (0.40, 0.45, 0.28), 1)
-    if "blow_down" in tags:
-        streak = _blob_mask(rng, size, size / 5) & (np.abs(_smooth_noise(rng, size, 2)) < 0.5)
-        _blend(image, streak, (0.36, 0.50, 0.24))
-    if "blooming" in tags:
-        _paint_dots(image, rng, int(rng.integers(25, 50)), (0.88, 0.80, 0.48), 0)
-    if "slash_burn" in tags:
-        burn = _blob_mask(rng, size, size / 7)
-        _blend(image, burn, (0.12, 0.10, 0.09))
-        _blend(image, _blob_mask(rng, size, size / 4), (0.55, 0.55, 0.57), 0.35)
-    if "artisinal_mine" in tags:
-        for _ in range(int(rng.integers(2, 5))):
-            _blend(image, _blob_mask(rng, size, size / 16, 6), (0.90, 0.72, 0.36))
-        _blend(image, _blob_mask(rng, size, size / 18, 6), (0.30, 0.62, 0.56))
-    if "conventional_mine" in tags:
-        pit = _blob_mask(rng, size, size / 4)
-        terraces = (np.mgrid[0:size, 0:size][0] // max(2, size // 24)) % 2 == 0
-        _blend(image, pit, (0.78, 0.75, 0.70))
-        _blend(image, pit & terraces, (0.62, 0.60, 0.58))
-
-    if "haze" in tags:
-        _blend(image, np.ones((size, size), bool), (0.72, 0.74, 0.80), float(rng.uniform(0.35, 0.55)))
-    if "partly_cloudy" in tags:
-        cloud = np.clip((_smooth_noise(rng, size, 4) - rng.uniform(0.1, 0.5)) * 3, 0, 1)
-        _blend(image, cloud, (0.95, 0.95, 0.96))
-    if "cloudy" in tags:
-        cover = np.clip(0.85 + 0.3 * _smooth_noise(rng, size, 3), 0, 1)
-        _blend(image, cover, (0.90, 0.90, 0.92))
-
+    for tag, paint in PAINTERS.items():
+        if tag in tags:
+            paint(image, rng, size, centre)
     image *= rng.uniform(0.85, 1.15)  # sun angle and exposure vary between scenes
     image += 0.01 * rng.standard_normal(image.shape).astype(np.float32)
     return (np.clip(image, 0, 1) * 255).round().astype(np.uint8)

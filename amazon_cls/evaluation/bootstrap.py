@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from amazon_cls.core.labels import LABEL_INDEX
-from amazon_cls.core.metric import _f2_from_counts, chip_f2_scores
+from amazon_cls.core.metric import chip_f2_scores, f2_from_counts
 
 Statistic = Callable[[np.ndarray], np.ndarray]  # chip multiplicities (draws x chips) -> one value per draw
 _BATCH = 100  # draws per matrix product
@@ -53,13 +53,13 @@ class Bootstrap:
             rows = min(_BATCH, draws - start)
             picked = rng.integers(0, chips, (rows, chips)) + np.arange(rows)[:, None] * chips
             counts[start : start + rows] = np.bincount(picked.ravel(), minlength=rows * chips).reshape(rows, chips)
-        self._counts = counts
+        self.error_counts = counts
 
     def values(self, statistic: Statistic) -> np.ndarray:
         """The statistic on every draw."""
         return np.concatenate(
             [
-                statistic(self._counts[start : start + _BATCH].astype(np.float64))
+                statistic(self.error_counts[start : start + _BATCH].astype(np.float64))
                 for start in range(0, self.draws, _BATCH)
             ]
         )
@@ -95,4 +95,4 @@ def label_f2_statistic(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[
         (~truth & predicted).astype(float),
         (truth & ~predicted).astype(float),
     )
-    return lambda weights: _f2_from_counts(weights @ tp, weights @ fp, weights @ fn).mean(axis=1)
+    return lambda weights: f2_from_counts(weights @ tp, weights @ fp, weights @ fn).mean(axis=1)

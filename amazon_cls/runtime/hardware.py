@@ -42,7 +42,7 @@ def gpu_has_bf16() -> bool:
 
 
 @dataclass(frozen=True)
-class Choice:
+class HardwareChoice:
     """A resolved setting and why it was chosen, for the log line."""
 
     value: str | int | bool
@@ -52,19 +52,19 @@ class Choice:
         return f"{key}={self.value}: {self.reason}"
 
 
-def resolve_precision(requested: str | int, accelerator: str = "cpu") -> Choice:
+def resolve_precision(requested: str | int, accelerator: str = "cpu") -> HardwareChoice:
     """`auto`: bf16-mixed where the hardware computes bf16, else 16-mixed on GPUs and 32 on CPUs."""
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ValueError(f"trainer.accelerator={accelerator}: this machine has no CUDA GPU; use trainer=cpu")
     if str(requested) != AUTO:
-        return Choice(str(requested), "set explicitly")
+        return HardwareChoice(str(requested), "set explicitly")
     if uses_gpu(accelerator):
         if gpu_has_bf16():
-            return Choice("bf16-mixed", "this GPU computes bf16 (Ampere or newer)")
-        return Choice("16-mixed", "this GPU has no bf16 (older than Ampere)")
+            return HardwareChoice("bf16-mixed", "this GPU computes bf16 (Ampere or newer)")
+        return HardwareChoice("16-mixed", "this GPU has no bf16 (older than Ampere)")
     if cpu_has_native_bf16():
-        return Choice("bf16-mixed", "this CPU computes bf16 natively (AVX512_BF16 or AMX)")
-    return Choice("32", "this CPU has no native bf16 (emulated bf16 is several times slower than fp32)")
+        return HardwareChoice("bf16-mixed", "this CPU computes bf16 natively (AVX512_BF16 or AMX)")
+    return HardwareChoice("32", "this CPU has no native bf16 (emulated bf16 is several times slower than fp32)")
 
 
 def usable_cpus() -> int:
@@ -72,21 +72,21 @@ def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def resolve_num_workers(requested: int | str, limit: int = 8) -> Choice:
+def resolve_num_workers(requested: int | str, limit: int = 8) -> HardwareChoice:
     """`auto`: one loader worker per core, at most `limit` (the model trains in the main process)."""
     if requested != AUTO:
-        return Choice(int(requested), "set explicitly")
+        return HardwareChoice(int(requested), "set explicitly")
     cores = usable_cpus()
-    return Choice(max(1, min(limit, cores)), f"one per CPU core ({cores}), at most {limit}")
+    return HardwareChoice(max(1, min(limit, cores)), f"one per CPU core ({cores}), at most {limit}")
 
 
-def resolve_pin_memory(requested: bool | str | None) -> Choice:
+def resolve_pin_memory(requested: bool | str | None) -> HardwareChoice:
     """`auto` (or null): pinned memory only when batches go to a GPU."""
     if requested not in (AUTO, None):
-        return Choice(bool(requested), "set explicitly")
+        return HardwareChoice(bool(requested), "set explicitly")
     if torch.cuda.is_available():
-        return Choice(True, "batches go to a GPU: pinned memory copies them asynchronously")
-    return Choice(False, "no GPU")
+        return HardwareChoice(True, "batches go to a GPU: pinned memory copies them asynchronously")
+    return HardwareChoice(False, "no GPU")
 
 
 def resolve(
@@ -94,7 +94,7 @@ def resolve(
     precision: str | int = AUTO,
     num_workers: int | str = AUTO,
     pin_memory: bool | str | None = AUTO,
-) -> dict[str, Choice]:
+) -> dict[str, HardwareChoice]:
     """Every hardware-dependent setting of a run on `accelerator`: explicit values kept, `auto` decided."""
     return {
         "precision": resolve_precision(precision, accelerator),

@@ -66,14 +66,7 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     )
     for warning in filter(None, (check_range(item.scene) for item in dated)):
         log.warning("%s", warning)
-    change = tuple(cfg.change_labels)
-    oof = (None, None)
-    if cfg.operating_point == "precision":
-        oof = predictor.out_of_fold(", which an operating point by precision is fitted on; give operating_point=f2")
-    thresholds, operating = operating_point(
-        predictor.thresholds, *oof, change, cfg.operating_point, cfg.alert_precision
-    )
-    rules = Rules(thresholds, change, tuple(cfg.unobservable))
+    rules, operating = alert_rules(cfg, predictor)
     settings = settings_of(cfg, PREDICTION_KEYS)
     inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else []) + ([str(cfg.regions)] if cfg.regions else [])
     record = {
@@ -88,23 +81,17 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
 
     def predict(item: Dated) -> pd.DataFrame | None:  # None on other ranks
         if is_rank_zero():
-            log.info(
-                "Predicting %s (%s) on the grid: %d of %d chips",
-                item.scene.path,
-                item.date,
-                int(item.grid.kept.sum()),
-                item.grid.kept.size,
-            )
+            kept, total = int(item.grid.kept.sum()), item.grid.kept.size
+            log.info("Predicting %s (%s) on the grid: %d of %d chips", item.scene.path, item.date, kept, total)
         return predict_scene(predictor, prediction, item.scene, item.grid, cfg.compile)
 
     series, predicted = assemble(footprint, grid, dated, predict, folder / "predictions", settings, inputs)
     if series is None:
         return {}  # another rank writes
     states = states_of(series.probs, series.read, rules)
-    alerts = find_alerts(states, rules)
-    cells = alert_cells(alerts, grid, footprint)
+    cells = alert_cells(find_alerts(states, rules), grid, footprint)
     polygons = merged(cells, grid, cfg.min_area_ha)  # gives each cell its alert_id
-    cells = add_probabilities(cells, series, change)
+    cells = add_probabilities(cells, series, rules.change)
     outputs.write_vectors(folder, polygons, cells, series)
     outputs.write_history(folder / "history.csv", series, states)
     outputs.write_timeline(folder / "timeline.png", polygons, series)
@@ -112,12 +99,7 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         totals = region_totals(polygons, regions, cfg.region_key)
         totals["first_seen"] = [series.dates[int(t)].isoformat() for t in totals["first_seen"]]
         write_csv(folder / "regions.csv", totals)
-    evidence = []
-    for _, alert in polygons.sort_values("area_ha", ascending=False).head(cfg.evidence).iterrows():
-        if alert["last_forest"] >= 0:
-            members = cells[cells["alert_id"] == alert["alert_id"]]
-            outputs.write_evidence(folder / "evidence" / f"{alert['alert_id']}.png", alert, members, series)
-            evidence.append(alert["alert_id"])
+    evidence = write_evidence(folder, polygons, cells, series, cfg.evidence)
     summary = {
         **record,
         "scenes": len(dated),
@@ -134,6 +116,33 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     outputs.write_report(folder / "report.md", summary, operating, outputs.with_dates(polygons, series), evidence)
     write_json(folder / "monitor.json", summary)
     return summary
+
+
+def alert_rules(cfg: DictConfig, predictor: Predictor) -> tuple[Rules, pd.DataFrame]:
+    """What raises an alert: each change label's threshold at the operating point, the labels that
+    hide the ground; and the operating point's table (each label's threshold, its out-of-fold
+    precision and recall)."""
+    change = tuple(cfg.change_labels)
+    oof = (None, None)
+    if cfg.operating_point == "precision":
+        oof = predictor.out_of_fold(", which an operating point by precision is fitted on; give operating_point=f2")
+    thresholds, operating = operating_point(
+        predictor.thresholds, *oof, change, cfg.operating_point, cfg.alert_precision
+    )
+    return Rules(thresholds, change, tuple(cfg.unobservable)), operating
+
+
+def write_evidence(
+    folder: Path, polygons: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, series: Series, count: int
+) -> list[str]:
+    """Before-and-after images of the `count` largest alerts that have a date of forest before them."""
+    written = []
+    for _, alert in polygons.sort_values("area_ha", ascending=False).head(count).iterrows():
+        if alert["last_forest"] >= 0:
+            members = cells[cells["alert_id"] == alert["alert_id"]]
+            outputs.write_evidence(folder / "evidence" / f"{alert['alert_id']}.png", alert, members, series)
+            written.append(alert["alert_id"])
+    return written
 
 
 def add_probabilities(cells: gpd.GeoDataFrame, series: Series, change: tuple[str, ...]) -> gpd.GeoDataFrame:
