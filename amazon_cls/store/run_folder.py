@@ -19,7 +19,8 @@ from typing import Any, cast
 from omegaconf import DictConfig, OmegaConf
 
 from amazon_cls.store.atomic import write_json
-from amazon_cls.store.records import changed, identity
+from amazon_cls.store.done import Done
+from amazon_cls.store.records import changed
 
 # What changes a run's results: its data and folds, model, optimiser and schedule, epochs, seed, TTA.
 RESULT_KEYS = (
@@ -101,11 +102,11 @@ class RunFolder:
         return self.path / ".hydra" / "config.yaml"
 
     def write_metrics(self, metrics: dict[str, Any], outputs: list[Path]) -> Path:
-        """metrics.json, last of a run's files: the scores, and the outputs that make the run
-        finished, each named with its size and modification time."""
+        """metrics.json, last of a run's files (`store.done`): the scores, and the outputs that make
+        the run finished, the best checkpoint among them, each named with its size and modification time."""
         best = [Path(metrics["best_checkpoint"])] if metrics.get("best_checkpoint") else []
-        listed = {path.relative_to(self.path).as_posix(): identity(path) for path in outputs}
-        return write_json(self.metrics, {**metrics, "outputs": listed, "checkpoint": [identity(p) for p in best]})
+        Done(self.metrics).write([*outputs, *best], metrics)
+        return self.metrics
 
     def finished_metrics(self) -> dict[str, Any] | None:
         """The scores of a run that finished, or None if it has not (no metrics.json). A metrics.json
@@ -116,26 +117,24 @@ class RunFolder:
             metrics = json.loads(self.metrics.read_text())
         except (OSError, ValueError) as error:
             raise RunDamaged(f"{self.metrics}: unreadable ({error})") from None
-        problems = [problem for problem in map(changed, self.recorded_outputs(metrics)) if problem]
+        problems = Done(self.metrics).problems(metrics) + self.legacy_problems(metrics)
         if problems:
             raise RunDamaged(f"{self.metrics} says the run finished, but {'; '.join(problems)}")
         return metrics
 
-    def recorded_outputs(self, metrics: dict[str, Any]) -> list[dict[str, Any]]:
-        """The outputs metrics.json lists, as identities (older runs listed names only: existence is checked)."""
+    def legacy_problems(self, metrics: dict[str, Any]) -> list[str]:
+        """What is wrong with the outputs an older run's metrics.json lists: names only (each must
+        exist) and the best checkpoint by identity beside them."""
         outputs = metrics.get("outputs", [])
-        if isinstance(outputs, list):  # an older run's metrics.json
+        recorded = list(metrics.get("checkpoint", []))
+        if isinstance(outputs, list):
             names = [self.path / name for name in outputs] + [Path(metrics.get("best_checkpoint", ""))]
-            return [
-                identity(path) if path.is_file() else {"path": str(path), "size": -1, "mtime_ns": -1} for path in names
-            ]
-        return [{**recorded, "path": str(self.path / name)} for name, recorded in outputs.items()] + metrics.get(
-            "checkpoint", []
-        )
+            recorded += [{"path": str(p), "size": -1, "mtime_ns": -1} for p in names if not p.is_file()]
+        return [problem for problem in map(changed, recorded) if problem]
 
     def forget_finished(self) -> None:
         """Remove metrics.json before any output is rewritten: a record never outlives what it describes."""
-        self.metrics.unlink(missing_ok=True)
+        Done(self.metrics).forget()
 
     def recorded_settings(self) -> dict[str, Any] | None:
         """The settings recorded at the run's first start (runs made before settings.json: its Hydra config)."""

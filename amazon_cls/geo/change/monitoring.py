@@ -4,7 +4,6 @@ before), the operating point, the alerts, their polygons and region totals, and 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,8 @@ from amazon_cls.geo.pipeline import MODEL_KEYS, SCENE_KEYS, as_data, open_scene,
 from amazon_cls.geo.scene import check_range
 from amazon_cls.inference.predictor import PredictionRun, Predictor
 from amazon_cls.runtime.command import is_rank_zero
-from amazon_cls.store.atomic import remove_stale_temporaries, write_csv, write_json
+from amazon_cls.store.atomic import remove_stale_temporaries, write_csv
+from amazon_cls.store.done import Done
 from amazon_cls.store.records import identity
 
 log = logging.getLogger(__name__)
@@ -42,16 +42,6 @@ ALERT_KEYS = (
     "evidence",
     "dates",
 )
-
-
-def finished(folder: Path, record: dict[str, Any]) -> bool:
-    done = folder / "monitor.json"
-    if not done.is_file() or not all((folder / name).is_file() for name in outputs.FILES):
-        return False
-    try:
-        return {key: json.loads(done.read_text()).get(key) for key in record} == record
-    except ValueError:
-        return False
 
 
 def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) -> dict[str, Any]:
@@ -73,11 +63,12 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "settings": {**settings, **settings_of(cfg, ALERT_KEYS)},
         "inputs": [identity(path) for path in [*[d.scene.path for d in dated], *inputs]],
     }
-    if finished(folder, record):
+    done = Done(folder / "monitor.json")
+    if before := done.finished([folder / name for name in outputs.FILES], record):
         if is_rank_zero():
             log.info("%s: monitored before from these scenes with these settings; nothing to do", folder)
-        return json.loads((folder / "monitor.json").read_text())
-    (folder / "monitor.json").unlink(missing_ok=True)  # its outputs are rewritten from here on
+        return before
+    done.forget()  # its outputs are rewritten from here on
 
     def predict(item: Dated) -> pd.DataFrame | None:  # None on other ranks
         if is_rank_zero():
@@ -114,8 +105,9 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "operating_point": operating.to_dict(orient="records"),
     }
     outputs.write_report(folder / "report.md", summary, operating, outputs.with_dates(polygons, series), evidence)
-    write_json(folder / "monitor.json", summary)
-    return summary
+    written = [folder / name for name in outputs.FILES] + [folder / "evidence" / f"{name}.png" for name in evidence]
+    written += [folder / "regions.csv"] if regions is not None else []
+    return done.write(written, summary)
 
 
 def alert_rules(cfg: DictConfig, predictor: Predictor) -> tuple[Rules, pd.DataFrame]:

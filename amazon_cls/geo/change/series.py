@@ -9,7 +9,6 @@ the grid (the first scene's, or `grid=<raster>`) through a WarpedVRT, window by 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -26,7 +25,8 @@ from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS
 from amazon_cls.data.sources import Source
 from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on
 from amazon_cls.geo.scene import Footprint, Scene, SceneError
-from amazon_cls.store.atomic import write_csv, write_json
+from amazon_cls.store.atomic import write_csv
+from amazon_cls.store.done import Done
 from amazon_cls.store.records import identity
 from amazon_cls.store.tables import read_frame
 
@@ -116,14 +116,7 @@ def dated_scenes(
 def cached(folder: Path, dated: Dated, record: dict[str, Any]) -> pd.DataFrame | None:
     """The probabilities of a date predicted before with the same record (settings and files)."""
     table, done = paths_of(folder, dated)
-    if not done.is_file() or not table.is_file():
-        return None
-    try:
-        if json.loads(done.read_text()) != record:
-            return None
-    except ValueError:
-        return None
-    return read_frame(table)
+    return read_frame(table) if Done(done).finished([table], record) else None
 
 
 def paths_of(folder: Path, dated: Dated) -> tuple[Path, Path]:
@@ -134,9 +127,9 @@ def paths_of(folder: Path, dated: Dated) -> tuple[Path, Path]:
 def store(folder: Path, dated: Dated, frame: pd.DataFrame, record: dict[str, Any]) -> None:
     """A date's probabilities, then the record that they are done (removed first)."""
     table, done = paths_of(folder, dated)
-    done.unlink(missing_ok=True)
+    Done(done).forget()
     write_csv(table, frame)
-    write_json(done, record)
+    Done(done).write([table], record)
 
 
 def assemble(

@@ -14,7 +14,6 @@ A new format is a module here that registers an `Output` (every module is import
 from __future__ import annotations
 
 import importlib
-import json
 import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from amazon_cls.core.labels import vector_to_tags
 from amazon_cls.core.registry import Registry
 from amazon_cls.geo.grid import Grid
 from amazon_cls.geo.scene import Scene
-from amazon_cls.store.atomic import write_json
+from amazon_cls.store.done import Done
 
 DONE = "_map.json"
 
@@ -70,21 +69,18 @@ def output_paths(output_dir: Path, scene: Path, names: Sequence[str]) -> dict[st
 def write_outputs(paths: dict[str, Path], result: SceneResult, record: dict[str, Any]) -> None:
     """Every chosen output of a scene. The record of what made them goes first, and comes back
     last, once they all exist: outputs half rewritten are never taken for finished ones."""
-    paths["done"].unlink(missing_ok=True)
-    for name, path in paths.items():
-        if name != "done":
-            OUTPUTS[name].write(path, result)
-    write_json(paths["done"], record)
+    done = Done(paths["done"])
+    done.forget()
+    files = {name: path for name, path in paths.items() if name != "done"}
+    for name, path in files.items():
+        OUTPUTS[name].write(path, result)
+    done.write(files.values(), record)
 
 
 def finished(paths: dict[str, Path], settings: dict) -> bool:
-    """This scene was mapped with these settings, and every output is there."""
-    if not all(p.is_file() for p in paths.values()):
-        return False
-    try:
-        return json.loads(paths["done"].read_text()).get("settings") == settings
-    except ValueError:
-        return False
+    """This scene was mapped with these settings, and every output is there as it was written."""
+    outputs = [path for name, path in paths.items() if name != "done"]
+    return Done(paths["done"]).finished(outputs, {"settings": settings}) is not None
 
 
 for _module in pkgutil.iter_modules(__path__):

@@ -1,0 +1,1 @@
+"""Tests of amazon_cls.store."""
