@@ -24,6 +24,7 @@ from amazon_cls.runtime.command import command, task
 def run(cfg: DictConfig) -> dict:
     from amazon_cls.blending.combine import run_ensemble  # heavy libraries load once the config composed
     from amazon_cls.blending.members import run_folders
+    from amazon_cls.store.ensemble_folder import EnsembleFolder
 
     run_dirs = run_folders(cfg.sweep_dir, cfg.runs)
     output_dir = Path(cfg.output_dir or Path(cfg.sweep_dir or ".") / "ensemble")
@@ -38,7 +39,7 @@ def run(cfg: DictConfig) -> dict:
         cfg.specialist_weight,
         cfg.rare_weight,
     )
-    print(f"Report: {output_dir / 'ensemble_report.md'}")
+    print(f"Report: {EnsembleFolder(output_dir).report_md}")
     if "submission" in result:
         print(f"Submission: {result['submission']}")
     models, members, method = len(result["models"]), result["members"], result["method"]

@@ -6,6 +6,7 @@ module changes nothing."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -131,6 +132,29 @@ def test_the_import_graph_has_no_cycle() -> None:
 
     cycles = [cycle for module in sorted(GRAPH) if module not in state and (cycle := visit(module, []))]
     assert cycles == []
+
+
+# Where a file name may be written down outside store/: the Kaggle layout (data/), each map format's
+# suffix (geo/outputs/: a format is one file), each data source's suffix, what evaluate recognises.
+NAMES_ELSEWHERE = (
+    "data/layout.py",
+    "data/submission.py",
+    "data/synthetic.py",
+    "data/sources/",
+    "geo/outputs/",
+    "evaluation/predictions.py",
+)
+FILE_NAME = re.compile(r"""["'][\w<>{}./-]*\.(?:json|csv|md|png|tif|gpkg|geojson|ckpt|db|yaml)["']""")
+
+
+def test_store_owns_the_names_of_the_outputs() -> None:
+    elsewhere = []
+    for path in PACKAGE.rglob("*.py"):
+        where = path.relative_to(PACKAGE).as_posix()
+        if where.startswith("store/") or where.startswith(NAMES_ELSEWHERE):
+            continue
+        elsewhere += [f"{where}: {name}" for name in FILE_NAME.findall(path.read_text())]
+    assert elsewhere == []
 
 
 def test_every_package_says_what_it_owns() -> None:

@@ -16,9 +16,11 @@ from amazon_cls.auditing.issues import Audit
 from amazon_cls.core.labels import vector_to_tags
 from amazon_cls.data.decode import load_chip
 from amazon_cls.evaluation.truth import Truth
-from amazon_cls.store.atomic import write_csv, write_json, write_text
+from amazon_cls.store.atomic import write_csv, write_text
+from amazon_cls.store.done import Done
 from amazon_cls.store.figures import new_figure, save_figure
 from amazon_cls.store.records import identity
+from amazon_cls.store.report_folders import AuditFolder
 
 GALLERY_COLUMNS = 5
 
@@ -110,20 +112,21 @@ def write_report(
     inputs: list[Path],
 ) -> dict[str, Any]:
     """Every output; audit.json last (and the old one first away)."""
-    record = output_dir / "audit.json"
-    record.unlink(missing_ok=True)
+    folder = AuditFolder(output_dir)
+    done = Done(folder.record)
+    done.forget()
     ranked = ranked_frame(truth, audit)
     issues = ranked[ranked["flagged"]].drop(columns="flagged")
     excluded = issues if exclude_top is None else issues.head(exclude_top)
     counts = audit.counts()
     written = [
-        write_csv(output_dir / "label_issues.csv", issues),
-        write_csv(output_dir / "label_quality.csv", ranked),
-        write_csv(output_dir / "label_counts.csv", counts),
-        write_csv(output_dir / "exclude.csv", excluded[["image_name", "quality", "suggested"]]),
-        write_text(output_dir / "audit.md", markdown(truth, audit, counts, issues, settings)),
+        write_csv(folder.issues, issues),
+        write_csv(folder.quality, ranked),
+        write_csv(folder.counts, counts),
+        write_csv(folder.exclude, excluded[["image_name", "quality", "suggested"]]),
+        write_text(folder.report, markdown(truth, audit, counts, issues, settings)),
     ]
-    if figure := gallery(truth, issues, gallery_size, output_dir / "gallery.png"):
+    if figure := gallery(truth, issues, gallery_size, folder.gallery):
         written.append(figure)
     summary = {
         **settings,
@@ -132,7 +135,5 @@ def write_report(
         "excluded": len(excluded),
         "per_label": counts.to_dict(orient="records"),
         "inputs": [identity(path) for path in inputs],
-        "outputs": [identity(path) for path in written],
     }
-    write_json(record, summary)
-    return summary
+    return done.write(written, summary)

@@ -92,7 +92,7 @@ class Combination(Weights):
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "combination.json") -> Combination:
+    def from_dict(cls, data: dict[str, Any], source: str = "a saved combination") -> Combination:
         """From its saved form, checked: the models, and weights, intercept and vote thresholds of
         their shapes and finite, so that a damaged file is named rather than applied."""
         check_saved(data, source)

@@ -17,6 +17,7 @@ from amazon_cls.data.layout import Layout, read_labels
 from amazon_cls.data.sources import Source
 from amazon_cls.store.atomic import write_text
 from amazon_cls.store.figures import new_figure, save_figure
+from amazon_cls.store.report_folders import EdaFolder
 
 log = logging.getLogger(__name__)
 COLOUR_SIZE = 32  # mean colours from chips decoded at 1/8 scale: the same means, 30x less work
@@ -105,9 +106,10 @@ def write_report(layout: Layout, output_dir: Path) -> Path:
             list(pool.map(lambda p: load_chip(p, COLOUR_SIZE, source)[..., rgb].mean(axis=(0, 1)), paths, chunksize=64))
         )
     label_means = (targets.T @ chip_means) / np.maximum(targets.sum(axis=0)[:, None], 1)
-    plot_frequency(targets.sum(axis=0), len(names), output_dir / "label_frequency.png")
-    plot_cooccurrence(targets, output_dir / "cooccurrence.png")
-    plot_mean_colours(label_means, output_dir / "mean_colour.png")
-    plot_examples(paths, source, targets, output_dir / "examples.png")
+    folder = EdaFolder(output_dir)
+    plot_frequency(targets.sum(axis=0), len(names), folder.label_frequency)
+    plot_cooccurrence(targets, folder.cooccurrence)
+    plot_mean_colours(label_means, folder.mean_colour)
+    plot_examples(paths, source, targets, folder.examples)
     size = read_chip(paths[0], source).shape if paths else (0, 0)
-    return write_text(output_dir / "summary.md", summary_markdown(layout.root, names, targets, size))
+    return write_text(folder.summary, summary_markdown(layout.root, names, targets, size))

@@ -18,9 +18,11 @@ from amazon_cls.core.metric import per_label_report
 from amazon_cls.evaluation.bootstrap import Bootstrap, Interval, chip_f2_statistic, label_f2_statistic
 from amazon_cls.evaluation.predictions import Predictions
 from amazon_cls.evaluation.truth import Truth
-from amazon_cls.store.atomic import write_csv, write_json, write_text
+from amazon_cls.store.atomic import write_csv, write_text
+from amazon_cls.store.done import Done
 from amazon_cls.store.figures import new_figure, save_figure
 from amazon_cls.store.records import identity
+from amazon_cls.store.report_folders import EvaluationFolder
 from amazon_cls.store.tables import markdown_table
 
 NO_WEATHER, SEVERAL = "none", "several"
@@ -178,9 +180,7 @@ def markdown(truth: Truth, scored: list[Scores], compared: list[Comparison], boo
     return "\n".join(lines) + "\n"
 
 
-def summary(
-    truth: Truth, scored: list[Scores], compared: list[Comparison], bootstrap: Bootstrap, outputs: list[Path]
-) -> dict[str, Any]:
+def summary(truth: Truth, scored: list[Scores], compared: list[Comparison], bootstrap: Bootstrap) -> dict[str, Any]:
     inputs = sorted({path for s in scored for path in s.predictions.inputs if Path(path).is_file()})
     return {
         "chips": len(truth),
@@ -212,7 +212,6 @@ def summary(
             for c in compared
         ],
         "inputs": [identity(path) for path in inputs],
-        "outputs": [identity(path) for path in outputs],
     }
 
 
@@ -220,15 +219,17 @@ def write_report(
     output_dir: Path, truth: Truth, scored: list[Scores], compared: list[Comparison], bootstrap: Bootstrap
 ) -> dict[str, Path]:
     """Every output; evaluation.json last (and the old one first away), so it never describes other files."""
-    record = output_dir / "evaluation.json"
-    record.unlink(missing_ok=True)
+    folder = EvaluationFolder(output_dir)
+    done = Done(folder.record)
+    done.forget()
     per_label = pd.concat([s.per_label.assign(predictions=s.predictions.name) for s in scored], ignore_index=True)
     written = {
-        "csv": write_csv(output_dir / "evaluation.csv", per_label[["predictions", *scored[0].per_label.columns]]),
-        "markdown": write_text(output_dir / "evaluation.md", markdown(truth, scored, compared, bootstrap)),
+        "csv": write_csv(folder.per_label, per_label[["predictions", *scored[0].per_label.columns]]),
+        "markdown": write_text(folder.report, markdown(truth, scored, compared, bootstrap)),
     }
     for s in scored:
-        if figure := pr_figure(truth, s, output_dir / f"pr_{file_name(s.predictions.name)}.png"):
+        if figure := pr_figure(truth, s, folder.precision_recall(file_name(s.predictions.name))):
             written[f"pr {s.predictions.name}"] = figure
-    written["record"] = write_json(record, summary(truth, scored, compared, bootstrap, list(written.values())))
+    done.write(written.values(), summary(truth, scored, compared, bootstrap))
+    written["record"] = folder.record
     return written

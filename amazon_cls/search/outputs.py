@@ -14,19 +14,17 @@ from optuna.trial import TrialState
 
 from amazon_cls.search.space import experiment_yaml
 from amazon_cls.search.study import counted
-from amazon_cls.store.atomic import write_csv, write_json, write_text
+from amazon_cls.store.atomic import write_csv, write_text
+from amazon_cls.store.done import Done
 from amazon_cls.store.figures import save_figure
+from amazon_cls.store.report_folders import StudyFolder
 
 log = logging.getLogger(__name__)
 PLOTS = {
-    "history.png": "plot_optimization_history",
-    "intermediate.png": "plot_intermediate_values",  # each trial's val/f2 by epoch: where pruning cut
-    "importance.png": "plot_param_importances",
+    "history": "plot_optimization_history",
+    "intermediate": "plot_intermediate_values",  # each trial's val/f2 by epoch: where pruning cut
+    "importance": "plot_param_importances",
 }
-
-
-def experiment_path(study_dir: Path, name: str) -> Path:
-    return study_dir / "configs" / "experiment" / f"{name}.yaml"
 
 
 def write_plots(study: optuna.Study, study_dir: Path) -> dict[str, str]:
@@ -45,25 +43,26 @@ def write_plots(study: optuna.Study, study_dir: Path) -> dict[str, str]:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 axes = getattr(plots, plot)(study)
         except (ValueError, RuntimeError, ZeroDivisionError) as reason:
-            skipped[name] = str(reason)
-            (study_dir / name).unlink(missing_ok=True)
+            skipped[StudyFolder(study_dir).plot(name).name] = str(reason)
+            StudyFolder(study_dir).plot(name).unlink(missing_ok=True)
             continue
         figure = axes.ravel()[0].figure if hasattr(axes, "ravel") else axes.figure
-        save_figure(figure, study_dir / name, dpi=110)
+        save_figure(figure, StudyFolder(study_dir).plot(name), dpi=110)
         pyplot.close(figure)
     return skipped
 
 
 def write_outputs(study: optuna.Study, study_dir: Path, n_trials: int, command: str) -> dict[str, Any]:
     """Every output of the study as the database holds it now; study.json last."""
-    summary_path = study_dir / "study.json"
-    summary_path.unlink(missing_ok=True)
+    folder = StudyFolder(study_dir)
+    done = Done(folder.record)
+    done.forget()
     trials = study.get_trials(deepcopy=False)
     states = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
     table = study.trials_dataframe(
         attrs=("number", "state", "value", "params", "user_attrs", "datetime_start", "datetime_complete", "duration")
     )
-    write_csv(study_dir / "trials.csv", table)
+    write_csv(folder.table, table)
     summary: dict[str, Any] = {
         "study": study.study_name,
         "n_trials": n_trials,
@@ -76,7 +75,7 @@ def write_outputs(study: optuna.Study, study_dir: Path, n_trials: int, command: 
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete:
         best = study.best_trial
-        path = experiment_path(study_dir, study.study_name)
+        path = folder.experiment(study.study_name)
         comment = (
             f"The best trial ({best.number}, {best.value:.4f}) of the study {study.study_name!r}.\n"
             f"  python -m amazon_cls.train --config-dir {path.parent.parent} experiment={path.stem}\n"
@@ -88,8 +87,9 @@ def write_outputs(study: optuna.Study, study_dir: Path, n_trials: int, command: 
         default = next((t for t in trials if t.user_attrs.get("default_recipe")), None)
         if default is not None and default.state == TrialState.COMPLETE:
             summary["default_recipe"] = trial_summary(default)
-    write_json(summary_path, summary)
-    return summary
+    written = [folder.table, *(folder.plot(name) for name in PLOTS if folder.plot(name).is_file())]
+    written += [folder.experiment(study.study_name)] if complete else []
+    return done.write(written, summary)
 
 
 def trial_summary(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -27,6 +27,8 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from amazon_cls.store.report_folders import StudyFolder
+
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60  # a worker that dies without a word (SIGKILL, a lost node) has its trial failed after 3 of these
 
@@ -44,7 +46,7 @@ def storage_of(url: str | None, study_dir: Path) -> optuna.storages.RDBStorage:
     a trial whose worker vanished is failed and not waited for."""
     if url is None:
         study_dir.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{study_dir.resolve() / 'study.db'}"
+        url = f"sqlite:///{StudyFolder(study_dir.resolve()).database}"
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # workers wait for the file's lock
     try:
         with warnings.catch_warnings():

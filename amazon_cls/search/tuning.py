@@ -19,6 +19,7 @@ from amazon_cls.search.outputs import write_outputs
 from amazon_cls.search.space import default_params, distributions_of, is_group, trial_overrides
 from amazon_cls.search.study import Interrupted, open_study, remaining, run_study, storage_of
 from amazon_cls.search.trials import compose_training, run_trial, training_overrides
+from amazon_cls.store.report_folders import StudyFolder
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
     distributions = distributions_of(OmegaConf.to_container(cfg.tune.space, resolve=True))
     folds = [int(fold) for fold in cfg.folds]
     study_dir = Path(cfg.study_dir)
-    recipe = check_trials(fixed, distributions, folds, study_dir / "trials" / "check")
+    recipe = check_trials(fixed, distributions, folds, StudyFolder(study_dir).trials / "check")
     sampler, pruner = hydra.utils.instantiate(cfg.sampler), hydra.utils.instantiate(cfg.pruner)
     settings = {
         "train_overrides": fixed,
@@ -97,7 +98,7 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
         distributions=distributions,
         fixed=fixed,
         folds=folds,
-        trials_dir=study_dir / "trials",
+        trials_dir=StudyFolder(study_dir).trials,
         objective=cfg.objective,
         pruning=cfg.pruning,
     )

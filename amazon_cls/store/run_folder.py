@@ -70,6 +70,11 @@ class RunFolder:
         return self.checkpoints / "last.ckpt"
 
     @property
+    def final_checkpoint(self) -> Path:
+        """The final weights of a run without a checkpoint callback (no best to keep)."""
+        return self.checkpoints / "final.ckpt"
+
+    @property
     def thresholds(self) -> Path:
         return self.path / "thresholds.json"
 

@@ -142,7 +142,7 @@ def validate_best(
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     trainer.loggers = final_loggers(trainer.loggers)  # a run of its own, not one more point of the fit's series
     (results,) = trainer.validate(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
-    path = Path(best) if best else folder.checkpoints / "final.ckpt"
+    path = Path(best) if best else folder.final_checkpoint
     trainer.save_checkpoint(path, weights_only=True)  # the model's on_save_checkpoint adds its thresholds
     scores = {key: float(results[key]) for key in SCORES if key in results}
     return {**scores, "best_checkpoint": str(path), "tta": model.active_tta}

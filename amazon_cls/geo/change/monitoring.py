@@ -25,6 +25,7 @@ from amazon_cls.inference.predictor import PredictionRun, Predictor
 from amazon_cls.runtime.command import is_rank_zero
 from amazon_cls.store.atomic import remove_stale_temporaries, write_csv
 from amazon_cls.store.done import Done
+from amazon_cls.store.monitor_folder import MonitorFolder
 from amazon_cls.store.records import identity
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,8 @@ ALERT_KEYS = (
 
 def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) -> dict[str, Any]:
     """Everything `python -m amazon_cls.monitor` does once its config is checked; the summary (rank 0)."""
-    folder = Path(cfg.output_dir)
-    remove_stale_temporaries(folder)
+    folder = MonitorFolder(Path(cfg.output_dir))
+    remove_stale_temporaries(folder.path)
     source = predictor.input_source()
     regions = read_regions(cfg.regions, cfg.region_key) if cfg.regions else None
     opened = lambda path: open_scene(cfg, path, source)  # noqa: E731
@@ -63,10 +64,10 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "settings": {**settings, **settings_of(cfg, ALERT_KEYS)},
         "inputs": [identity(path) for path in [*[d.scene.path for d in dated], *inputs]],
     }
-    done = Done(folder / "monitor.json")
-    if before := done.finished([folder / name for name in outputs.FILES], record):
+    done = Done(folder.record)
+    if before := done.finished(folder.outputs(), record):
         if is_rank_zero():
-            log.info("%s: monitored before from these scenes with these settings; nothing to do", folder)
+            log.info("%s: monitored before from these scenes with these settings; nothing to do", folder.path)
         return before
     done.forget()  # its outputs are rewritten from here on
 
@@ -76,7 +77,7 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
             log.info("Predicting %s (%s) on the grid: %d of %d chips", item.scene.path, item.date, kept, total)
         return predict_scene(predictor, prediction, item.scene, item.grid, cfg.compile)
 
-    series, predicted = assemble(footprint, grid, dated, predict, folder / "predictions", settings, inputs)
+    series, predicted = assemble(footprint, grid, dated, predict, folder, settings, inputs)
     if series is None:
         return {}  # another rank writes
     states = states_of(series.probs, series.read, rules)
@@ -84,12 +85,12 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     polygons = merged(cells, grid, cfg.min_area_ha)  # gives each cell its alert_id
     cells = add_probabilities(cells, series, rules.change)
     outputs.write_vectors(folder, polygons, cells, series)
-    outputs.write_history(folder / "history.csv", series, states)
-    outputs.write_timeline(folder / "timeline.png", polygons, series)
+    outputs.write_history(folder.history, series, states)
+    outputs.write_timeline(folder.timeline, polygons, series)
     if regions is not None:
         totals = region_totals(polygons, regions, cfg.region_key)
         totals["first_seen"] = [series.dates[int(t)].isoformat() for t in totals["first_seen"]]
-        write_csv(folder / "regions.csv", totals)
+        write_csv(folder.regions, totals)
     evidence = write_evidence(folder, polygons, cells, series, cfg.evidence)
     summary = {
         **record,
@@ -104,9 +105,9 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "area_ha": float(polygons.loc[polygons["confidence"] != "retracted", "area_ha"].sum()),
         "operating_point": operating.to_dict(orient="records"),
     }
-    outputs.write_report(folder / "report.md", summary, operating, outputs.with_dates(polygons, series), evidence)
-    written = [folder / name for name in outputs.FILES] + [folder / "evidence" / f"{name}.png" for name in evidence]
-    written += [folder / "regions.csv"] if regions is not None else []
+    outputs.write_report(folder.report, summary, operating, outputs.with_dates(polygons, series), evidence)
+    written = folder.outputs() + [folder.evidence(alert_id) for alert_id in evidence]
+    written += [folder.regions] if regions is not None else []
     return done.write(written, summary)
 
 
@@ -125,14 +126,14 @@ def alert_rules(cfg: DictConfig, predictor: Predictor) -> tuple[Rules, pd.DataFr
 
 
 def write_evidence(
-    folder: Path, polygons: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, series: Series, count: int
+    folder: MonitorFolder, polygons: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, series: Series, count: int
 ) -> list[str]:
     """Before-and-after images of the `count` largest alerts that have a date of forest before them."""
     written = []
     for _, alert in polygons.sort_values("area_ha", ascending=False).head(count).iterrows():
         if alert["last_forest"] >= 0:
             members = cells[cells["alert_id"] == alert["alert_id"]]
-            outputs.write_evidence(folder / "evidence" / f"{alert['alert_id']}.png", alert, members, series)
+            outputs.write_evidence(folder.evidence(alert["alert_id"]), alert, members, series)
             written.append(alert["alert_id"])
     return written
 

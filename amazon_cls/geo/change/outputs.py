@@ -31,9 +31,8 @@ from amazon_cls.geo.outputs.preview import COLOURS
 from amazon_cls.geo.scene import Scene, open_raster, reading
 from amazon_cls.store.atomic import atomic_path, write_csv, write_text
 from amazon_cls.store.figures import new_figure, save_figure
+from amazon_cls.store.monitor_folder import MonitorFolder
 from amazon_cls.store.tables import markdown_table
-
-FILES = ("alerts.geojson", "alerts.gpkg", "alert_cells.geojson", "history.csv", "timeline.png", "report.md")
 
 
 def iso(series: Series, index: Any) -> str | None:
@@ -48,13 +47,13 @@ def with_dates(frame: gpd.GeoDataFrame, series: Series) -> gpd.GeoDataFrame:
     return frame
 
 
-def write_vectors(folder: Path, polygons: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, series: Series) -> None:
+def write_vectors(folder: MonitorFolder, polygons: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, series: Series) -> None:
     dated_polygons = with_dates(polygons, series)
-    write_text(folder / "alerts.geojson", json.dumps(geojson_of(dated_polygons), allow_nan=False))
-    with atomic_path(folder / "alerts.gpkg") as tmp, warnings.catch_warnings():
+    write_text(folder.alerts_geojson, json.dumps(geojson_of(dated_polygons), allow_nan=False))
+    with atomic_path(folder.alerts_gpkg) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GDAL notes the temporary name's extension
         dated_polygons.to_file(tmp, driver="GPKG", layer="alerts")
-    write_text(folder / "alert_cells.geojson", json.dumps(geojson_of(with_dates(cells, series)), allow_nan=False))
+    write_text(folder.alert_cells, json.dumps(geojson_of(with_dates(cells, series)), allow_nan=False))
 
 
 def geojson_of(frame: gpd.GeoDataFrame) -> dict[str, Any]:

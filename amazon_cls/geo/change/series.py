@@ -27,6 +27,7 @@ from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on
 from amazon_cls.geo.scene import Footprint, Scene, SceneError
 from amazon_cls.store.atomic import write_csv
 from amazon_cls.store.done import Done
+from amazon_cls.store.monitor_folder import MonitorFolder
 from amazon_cls.store.records import identity
 from amazon_cls.store.tables import read_frame
 
@@ -113,20 +114,15 @@ def dated_scenes(
     return footprint, grid, dated
 
 
-def cached(folder: Path, dated: Dated, record: dict[str, Any]) -> pd.DataFrame | None:
+def cached(folder: MonitorFolder, dated: Dated, record: dict[str, Any]) -> pd.DataFrame | None:
     """The probabilities of a date predicted before with the same record (settings and files)."""
-    table, done = paths_of(folder, dated)
+    table, done = folder.prediction(dated.date, dated.scene.path)
     return read_frame(table) if Done(done).finished([table], record) else None
 
 
-def paths_of(folder: Path, dated: Dated) -> tuple[Path, Path]:
-    stem = f"{dated.date.isoformat()}_{dated.scene.path.stem}"
-    return folder / f"{stem}_probs.csv", folder / f"{stem}.json"
-
-
-def store(folder: Path, dated: Dated, frame: pd.DataFrame, record: dict[str, Any]) -> None:
+def store(folder: MonitorFolder, dated: Dated, frame: pd.DataFrame, record: dict[str, Any]) -> None:
     """A date's probabilities, then the record that they are done (removed first)."""
-    table, done = paths_of(folder, dated)
+    table, done = folder.prediction(dated.date, dated.scene.path)
     Done(done).forget()
     write_csv(table, frame)
     Done(done).write([table], record)
@@ -137,7 +133,7 @@ def assemble(
     grid: Grid,
     dated: list[Dated],
     predict: Callable[[Dated], pd.DataFrame | None],
-    folder: Path,
+    folder: MonitorFolder,
     settings: dict[str, Any],
     inputs: list[str],
 ) -> tuple[Series | None, int]:

@@ -1,0 +1,69 @@
+"""A monitor run's output folder, defined once: the names of its files.
+
+- `alerts.geojson`, `alerts.gpkg`: the merged alert polygons (EPSG:4326; the grid's CRS)
+- `alert_cells.geojson`: one feature per cell alert, with its probabilities before and after
+- `history.csv`: cell x date: observable, tags and the 17 probabilities of every cell read
+- `regions.csv`: with regions, the alert area per region, type and date
+- `timeline.png`, `report.md`, `evidence/<alert_id>.png`: what a person reads
+- `predictions/<date>_<scene>_probs.csv` and `.json`: each date's probabilities and their record
+- `monitor.json`: the record of the run, written last (`store.done`)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class MonitorFolder:
+    path: Path
+
+    @property
+    def alerts_geojson(self) -> Path:
+        return self.path / "alerts.geojson"
+
+    @property
+    def alerts_gpkg(self) -> Path:
+        return self.path / "alerts.gpkg"
+
+    @property
+    def alert_cells(self) -> Path:
+        return self.path / "alert_cells.geojson"
+
+    @property
+    def history(self) -> Path:
+        return self.path / "history.csv"
+
+    @property
+    def regions(self) -> Path:
+        return self.path / "regions.csv"
+
+    @property
+    def timeline(self) -> Path:
+        return self.path / "timeline.png"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.md"
+
+    @property
+    def record(self) -> Path:
+        return self.path / "monitor.json"
+
+    @property
+    def predictions(self) -> Path:
+        return self.path / "predictions"
+
+    def evidence(self, alert_id: str) -> Path:
+        return self.path / "evidence" / f"{alert_id}.png"
+
+    def prediction(self, day: date, scene: Path) -> tuple[Path, Path]:
+        """A date's probability table and the record that it was predicted."""
+        stem = f"{day.isoformat()}_{scene.stem}"
+        return self.predictions / f"{stem}_probs.csv", self.predictions / f"{stem}.json"
+
+    def outputs(self) -> list[Path]:
+        """The files every finished run has (regions and evidence come with their options)."""
+        return [self.alerts_geojson, self.alerts_gpkg, self.alert_cells, self.history, self.timeline, self.report]
