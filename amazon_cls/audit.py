@@ -15,12 +15,13 @@ import logging
 
 from omegaconf import DictConfig
 
+from amazon_cls.auditing.config import AuditConfig
 from amazon_cls.runtime.command import command, task
 
 log = logging.getLogger(__name__)
 
 
-@task("audit")
+@task("audit", AuditConfig)
 def run(cfg: DictConfig) -> dict:
     """Everything `python -m amazon_cls.audit` does; returns audit.json's content."""
     from amazon_cls.auditing.audit import audit  # heavy libraries load once the config composed

@@ -14,12 +14,13 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from amazon_cls.model.config import BaselineConfig
 from amazon_cls.runtime.command import command, task
 
 log = logging.getLogger(__name__)
 
 
-@task("baseline", hardware="data")
+@task("baseline", BaselineConfig, hardware="data")
 def run(cfg: DictConfig) -> dict[str, float]:
     from amazon_cls.model.baseline import run_baseline
 

@@ -10,6 +10,7 @@ import sys
 
 from omegaconf import DictConfig
 
+from amazon_cls.data.config import CheckConfig
 from amazon_cls.runtime.command import command, task
 
 
@@ -29,7 +30,7 @@ def report(cfg: DictConfig) -> tuple[str, bool]:
     return text + (problems.summary() or "no problems found"), bool(problems.fatal)
 
 
-@task("check")
+@task("check", CheckConfig)
 def run(cfg: DictConfig) -> None:
     text, fatal = report(cfg)
     print(text)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from amazon_cls.data.config import EdaConfig
 from amazon_cls.runtime.command import command, task
 
 
-@task("eda")
+@task("eda", EdaConfig)
 def run(cfg: DictConfig) -> Path:
     from amazon_cls.data.eda import write_report
     from amazon_cls.data.layout import Layout

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from amazon_cls.blending.config import EnsembleConfig
 from amazon_cls.runtime.command import command, task
 
 
-@task("ensemble")
+@task("ensemble", EnsembleConfig)
 def run(cfg: DictConfig) -> dict:
     from amazon_cls.blending.combine import run_ensemble  # heavy libraries load once the config composed
     from amazon_cls.blending.members import run_folders

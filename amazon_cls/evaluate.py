@@ -16,12 +16,13 @@ import logging
 
 from omegaconf import DictConfig
 
+from amazon_cls.evaluation.config import EvaluateConfig
 from amazon_cls.runtime.command import command, is_rank_zero, task
 
 log = logging.getLogger(__name__)
 
 
-@task("evaluate", hardware="predict")
+@task("evaluate", EvaluateConfig, hardware="predict")
 def run(cfg: DictConfig) -> dict:
     """Everything `python -m amazon_cls.evaluate` does; returns the summary (on rank 0)."""
     from amazon_cls.evaluation.scoring import evaluate  # heavy libraries load once the config composed

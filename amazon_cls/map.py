@@ -16,10 +16,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from amazon_cls.geo.config import MapConfig
 from amazon_cls.runtime.command import command, task
 
 
-@task("map", hardware="predict")
+@task("map", MapConfig, hardware="predict")
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Everything `python -m amazon_cls.map` does; returns each scene's summary (on rank 0)."""
     from amazon_cls.geo.mapping import map_scenes  # heavy libraries load once the config is checked

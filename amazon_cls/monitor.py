@@ -16,12 +16,13 @@ import logging
 
 from omegaconf import DictConfig
 
+from amazon_cls.geo.config import MonitorConfig
 from amazon_cls.runtime.command import command, is_rank_zero, task
 
 log = logging.getLogger(__name__)
 
 
-@task("monitor", hardware="predict")
+@task("monitor", MonitorConfig, hardware="predict")
 def run(cfg: DictConfig) -> dict:
     from amazon_cls.geo.change.monitoring import monitor  # heavy libraries load once the config composed
     from amazon_cls.inference.predictor import PredictionRun, Predictor

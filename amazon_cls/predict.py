@@ -19,12 +19,13 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from amazon_cls.inference.config import PredictConfig
 from amazon_cls.runtime.command import command, is_rank_zero, task
 
 log = logging.getLogger(__name__)
 
 
-@task("predict", hardware="predict")
+@task("predict", PredictConfig, hardware="predict")
 def run(cfg: DictConfig) -> dict[str, Path]:
     """Everything `python -m amazon_cls.predict` does; returns the paths written (on rank 0)."""
     from amazon_cls.data.datamodule import ChipFolders  # heavy libraries load once the config composed

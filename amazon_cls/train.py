@@ -13,11 +13,12 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from amazon_cls.runtime.command import command, task
+from amazon_cls.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
 
-@task("train", hardware="train")
+@task("train", TrainConfig, hardware="train")
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Resolve this machine's `auto` values, then fit, validate and predict (`training.fit.train`)."""
     from amazon_cls.store.run_folder import RunFolder

@@ -17,11 +17,12 @@ import logging
 from omegaconf import DictConfig
 
 from amazon_cls.runtime.command import command, task
+from amazon_cls.search.config import TuneConfig
 
 log = logging.getLogger(__name__)
 
 
-@task("tune")
+@task("tune", TuneConfig)
 def run(cfg: DictConfig) -> dict:
     """Everything `python -m amazon_cls.tune` does; returns the study's summary."""
     from amazon_cls.search.tuning import tune  # heavy libraries load once the config composed

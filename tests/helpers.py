@@ -38,6 +38,13 @@ def run_module(module: str, *overrides: str, cwd: Path = ROOT) -> subprocess.Com
     return result
 
 
+def schema_of(command: str) -> type:
+    """The typed schema `python -m amazon_cls.<command>` checks its config against."""
+    import importlib
+
+    return importlib.import_module(f"amazon_cls.{command}").run.schema
+
+
 def compose_train(overrides: list[str], output_dir: Path) -> DictConfig:
     """The real training config, as `python -m amazon_cls.train <overrides>` would see it."""
     return compose_config("train", overrides, output_dir)

@@ -47,6 +47,7 @@ from tests.helpers import (
     compose_config,
     compose_train,
     make_member,
+    schema_of,
     tiny_overrides,
 )
 
@@ -271,10 +272,10 @@ def test_a_combination_with_a_nan_or_a_wrong_shape_is_refused_naming_the_key(tmp
 def test_empty_paths_are_refused_not_taken_for_null(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"data\.root='': an empty path; null \(not an empty string\) means the"):
         Layout.of("", tmp_path / "synthetic")
-    from amazon_cls.runtime.schema import SCHEMAS, problems_of
+    from amazon_cls.runtime.schema import problems_of
 
     cfg = compose_config("predict", ["ckpt=", "input=/tmp", "output=o.csv", "thresholds="], tmp_path / "run")
-    assert problems_of(cfg, SCHEMAS["predict"]) == [
+    assert problems_of(cfg, schema_of("predict")) == [
         "ckpt='': an empty path; null (not an empty string) means none",
         "thresholds='': an empty path; null (not an empty string) means none",
     ]

@@ -13,9 +13,11 @@ import numpy as np
 from torch.utils.data import DataLoader
 
 from amazon_cls.core.labels import RARE_INDEX
+from amazon_cls.core.schema import problems_in
 from amazon_cls.data import synthetic
 from amazon_cls.data.cache import load_or_build_cache
 from amazon_cls.data.check import bad_rows_of
+from amazon_cls.data.config import DataConfig
 from amazon_cls.data.dataset import ChipDataset, band_statistics, epoch_loader
 from amazon_cls.data.folds import fold_file, load_or_create_folds
 from amazon_cls.data.layout import LABELS_CSV, DataError, Layout, list_chips, read_labels, read_name_table
@@ -85,18 +87,19 @@ class PlanetDataModule(L.LightningDataModule):
         exclude: str | None = None,
     ) -> None:
         super().__init__()
-        if train_subset not in ("all", "rare"):
-            raise ValueError(f"data.train_subset={train_subset!r}; choose all or rare")
-        if isinstance(oversample_rare, bool) or not isinstance(oversample_rare, int) or oversample_rare < 1:
-            raise ValueError(f"data.oversample_rare={oversample_rare!r}: a whole number >= 1 (1: no oversampling)")
-        if num_folds < 2:
-            raise ValueError(f"data.num_folds={num_folds}: must be at least 2 (one fold validates, the others train)")
-        if not 0 <= fold < num_folds:
-            raise ValueError(f"data.fold={fold} must be in [0, {num_folds - 1}] for data.num_folds={num_folds}")
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size={batch_size}: must be at least 1")
-        if not isinstance(num_workers, int) or isinstance(num_workers, bool) or num_workers < 0:
-            raise ValueError(f"data.num_workers={num_workers!r}: auto, or a whole number >= 0")
+        given = {
+            "on_bad_chip": on_bad_chip,
+            "fold": fold,
+            "num_folds": num_folds,
+            "batch_size": batch_size,
+            "num_workers": num_workers,
+            "train_subset": train_subset,
+            "oversample_rare": oversample_rare,
+        }
+        if problems := list(problems_in(DataConfig, given, "data.")):  # the data group's rules, one home
+            raise ValueError("; ".join(problems))
+        if not isinstance(num_workers, int):  # the schema allows `auto`, which the entry point resolves first
+            raise ValueError(f"data.num_workers={num_workers!r}: resolve auto before building the datamodule")
         self.save_hyperparameters(logger=False)
         self.layout = Layout.of(root, synthetic_dir, labels_csv, format, image_dir, image_ext)
         self.synthetic = dict(synthetic or {})

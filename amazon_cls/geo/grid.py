@@ -22,9 +22,9 @@ import shapely
 from affine import Affine
 from rasterio.windows import Window
 
+from amazon_cls.core.schema import problems_in
+from amazon_cls.geo.config import SceneConfig
 from amazon_cls.geo.scene import Footprint, Scene, SceneError, read_reduced
-
-EDGES = ("pad", "skip")
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,8 @@ class Tiling:
     min_valid: float = 0.5  # chips with a smaller share of valid pixels (inside the footprint) are skipped
 
     def __post_init__(self) -> None:
-        if self.chip_size < 1 or self.stride < 1:
-            raise ValueError(f"chip_size={self.chip_size}, stride={self.stride}: both must be at least 1")
-        if self.edge not in EDGES:
-            raise ValueError(f"edge={self.edge!r}: choose one of {EDGES}")
-        if not 0 <= self.min_valid <= 1:
-            raise ValueError(f"min_valid={self.min_valid}: must be in [0, 1]")
-        if self.resolution is not None and self.resolution <= 0:
-            raise ValueError(f"resolution={self.resolution}: must be positive (ground units per pixel)")
+        if problems := list(problems_in(SceneConfig, dataclasses.asdict(self))):  # the pipeline's rules, one home
+            raise ValueError("; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -100,15 +100,15 @@ def remove_failed_start() -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def task(config_name: str, hardware: str | None = None) -> Callable[[Callable[[DictConfig], Any]], Any]:
-    """A command's work, prepared: its config checked against `conf/<config_name>.yaml`'s schema
-    before anything heavy loads, then, with `hardware` (`train`, `predict` or `data`: which keys),
-    every `auto` setting resolved for this machine and each choice logged once."""
+def task(config_name: str, schema: type, hardware: str | None = None) -> Callable[[Callable[[DictConfig], Any]], Any]:
+    """A command's work, prepared: its config (`conf/<config_name>.yaml`) checked against its typed
+    `schema` before anything heavy loads, then, with `hardware` (`train`, `predict` or `data`: which
+    keys), every `auto` setting resolved for this machine and each choice logged once."""
 
     def prepared(work: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
         @functools.wraps(work)
         def run(cfg: DictConfig) -> Any:
-            check_config(cfg, config_name)  # a bad value is named at once
+            check_config(cfg, schema)  # a bad value is named at once
             if hardware:
                 from amazon_cls.runtime.hardware import KEYS, resolve_config  # heavy: once the config is good
 
@@ -118,6 +118,7 @@ def task(config_name: str, hardware: str | None = None) -> Callable[[Callable[[D
             return work(cfg)
 
         run.config_name = config_name  # type: ignore[attr-defined]  (what `command` composes)
+        run.schema = schema  # type: ignore[attr-defined]  (what the documentation lists)
         return run
 
     return prepared

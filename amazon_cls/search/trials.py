@@ -23,6 +23,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 
 from amazon_cls.runtime.schema import check_config
 from amazon_cls.search.space import trial_overrides
+from amazon_cls.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 # The tune command's own keys: never passed on to training.
@@ -82,7 +83,7 @@ def compose_training(overrides: Sequence[str], output_dir: Path) -> DictConfig:
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
     with hydra_config_of(cfg):
-        check_config(cfg, "train")
+        check_config(cfg, TrainConfig)
     return cfg
 
 

@@ -36,13 +36,14 @@ class CheckSweepMembers(Callback):
             return  # not a training config
         from amazon_cls.runtime.hardware import resolve_config  # heavy: only when a sweep checks its members
         from amazon_cls.runtime.schema import check_config
+        from amazon_cls.training.config import TrainConfig
         from amazon_cls.training.fit import build
 
         loader = GlobalHydra.instance().config_loader()
         for overrides in sweep_members(config):
             member = loader.load_sweep_config(config, overrides)
             try:
-                check_config(member, "train")
+                check_config(member, TrainConfig)
                 resolve_config(member)
                 build(member, pretrained=False)
             except Exception as error:  # any bad value: name the member before anything trains

@@ -1,6 +1,6 @@
 """Pages that cannot drift from the code: each command's keys, its config errors and the config groups,
 generated at build time from the real configs (`amazon_cls/conf/`) and their checks
-(`amazon_cls.runtime.schema`).
+(each command's typed schema, `run.schema`, checked by `amazon_cls.runtime.schema`).
 
     ```{config-keys} map
     ```
@@ -18,6 +18,7 @@ line of overrides and prints the message a user sees; a line that raises nothing
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,8 +32,9 @@ from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 from sphinx.util.docutils import SphinxDirective
 
+from amazon_cls.core.schema import Rule, rules_of
 from amazon_cls.runtime.config import register_resolvers
-from amazon_cls.runtime.schema import SCHEMAS, check_config
+from amazon_cls.runtime.schema import check_config
 
 CONF = Path(__file__).resolve().parents[2] / "amazon_cls" / "conf"
 # Keys a user does not set: Hydra's bookkeeping, the objects' targets, the callbacks' and loggers' wiring.
@@ -44,6 +46,15 @@ REQUIRED = {
     "monitor": ["ckpt=a.ckpt", "scenes=[a.tif,b.tif]"],
 }
 KEY_LINE = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z_][\w]*):(?P<rest>.*)$")
+
+
+def schema_of(command: str) -> type:
+    """The typed schema a command checks its config against (`@task(..., schema)`)."""
+    return importlib.import_module(f"amazon_cls.{command}").run.schema
+
+
+def rules_for(command: str) -> dict[str, Rule]:
+    return rules_of(schema_of(command))
 
 
 def composed(command: str, overrides: list[str]) -> DictConfig:
@@ -120,7 +131,7 @@ def keys_table(command: str) -> str:
     for path, prefix in yaml_files(command, choices):
         comments.update(comments_of(path, prefix))
     raw = OmegaConf.to_container(cfg, resolve=False)
-    rules = SCHEMAS.get(command, {})
+    rules = rules_for(command)
     rows = ["| key | default | allowed | what it does |", "|---|---|---|---|"]
     for key, value in leaves(raw):
         if HIDDEN.search(key):
@@ -139,7 +150,7 @@ def config_error(command: str, line: str) -> str:
     given = {override.split("=")[0] for override in overrides}
     defaults = [o for o in REQUIRED.get(command, []) if o.split("=")[0] not in given]
     try:
-        check_config(composed(command, [*defaults, *overrides]), command)
+        check_config(composed(command, [*defaults, *overrides]), schema_of(command))
     except ValueError as error:
         return str(error)
     raise ExtensionError(f"config-errors: `{command} {line}` raises no error; the page would show a stale message")

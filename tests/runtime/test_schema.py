@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from amazon_cls.runtime.schema import SCHEMAS, problems_of
-from tests.helpers import ROOT, compose_config, compose_train, tiny_overrides
+from amazon_cls.runtime.schema import problems_of
+from tests.helpers import ROOT, compose_config, compose_train, schema_of, tiny_overrides
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ from tests.helpers import ROOT, compose_config, compose_train, tiny_overrides
     ],
 )
 def test_a_training_value_of_the_wrong_type_or_range_is_named(tmp_path: Path, override: str, message: str) -> None:
-    problems = problems_of(compose_train([override], tmp_path / "run"), SCHEMAS["train"])
+    problems = problems_of(compose_train([override], tmp_path / "run"), schema_of("train"))
     assert len(problems) == 1 and problems[0].startswith(message)
 
 
@@ -56,14 +56,14 @@ def test_a_training_value_of_the_wrong_type_or_range_is_named(tmp_path: Path, ov
     ],
 )
 def test_other_commands_name_their_keys(tmp_path: Path, command: str, overrides: list[str], message: str) -> None:
-    problems = problems_of(compose_config(command, overrides, tmp_path / "run"), SCHEMAS[command])
+    problems = problems_of(compose_config(command, overrides, tmp_path / "run"), schema_of(command))
     assert any(message in problem for problem in problems), problems
 
 
 def test_the_shipped_configs_pass_their_checks(tmp_path: Path, tiny_root: Path) -> None:
-    assert problems_of(compose_train([*tiny_overrides(tiny_root)], tmp_path / "run"), SCHEMAS["train"]) == []
+    assert problems_of(compose_train([*tiny_overrides(tiny_root)], tmp_path / "run"), schema_of("train")) == []
     for model in ("resnet50", "small", "plain_cnn", "mobile"):  # resolver values are left to their code
-        assert problems_of(compose_train([f"model={model}"], tmp_path / "run"), SCHEMAS["train"]) == []
+        assert problems_of(compose_train([f"model={model}"], tmp_path / "run"), schema_of("train")) == []
 
 
 def test_no_trainer_data_check_or_import_comes_before_the_config_check(
@@ -108,5 +108,5 @@ def test_a_path_given_alone_for_a_list_becomes_a_list_of_one(
 
     alone = str(ROOT / "tests") if command == "predict" else str(ROOT / "pyproject.toml")
     cfg = compose_config(command, [*overrides, f"{key}={alone}"], tmp_path / "run")
-    check_config(cfg, command)
+    check_config(cfg, schema_of(command))
     assert list(cfg[key]) == [alone]  # never taken for a list of its characters

@@ -12,8 +12,7 @@ import pandas as pd
 from amazon_cls.core.labels import LABEL_INDEX
 from amazon_cls.core.metric import per_label_report
 from amazon_cls.core.thresholds import precision_thresholds
-
-MODES = ("precision", "f2")
+from amazon_cls.geo.config import OPERATING_POINTS as MODES
 
 
 def operating_point(

@@ -1,0 +1,55 @@
+"""The schemas of `map` and `monitor`, and of the scene pipeline they share (`conf/pipeline/scene.yaml`):
+how a scene becomes the model's chips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from amazon_cls.core.schema import PROBABILITY, checked, choice, group, listing, number, path, text, whole
+from amazon_cls.inference.config import PredictorConfig
+from amazon_cls.runtime.config import TrainerConfig
+
+EDGES = ("pad", "skip")  # the last row and column of chips: padded past the edge as nodata, or left out
+OPERATING_POINTS = ("precision", "f2")  # a change label's threshold: by out-of-fold precision, or the F2's
+
+
+@dataclass
+class SceneConfig(PredictorConfig):
+    """The scene pipeline: the model (as `predict`'s), the grid of chips, and how bands are read."""
+
+    trainer: TrainerConfig = group(TrainerConfig)
+    chip_size: int = checked(whole(1))
+    stride: int | None = checked(whole(1, nullable=True))
+    resolution: float | None = checked(number(0, low_open=True, nullable=True))
+    edge: str = checked(choice(*EDGES))
+    min_valid: float = checked(PROBABILITY)
+    crs: str | None = checked(text(nullable=True))
+    bands: list[int] | None = checked(listing(whole(1), nullable=True))
+    scale_16bit: float = checked(number(0, low_open=True))
+
+
+@dataclass
+class MapConfig(SceneConfig):
+    """`python -m amazon_cls.map`: scenes to maps."""
+
+    scene: list[str] = checked(listing(path("file")))
+    output_dir: str = checked(path("out-dir"))
+    outputs: list[str] = checked(listing(text()))
+
+
+@dataclass
+class MonitorConfig(SceneConfig):
+    """`python -m amazon_cls.monitor`: a series of scenes to dated alerts."""
+
+    scenes: list[str] = checked(listing(path("file")))
+    dates: list[str] | None = checked(listing(text(), nullable=True))
+    grid: str | None = checked(path("file", nullable=True))
+    output_dir: str = checked(path("out-dir"))
+    operating_point: str = checked(choice(*OPERATING_POINTS))
+    alert_precision: float = checked(number(0, 1, low_open=True, high_open=True))
+    change_labels: list[str] = checked(listing(text()))
+    unobservable: list[str] = checked(listing(text()))
+    min_area_ha: float = checked(number(0))
+    regions: str | None = checked(path("file", nullable=True))
+    region_key: str | None = checked(text(nullable=True))
+    evidence: int = checked(whole(0))
