@@ -2,7 +2,7 @@
 words allowed beside it), declared on each group's dataclass beside the code that owns it
 (`data.config`, `model.config`, ...), and the rules across keys (`Relation`). The check that reads
 a composed config against a schema is `runtime.schema`; this module is pure Python, so a schema
-costs nothing to import before a command's config is checked.
+costs nothing to import before a command's config is checked, for example::
 
     @dataclass
     class DataConfig:
