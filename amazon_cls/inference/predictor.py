@@ -26,10 +26,10 @@ from amazon_cls.core.labels import LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.core.thresholds import Thresholds
 from amazon_cls.data.sources import SOURCES, Source, source_of
 from amazon_cls.inference.writer import ProbabilityWriter
-from amazon_cls.model.module import ChipClassifier, upgrade_hparams
+from amazon_cls.model.module import ChipClassifier
 from amazon_cls.runtime.signals import StopOnSigterm, interrupted
 from amazon_cls.runtime.trainer import make_trainer
-from amazon_cls.store.checkpoint import checkpoint_thresholds, read_checkpoint
+from amazon_cls.store.checkpoint import checkpoint_hparams, checkpoint_thresholds, read_checkpoint
 from amazon_cls.store.ensemble_folder import EnsembleFolder
 from amazon_cls.store.records import changed
 from amazon_cls.store.run_folder import RunFolder
@@ -176,7 +176,7 @@ class Predictor:
 
     def input_source(self) -> Source:
         """The data source every needed model was trained on (they must agree: one scene is read once)."""
-        hparams = [upgrade_hparams(self.checkpoint(ckpt)["hyper_parameters"]) for ckpt in self.needed()]
+        hparams = [checkpoint_hparams(self.checkpoint(ckpt)) for ckpt in self.needed()]
         names = {source_of(h.get("source"), h["in_chans"]).name for h in hparams}
         if len(names) != 1:
             raise ValueError(

@@ -24,7 +24,15 @@ from amazon_cls.model.backbones import create_backbone
 from amazon_cls.model.losses import build_loss
 from amazon_cls.model.schedulers import build_scheduler, check_scheduler
 from amazon_cls.model.tta import TTA
-from amazon_cls.store.checkpoint import LEGACY_THRESHOLD_BUFFER, checkpoint_thresholds, model_state, read_checkpoint
+from amazon_cls.store.checkpoint import (
+    HPARAMS_VERSION,
+    HPARAMS_VERSION_KEY,
+    LEGACY_THRESHOLD_BUFFER,
+    checkpoint_hparams,
+    checkpoint_thresholds,
+    model_state,
+    read_checkpoint,
+)
 
 OPTIMIZER = {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4}
 SCHEDULER = {"name": "cosine", "warmup_pct": 0.1}
@@ -111,7 +119,7 @@ class ChipClassifier(L.LightningModule):
         """
         checkpoint = read_checkpoint(path) if checkpoint is None else checkpoint
         hparams = {
-            **upgrade_hparams(checkpoint["hyper_parameters"]),
+            **checkpoint_hparams(checkpoint),
             "pretrained": False,
             "pretrained_file": None,
             **overrides,
@@ -255,6 +263,7 @@ class ChipClassifier(L.LightningModule):
         """Store the vocabulary and the thresholds per view as plain data (weights_only=True reads them)."""
         checkpoint["labels"] = list(LABELS)
         checkpoint["thresholds"] = self.thresholds.to_json()
+        checkpoint[HPARAMS_VERSION_KEY] = HPARAMS_VERSION
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Check the vocabulary and take the thresholds (called before Lightning loads the weights)."""
@@ -283,24 +292,3 @@ def check_optimizer(name: str) -> None:
             f"model.optimizer.name={name!r}: timm has no optimizer of that name"
             + (f"; close names: {', '.join(close)}" if close else "")
         )
-
-
-def upgrade_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """Hyperparameters of an older checkpoint (flat optimizer, schedule and loss keys) in today's form."""
-    hparams = dict(hparams)
-    if isinstance(hparams.get("loss"), Mapping):
-        return hparams
-    loss = {"name": hparams.pop("loss", "bce"), "pos_weight": hparams.pop("pos_weight", None)}
-    gamma = hparams.pop("focal_gamma", None)
-    if loss["name"] == "focal":
-        loss = {"name": "focal", "gamma": gamma if gamma is not None else 2.0}
-    scheduler = {"name": hparams.pop("scheduler", "cosine")}
-    warmup = hparams.pop("warmup_pct", None)
-    if scheduler["name"] in ("cosine", "onecycle") and warmup is not None:
-        scheduler["warmup_pct"] = warmup
-    optimizer = {
-        "name": hparams.pop("optimizer", "adamw"),
-        "lr": hparams.pop("lr", 1e-3),
-        "weight_decay": hparams.pop("weight_decay", 1e-4),
-    }
-    return {**hparams, "optimizer": optimizer, "scheduler": scheduler, "loss": loss}

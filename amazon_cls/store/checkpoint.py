@@ -9,6 +9,7 @@ versions (a flat threshold mapping, a `thresholds` buffer in the state dict) are
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,45 @@ def checkpoint_thresholds(checkpoint: dict[str, Any], source: str) -> Thresholds
 def model_state(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
     """The weights to load into the model (without an older checkpoint's threshold buffer)."""
     return {key: value for key, value in checkpoint["state_dict"].items() if key != LEGACY_THRESHOLD_BUFFER}
+
+
+# The hyperparameters' versions, each upgrader taking a checkpoint from its version to the next, as
+# Raster Vision's register_config(upgrader=...) does: an old checkpoint is read in today's form.
+HPARAMS_VERSION = 2  # 1: flat optimizer, schedule and loss keys; 2: each in its group (model/loss, ...)
+HPARAMS_VERSION_KEY = "hparams_version"
+
+
+def nested_groups(hparams: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 -> 2: the flat optimizer, schedule and loss keys become their groups."""
+    loss = {"name": hparams.pop("loss", "bce"), "pos_weight": hparams.pop("pos_weight", None)}
+    gamma = hparams.pop("focal_gamma", None)
+    if loss["name"] == "focal":
+        loss = {"name": "focal", "gamma": gamma if gamma is not None else 2.0}
+    scheduler = {"name": hparams.pop("scheduler", "cosine")}
+    warmup = hparams.pop("warmup_pct", None)
+    if scheduler["name"] in ("cosine", "onecycle") and warmup is not None:
+        scheduler["warmup_pct"] = warmup
+    optimizer = {
+        "name": hparams.pop("optimizer", "adamw"),
+        "lr": hparams.pop("lr", 1e-3),
+        "weight_decay": hparams.pop("weight_decay", 1e-4),
+    }
+    return {**hparams, "optimizer": optimizer, "scheduler": scheduler, "loss": loss}
+
+
+UPGRADERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: nested_groups}
+
+
+def checkpoint_hparams(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's hyperparameters in today's form: each upgrader from its version on, in turn.
+    Checkpoints made before versions were recorded are told apart by their form."""
+    hparams = dict(checkpoint["hyper_parameters"])
+    version = checkpoint.get(HPARAMS_VERSION_KEY) or (2 if isinstance(hparams.get("loss"), Mapping) else 1)
+    if not isinstance(version, int) or version > HPARAMS_VERSION:
+        raise CheckpointError(
+            f"hyperparameters of version {version!r}: made by a newer amazon-cls than this one "
+            f"(which reads versions up to {HPARAMS_VERSION}); update it to read this checkpoint"
+        )
+    for step in range(int(version), HPARAMS_VERSION):
+        hparams = UPGRADERS[step](hparams)
+    return hparams
