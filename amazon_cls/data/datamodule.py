@@ -101,7 +101,7 @@ class PlanetDataModule(L.LightningDataModule):
         if not isinstance(num_workers, int):  # the schema allows `auto`, which the entry point resolves first
             raise ValueError(f"data.num_workers={num_workers!r}: resolve auto before building the datamodule")
         self.save_hyperparameters(logger=False)
-        self.layout = Layout.of(root, synthetic_dir, labels_csv, format, image_dir, image_ext)
+        self.layout = Layout.of_config(self.hparams)  # the one reading of the data keys that name files
         self.synthetic = dict(synthetic or {})
         self.train_set: ChipDataset | None = None
         self.val_set: ChipDataset | None = None

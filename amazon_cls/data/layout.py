@@ -60,7 +60,8 @@ class Layout:
 
     @classmethod
     def of_config(cls, data: Any) -> Layout:
-        """From a composed data config (`cfg.data`)."""
+        """From a composed data config (`cfg.data`), or the datamodule's own hyperparameters: the one
+        place that reads which keys name the data set's files."""
         named = {key: data.get(key) for key in ("labels_csv", "format", "image_dir", "image_ext")}
         return cls.of(data.get("root"), data.synthetic_dir, **{k: v for k, v in named.items() if v is not None})
 
