@@ -19,8 +19,9 @@ from amazon_cls.geo.change.alerts import Rules, find_alerts, states_of
 from amazon_cls.geo.change.operating import operating_point
 from amazon_cls.geo.change.polygons import alert_cells, merged, read_regions, region_totals
 from amazon_cls.geo.change.series import Dated, Series, assemble, dated_scenes
+from amazon_cls.geo.grid import Grid
 from amazon_cls.geo.pipeline import MODEL_KEYS, SCENE_KEYS, as_data, open_scene, predict_scene, settings_of, tiling_of
-from amazon_cls.geo.scene import check_range
+from amazon_cls.geo.scene import Footprint, check_range
 from amazon_cls.inference.predictor import PredictionRun, Predictor
 from amazon_cls.runtime.command import is_rank_zero
 from amazon_cls.store.atomic import remove_stale_temporaries, write_csv
@@ -49,14 +50,8 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     """Everything `python -m amazon_cls.monitor` does once its config is checked; the summary (rank 0)."""
     folder = MonitorFolder(Path(cfg.output_dir))
     remove_stale_temporaries(folder.path)
-    source = predictor.input_source()
-    regions = read_regions(cfg.regions, cfg.region_key) if cfg.regions else None
-    opened = lambda path: open_scene(cfg, path, source)  # noqa: E731
-    footprint, grid, dated = dated_scenes(
-        list(cfg.scenes), as_data(cfg.dates), source, tiling_of(cfg), cfg.grid, opened
-    )
-    for warning in filter(None, (check_range(item.scene) for item in dated)):
-        log.warning("%s", warning)
+    regions = read_regions(cfg.regions, cfg.region_key) if cfg.regions else None  # a bad file is named now
+    footprint, grid, dated = read_series(cfg, predictor)
     rules, operating = alert_rules(cfg, predictor)
     settings = settings_of(cfg, PREDICTION_KEYS)
     inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else []) + ([str(cfg.regions)] if cfg.regions else [])
@@ -84,13 +79,7 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     cells = alert_cells(find_alerts(states, rules), grid, footprint)
     polygons = merged(cells, grid, cfg.min_area_ha)  # gives each cell its alert_id
     cells = add_probabilities(cells, series, rules.change)
-    outputs.write_vectors(folder, polygons, cells, series)
-    outputs.write_history(folder.history, series, states)
-    outputs.write_timeline(folder.timeline, polygons, series)
-    if regions is not None:
-        totals = region_totals(polygons, regions, cfg.region_key)
-        totals["first_seen"] = [series.dates[int(t)].isoformat() for t in totals["first_seen"]]
-        write_csv(folder.regions, totals)
+    written = write_alerts(folder, series, states, polygons, cells, regions, cfg.region_key)
     evidence = write_evidence(folder, polygons, cells, series, cfg.evidence)
     summary = {
         **record,
@@ -106,9 +95,41 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "operating_point": operating.to_dict(orient="records"),
     }
     outputs.write_report(folder.report, summary, operating, outputs.with_dates(polygons, series), evidence)
-    written = folder.outputs() + [folder.evidence(alert_id) for alert_id in evidence]
-    written += [folder.regions] if regions is not None else []
-    return done.write(written, summary)
+    return done.write([*written, folder.report, *(folder.evidence(alert_id) for alert_id in evidence)], summary)
+
+
+def read_series(cfg: DictConfig, predictor: Predictor) -> tuple[Footprint, Grid, list[Dated]]:
+    """Every scene opened as the model's data source reads one, dated and put on one grid; each
+    problem refused before any work, each doubtful scale warned about."""
+    source = predictor.input_source()
+    opened = lambda path: open_scene(cfg, path, source)  # noqa: E731
+    footprint, grid, dated = dated_scenes(
+        list(cfg.scenes), as_data(cfg.dates), source, tiling_of(cfg), cfg.grid, opened
+    )
+    for warning in filter(None, (check_range(item.scene) for item in dated)):
+        log.warning("%s", warning)
+    return footprint, grid, dated
+
+
+def write_alerts(
+    folder: MonitorFolder,
+    series: Series,
+    states: np.ndarray,
+    polygons: gpd.GeoDataFrame,
+    cells: gpd.GeoDataFrame,
+    regions: gpd.GeoDataFrame | None,
+    region_key: str | None,
+) -> list[Path]:
+    """The alert layers, the history of every cell, the timeline and, with regions, their totals."""
+    outputs.write_vectors(folder, polygons, cells, series)
+    outputs.write_history(folder.history, series, states)
+    outputs.write_timeline(folder.timeline, polygons, series)
+    written = [folder.alerts_geojson, folder.alerts_gpkg, folder.alert_cells, folder.history, folder.timeline]
+    if regions is not None:
+        totals = region_totals(polygons, regions, region_key)
+        totals["first_seen"] = [series.dates[int(t)].isoformat() for t in totals["first_seen"]]
+        written.append(write_csv(folder.regions, totals))
+    return written
 
 
 def alert_rules(cfg: DictConfig, predictor: Predictor) -> tuple[Rules, pd.DataFrame]:
