@@ -14,50 +14,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from amazon_cls.store.folder import File
+
 
 @dataclass(frozen=True)
 class EnsembleFolder:
     path: Path
 
-    @property
-    def combination(self) -> Path:
-        return self.path / "combination.json"
-
-    @property
-    def oof_probs(self) -> Path:
-        return self.path / "oof_probs.csv"
-
-    @property
-    def thresholds(self) -> Path:
-        return self.path / "thresholds.json"
-
-    @property
-    def report_csv(self) -> Path:
-        return self.path / "ensemble_report.csv"
-
-    @property
-    def report_md(self) -> Path:
-        return self.path / "ensemble_report.md"
-
-    @property
-    def per_label(self) -> Path:
-        return self.path / "ensemble_per_label.csv"
-
-    @property
-    def submission(self) -> Path:
-        return self.path / "submission.csv"
-
-    @property
-    def submission_probs(self) -> Path:
-        return self.path / "submission_probs.csv"
-
-    @property
-    def scores(self) -> Path:
-        return self.path / "ensemble_scores.json"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.path / "tensorboard"
+    combination = File("combination.json")
+    oof_probs = File("oof_probs.csv")
+    thresholds = File("thresholds.json")
+    report_csv = File("ensemble_report.csv")
+    report_md = File("ensemble_report.md")
+    per_label = File("ensemble_per_label.csv")
+    submission = File("submission.csv")
+    submission_probs = File("submission_probs.csv")
+    scores = File("ensemble_scores.json")
+    tensorboard = File("tensorboard")
 
     def outputs(self) -> list[Path]:
         """Every file an ensemble writes here (an earlier combination's are removed before a new one)."""

@@ -15,46 +15,22 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from amazon_cls.store.folder import File
+
 
 @dataclass(frozen=True)
 class MonitorFolder:
     path: Path
 
-    @property
-    def alerts_geojson(self) -> Path:
-        return self.path / "alerts.geojson"
-
-    @property
-    def alerts_gpkg(self) -> Path:
-        return self.path / "alerts.gpkg"
-
-    @property
-    def alert_cells(self) -> Path:
-        return self.path / "alert_cells.geojson"
-
-    @property
-    def history(self) -> Path:
-        return self.path / "history.csv"
-
-    @property
-    def regions(self) -> Path:
-        return self.path / "regions.csv"
-
-    @property
-    def timeline(self) -> Path:
-        return self.path / "timeline.png"
-
-    @property
-    def report(self) -> Path:
-        return self.path / "report.md"
-
-    @property
-    def record(self) -> Path:
-        return self.path / "monitor.json"
-
-    @property
-    def predictions(self) -> Path:
-        return self.path / "predictions"
+    alerts_geojson = File("alerts.geojson")
+    alerts_gpkg = File("alerts.gpkg")
+    alert_cells = File("alert_cells.geojson")
+    history = File("history.csv")
+    regions = File("regions.csv")
+    timeline = File("timeline.png")
+    report = File("report.md")
+    record = File("monitor.json")
+    predictions = File("predictions")
 
     def evidence(self, alert_id: str) -> Path:
         return self.path / "evidence" / f"{alert_id}.png"

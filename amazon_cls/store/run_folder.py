@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from amazon_cls.store.atomic import write_json
 from amazon_cls.store.done import Done
+from amazon_cls.store.folder import File
 from amazon_cls.store.records import changed
 
 # What changes a run's results: its data and folds, model, optimiser and schedule, epochs, seed, TTA.
@@ -61,50 +62,17 @@ class RunFolder:
 
     path: Path
 
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
-
-    @property
-    def last_checkpoint(self) -> Path:
-        return self.checkpoints / "last.ckpt"
-
-    @property
-    def final_checkpoint(self) -> Path:
-        """The final weights of a run without a checkpoint callback (no best to keep)."""
-        return self.checkpoints / "final.ckpt"
-
-    @property
-    def thresholds(self) -> Path:
-        return self.path / "thresholds.json"
-
-    @property
-    def val_report(self) -> Path:
-        return self.path / "val_report.csv"
-
-    @property
-    def val_probs(self) -> Path:
-        return self.path / "val_probs.csv"
-
-    @property
-    def val_probs_plain(self) -> Path:
-        return self.path / "val_probs_notta.csv"
-
-    @property
-    def test_probs(self) -> Path:
-        return self.path / "test_probs.csv"
-
-    @property
-    def metrics(self) -> Path:
-        return self.path / "metrics.json"
-
-    @property
-    def settings(self) -> Path:
-        return self.path / "settings.json"
-
-    @property
-    def hydra_config(self) -> Path:
-        return self.path / ".hydra" / "config.yaml"
+    checkpoints = File("checkpoints")
+    last_checkpoint = File("checkpoints", "last.ckpt")
+    final_checkpoint = File("checkpoints", "final.ckpt")  # without a checkpoint callback: no best to keep
+    thresholds = File("thresholds.json")
+    val_report = File("val_report.csv")
+    val_probs = File("val_probs.csv")
+    val_probs_plain = File("val_probs_notta.csv")
+    test_probs = File("test_probs.csv")
+    metrics = File("metrics.json")
+    settings = File("settings.json")
+    hydra_config = File(".hydra", "config.yaml")
 
     def write_metrics(self, metrics: dict[str, Any], outputs: list[Path]) -> Path:
         """metrics.json, last of a run's files (`store.done`): the scores, and the outputs that make
