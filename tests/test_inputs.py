@@ -25,7 +25,7 @@ from amazon_cls.runtime import hardware
 from amazon_cls.store.checkpoint import CheckpointError
 from amazon_cls.store.tables import probability_frame
 from amazon_cls.train import run
-from tests.helpers import ROOT, compose_train, tiny_overrides
+from tests.helpers import ROOT, compose_config, compose_train, tiny_overrides
 
 JPG = SOURCES["jpg"]
 
@@ -201,3 +201,58 @@ def test_a_sweep_checks_every_member_before_the_first_trains(tmp_path: Path, tin
     assert "Error in sweep member [model=inception_v3" in result.stderr
     assert "model.image_size=32 is too small for model.backbone=inception_v3" in result.stderr
     assert not sweep.exists()  # stopped before the sweep began: the tiny member never started
+
+
+class Payload:
+    """What a crafted checkpoint carries: unpickled, it would write a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("route", ["predict", "map", "monitor", "evaluate", "resume", "module"])
+def test_a_checkpoint_holding_code_is_refused_on_every_route_without_running_it(
+    tmp_path: Path, tiny_root: Path, trained_run: Path, route: str
+) -> None:
+    from amazon_cls.data.synthetic import write_mosaic
+    from amazon_cls.store.checkpoint import CheckpointError
+
+    marker = tmp_path / "marker"
+    evil = tmp_path / "evil.ckpt"
+    state = torch.load(trained_run / "checkpoints" / "last.ckpt", weights_only=True)
+    torch.save({**state, "extra": Payload(marker)}, evil)
+    scene = write_mosaic(tmp_path / "s_2016-06-01.tif", [np.zeros((32, 32, 3), np.uint8) + 90] * 4, cols=2)
+    later = write_mosaic(tmp_path / "s_2016-07-01.tif", [np.zeros((32, 32, 3), np.uint8) + 90] * 4, cols=2)
+    common = ["num_workers=0", "trainer.precision=32"]
+    routes = {
+        "predict": ("predict", [f"ckpt={evil}", f"input={tiny_root / 'test-jpg'}", f"output={tmp_path / 's.csv'}"]),
+        "map": ("map", [f"ckpt={evil}", f"scene={scene}", "chip_size=32"]),
+        "monitor": ("monitor", [f"ckpt={evil}", f"scenes=[{scene},{later}]", "chip_size=32", "operating_point=f2"]),
+        "evaluate": ("evaluate", [f"ckpt={evil}", f"data.root={tiny_root}", "fold=0"]),
+    }
+    with pytest.raises(CheckpointError) as refused:
+        if route == "module":
+            ChipClassifier.from_checkpoint(evil)
+        elif route == "resume":
+            from amazon_cls.train import run as train
+
+            train(compose_config("train", [*tiny_overrides(tiny_root), f"ckpt_path={evil}"], tmp_path / "run"))
+        else:
+            command, overrides = routes[route]
+            run = __import__(f"amazon_cls.{command}", fromlist=["run"]).run
+            run(
+                compose_config(
+                    command,
+                    [*overrides, *common, f"output_dir={tmp_path / 'out'}"]
+                    if command != "predict"
+                    else [*overrides, *common],
+                    tmp_path / "run",
+                )
+            )
+    message = str(refused.value)
+    assert "evil.ckpt: not a checkpoint of this project: it holds Python objects or code" in message
+    assert "weights_only" not in message and "re-save the weights from a source you trust" in message
+    assert not marker.exists()

@@ -9,6 +9,7 @@ versions (a flat threshold mapping, a `thresholds` buffer in the state dict) are
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,12 +42,26 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"{path}: checkpoint not found") from None
+    except pickle.UnpicklingError as error:  # torch's advice to retry with weights_only=False is never passed on
+        if "global" not in str(error).lower():  # not a pickle of objects at all: damaged, or another kind of file
+            raise CheckpointError(f"{path}: not a readable checkpoint ({unpickling_reason(error)})") from None
+        raise CheckpointError(
+            f"{path}: not a checkpoint of this project: it holds Python objects or code besides weights, "
+            "which are never loaded here; re-save the weights from a source you trust"
+        ) from None
     except Exception as error:  # torch raises many types for files that are not checkpoints
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise CheckpointError(f"{path}: not a checkpoint of this project (no state_dict and hyper_parameters)")
     check_label_vocabulary(checkpoint.get("labels"), source=str(path))
     return checkpoint
+
+
+def unpickling_reason(error: Exception) -> str:
+    """What torch's unpickler found wrong, without its advice to load the file with weights_only=False."""
+    text = str(error)
+    reason = text.split("error:", 1)[-1].split("Check the documentation", 1)[0] if "error:" in text else text
+    return " ".join(reason.split()) or type(error).__name__
 
 
 def checkpoint_thresholds(checkpoint: dict[str, Any], source: str) -> Thresholds:
