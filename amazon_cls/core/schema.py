@@ -222,6 +222,17 @@ def rules_of(schema: type, prefix: str = "") -> dict[str, Rule]:
     return found
 
 
+def open_prefixes(schema: type, prefix: str = "") -> list[str]:
+    """Where keys the schema does not list are still read, as dotted prefixes: a group handed whole to
+    a constructor that refuses what it does not take (Lightning's Trainer), or a free-form table (a
+    search space). A schema says so with `open_keys`; "" opens its whole group."""
+    found = [prefix + key for key in getattr(schema, "open_keys", ())]
+    for item in fields(schema):
+        if "group" in item.metadata:
+            found += open_prefixes(item.metadata["group"], f"{prefix}{item.name}.")
+    return found
+
+
 def relations_of(schema: type, prefix: str = "") -> list[Relation]:
     """Every rule across keys of a schema and of its nested groups, as dotted keys."""
     found = [relation.under(prefix) for relation in getattr(schema, "relations", [])]

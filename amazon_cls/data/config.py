@@ -43,6 +43,7 @@ class DataConfig:
     oversample_rare: int = checked(whole(1))
     exclude: str | None = checked(path("file", nullable=True))
 
+    open_keys: ClassVar[tuple[str, ...]] = ("",)  # the datamodule's constructor takes or refuses the rest
     relations: ClassVar[list[Relation]] = [
         Relation(("fold", "num_folds"), lambda fold, folds: fold < folds, "{}={} must be below {}={}")
     ]

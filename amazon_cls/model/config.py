@@ -6,6 +6,7 @@ Also `baseline`'s, the colour-statistics forest of `model.baseline`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from amazon_cls.core.labels import NUM_LABELS
 from amazon_cls.core.schema import AUTO, PROBABILITY, checked, choice, flag, group, listing, number, path, text, whole
@@ -54,6 +55,9 @@ class ModelConfig:
     loss: LossConfig = group(LossConfig)
     loss_labels: str = checked(choice("all", "rare"))
     mixup: float = checked(number(0))
+
+    # the model's constructor (any `_target_`'s) and the loss and schedule registries take or refuse the rest
+    open_keys: ClassVar[tuple[str, ...]] = ("",)
 
 
 @dataclass

@@ -5,6 +5,7 @@ schema."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from omegaconf import OmegaConf
 
@@ -57,3 +58,5 @@ class TrainerConfig:
     check_val_every_n_epoch: int = checked(whole(1))
     enable_progress_bar: bool = checked(flag())
     deterministic: bool | str = checked(flag(words=("warn",)))
+
+    open_keys: ClassVar[tuple[str, ...]] = ("",)  # any other Trainer argument: Lightning refuses unknown ones

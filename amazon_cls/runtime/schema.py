@@ -14,12 +14,16 @@ are checked by their registry when the objects are built, so that a new entry ne
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from amazon_cls.core.schema import Rule, relations_of, rules_of
+from amazon_cls.core.schema import Rule, open_prefixes, relations_of, rules_of
 from amazon_cls.runtime.config import RESOLVERS
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # a config group is a folder of it
 
 
 def value_of(cfg: DictConfig, key: str) -> tuple[bool, Any]:
@@ -54,10 +58,36 @@ def problems_of(cfg: DictConfig, schema: type) -> list[str]:
     return found
 
 
+# Keys read by Hydra itself, or by what it instantiates from a `_target_` (a callback, a logger,
+# Optuna's sampler and pruner), whose constructors refuse an argument they do not take.
+ALWAYS_READ = ("hydra.", "paths.", "callbacks.", "logger.", "sampler.", "pruner.")
+
+
+def unread_additions(added: list[str], schema: type) -> list[str]:
+    """The `+key=value` overrides that add a key no one reads: not in the schema, not under a group
+    read whole, not a config group's choice (`+member=plain_cnn`). Such a key would be ignored."""
+    rules, prefixes = rules_of(schema), (*ALWAYS_READ, *open_prefixes(schema))
+    unread = []
+    for override in added:
+        key = override.lstrip("+").split("=", 1)[0].strip()
+        group = key.replace(".", "/")
+        if key in rules or key.startswith(prefixes) or (CONF_DIR / group).is_dir():
+            continue
+        unread.append(f"{override.split('=', 1)[0]}: no such key is read (the config's keys: --cfg job shows them)")
+    return unread
+
+
+def added_overrides() -> list[str]:
+    """The command line's `+key=value` overrides (none when the config was not composed by Hydra's main)."""
+    if not HydraConfig.initialized():
+        return []
+    return [o for o in HydraConfig.get().overrides.task if o.startswith("+")]
+
+
 def check_config(cfg: DictConfig, schema: type) -> None:
     """Refuse a config with any problem, naming every key at fault, before any work; then give
     every list key its one shape (`listed_paths`)."""
-    found = problems_of(cfg, schema)
+    found = problems_of(cfg, schema) + unread_additions(added_overrides(), schema)
     if found:
         raise ValueError("; ".join(found))
     listed_paths(cfg, rules_of(schema))

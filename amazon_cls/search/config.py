@@ -17,6 +17,9 @@ class SpaceConfig:
 
     enqueue_recipe: bool = checked(flag())
 
+    # each key of the space a training key or group, checked when the study starts
+    open_keys: ClassVar[tuple[str, ...]] = ("space.",)
+
 
 @dataclass
 class TuneConfig:

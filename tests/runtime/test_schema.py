@@ -110,3 +110,33 @@ def test_a_path_given_alone_for_a_list_becomes_a_list_of_one(
     cfg = compose_config(command, [*overrides, f"{key}={alone}"], tmp_path / "run")
     check_config(cfg, schema_of(command))
     assert list(cfg[key]) == [alone]  # never taken for a list of its characters
+
+
+@pytest.mark.parametrize(
+    ("command", "added", "refused"),
+    [
+        ("tune", ["+space.model.mixup=0.5"], ["+space.model.mixup"]),
+        (
+            "train",
+            ["+datum.root=/x", "+trainer.limit_train_batches=2", "+member=plain_cnn", "+model.nan_step=3"],
+            ["+datum.root"],
+        ),
+        ("map", ["ckpt=pyproject.toml", "scene=pyproject.toml", "+strid=64"], ["+strid"]),
+        ("tune", ["+tune.space.model.mixup={type: float, low: 0, high: 1}", "+pruner.lower=2.0"], []),
+        ("tune", ["+tune.spaces.model.mixup=1"], ["+tune.spaces.model.mixup"]),
+    ],
+)
+def test_a_key_added_that_no_one_reads_is_refused_by_name(
+    tmp_path: Path, command: str, added: list[str], refused: list[str]
+) -> None:
+    from amazon_cls.runtime.schema import check_config
+
+    cfg = compose_config(command, added, tmp_path / "run")
+    if not refused:
+        check_config(cfg, schema_of(command))
+        return
+    with pytest.raises(ValueError) as error:
+        check_config(cfg, schema_of(command))
+    for key in refused:
+        assert f"{key}: no such key is read" in str(error.value)
+    assert str(error.value).count("no such key is read") == len(refused)
