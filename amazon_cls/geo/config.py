@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amazon_cls.core.schema import PROBABILITY, checked, choice, group, listing, number, path, text, whole
+from amazon_cls.core.schema import PROBABILITY, checked, choice, flag, group, listing, number, path, text, whole
 from amazon_cls.inference.config import PredictorConfig
 from amazon_cls.runtime.config import TrainerConfig
 
@@ -43,6 +43,7 @@ class MonitorConfig(SceneConfig):
 
     scenes: list[str] = checked(listing(path("file")))
     dates: list[str] | None = checked(listing(text(), nullable=True))
+    allow_future_dates: bool = checked(flag())
     grid: str | None = checked(path("file", nullable=True))
     output_dir: str = checked(path("out-dir"))
     operating_point: str = checked(choice(*OPERATING_POINTS))

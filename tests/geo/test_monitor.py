@@ -20,6 +20,7 @@ from PIL import Image
 
 from amazon_cls.core.labels import LABEL_INDEX, NUM_LABELS
 from amazon_cls.data.layout import read_labels
+from amazon_cls.data.sources import SOURCES
 from amazon_cls.data.synthetic import write_mosaic
 from amazon_cls.geo.change.monitoring import monitor
 from amazon_cls.geo.change.series import dated_scenes
@@ -223,6 +224,10 @@ def test_a_scene_on_another_grid_is_read_onto_the_first(tmp_path: Path, chips_by
         ("no overlap", "does not overlap the grid it is read onto"),
         ("regions without key", "give region_key=<attribute> naming each region"),
         ("precision above 1", "alert_precision=1.5: must be > 0 and < 1"),
+        ("future by name", "2030-01-01.tif: dated 2030-01-01 (from its name), after today"),
+        ("future given", "2016-07-01.tif: dated 2099-07-01 (from dates=[...]), after today"),
+        ("one file twice", "2016-06-01.tif (dated 2016-07-01) is the same file as"),
+        ("a copy twice", "copy.tif (dated 2016-07-01) is the same file as"),
     ],
 )
 def test_bad_series_are_refused_before_any_work(
@@ -241,6 +246,15 @@ def test_bad_series_are_refused_before_any_work(
         scenes = [a, write_mosaic(tmp_path / "again_20160601.tif", forest, cols=2)]
     elif case == "no overlap":
         scenes = [a, write_mosaic(tmp_path / "2016-08-01.tif", forest, cols=2, origin=(700_000.0, 9_000_000.0))]
+    elif case == "future by name":
+        scenes = [a, write_mosaic(tmp_path / "2030-01-01.tif", forest, cols=2)]
+    elif case == "future given":
+        extra = ["dates=[2016-06-01,2099-07-01]"]
+    elif case == "one file twice":
+        scenes, extra = [a, a], ["dates=[2016-06-01,2016-07-01]"]
+    elif case == "a copy twice":
+        scenes, extra = [a, tmp_path / "copy.tif"], ["dates=[2016-06-01,2016-07-01]"]
+        (tmp_path / "copy.tif").write_bytes(a.read_bytes())
     elif case == "regions without key":
         gpd.GeoDataFrame({"name": ["x"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326).to_file(tmp_path / "r.gpkg")
         extra = [f"regions={tmp_path / 'r.gpkg'}"]
@@ -258,6 +272,15 @@ def test_bad_series_are_refused_before_any_work(
     with pytest.raises((ValueError, SceneError), match=re.escape(message)):
         monitor_command(compose_config("monitor", overrides, tmp_path / "hydra"))
     assert not (tmp_path / "out" / "predictions").exists()  # refused before any prediction
+
+
+def test_a_series_dated_ahead_is_read_when_allowed(tmp_path: Path, chips_by_tags: dict) -> None:
+    days = {"2031-06-01": [chips_by_tags["forest"]] * 4, "2031-07-01": [chips_by_tags["agriculture"]] * 4}
+    scenes = [str(write_mosaic(tmp_path / f"{day}.tif", chips, cols=2)) for day, chips in days.items()]
+    with pytest.raises(ValueError, match="allow_future_dates=true"):
+        dated_scenes(scenes, None, SOURCES["jpg"], Tiling(CHIP, CHIP))
+    _, _, dated = dated_scenes(scenes, None, SOURCES["jpg"], Tiling(CHIP, CHIP), allow_future_dates=True)
+    assert [str(d.date) for d in dated] == ["2031-06-01", "2031-07-01"]
 
 
 def test_the_command_predicts_through_the_model_and_reuses_dates(

@@ -104,7 +104,13 @@ def read_series(cfg: DictConfig, predictor: Predictor) -> tuple[Footprint, Grid,
     source = predictor.input_source()
     opened = lambda path: open_scene(cfg, path, source)  # noqa: E731
     footprint, grid, dated = dated_scenes(
-        list(cfg.scenes), as_data(cfg.dates), source, tiling_of(cfg), cfg.grid, opened
+        list(cfg.scenes),
+        as_data(cfg.dates),
+        source,
+        tiling_of(cfg),
+        cfg.grid,
+        opened,
+        allow_future_dates=cfg.allow_future_dates,
     )
     for warning in filter(None, (check_range(item.scene) for item in dated)):
         log.warning("%s", warning)

@@ -9,7 +9,9 @@ the grid (the first scene's, or `grid=<raster>`) through a WarpedVRT, window by 
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -62,22 +64,27 @@ class Series:
 
 def date_of(path: Path, given: str | None = None) -> date:
     """The scene's date: given, its TIFFTAG_DATETIME, or a date in its name; else refused, naming it."""
+    return dated_from(path, given)[0]
+
+
+def dated_from(path: Path, given: str | None = None) -> tuple[date, str]:
+    """The scene's date and where it came from (`dates=[...]`, its TIFFTAG_DATETIME, its name)."""
     if given is not None:
         try:
-            return date.fromisoformat(str(given))
+            return date.fromisoformat(str(given)), "dates=[...]"
         except ValueError:
             raise ValueError(f"dates: {given!r} (for {path.name}) is not a date like 2016-06-01") from None
     with rasterio.open(path) as raster:
         stamp = raster.tags().get("TIFFTAG_DATETIME", "")
     if stamp:
         try:
-            return datetime.strptime(stamp[:10], "%Y:%m:%d").date()
+            return datetime.strptime(stamp[:10], "%Y:%m:%d").date(), "its TIFFTAG_DATETIME"
         except ValueError:
             pass  # an unreadable tag: the name may still tell
     for pattern in NAMED_DATES:
         for found in re.finditer(pattern, path.stem):
             try:
-                return date(*map(int, found.groups()))
+                return date(*map(int, found.groups())), "its name"
             except ValueError:
                 continue
     raise SceneError(
@@ -92,19 +99,24 @@ def dated_scenes(
     tiling: Tiling,
     grid_raster: str | None = None,
     open_scene: Callable[[str], Scene] | None = None,
+    allow_future_dates: bool = False,
+    today: date | None = None,
 ) -> tuple[Footprint, Grid, list[Dated]]:
     """Every scene opened, dated and read onto the grid, sorted by date; every problem (one scene,
-    missing or repeated dates, a scene outside the grid) is refused before any work."""
+    missing, repeated or future dates, one file at two dates, a scene outside the grid) is refused
+    before any work."""
     if len(paths) < 2:
         raise ValueError(f"scenes: a series needs two or more scenes of one area, got {len(paths)}")
     if dates is not None and len(dates) != len(paths):
         raise ValueError(f"dates: {len(dates)} dates for {len(paths)} scenes; give one per scene, in their order")
     scenes = [(open_scene or (lambda p: Scene.open(p, source)))(path) for path in paths]
-    when = [date_of(scene.path, dates[i] if dates else None) for i, scene in enumerate(scenes)]
+    found = [dated_from(scene.path, dates[i] if dates else None) for i, scene in enumerate(scenes)]
+    when = [day for day, _ in found]
     twice = sorted({str(day) for day in when if when.count(day) > 1})
     if twice:
         same = [str(scene.path.name) for scene, day in zip(scenes, when, strict=True) if str(day) in twice]
         raise ValueError(f"scenes {same} share the date {twice[0]}; a series holds one scene per date")
+    check_in_time(scenes, found, today or date.today(), allow_future_dates)
     footprint = Footprint.of(grid_raster) if grid_raster else scenes[0].footprint
     grid = grid_for(footprint, tiling, grid_raster or scenes[0].path)
     dated = []
@@ -112,6 +124,41 @@ def dated_scenes(
         onto = scene.read_onto(footprint)
         dated.append(Dated(day, onto, kept_on(onto, grid, tiling.min_valid)))
     return footprint, grid, dated
+
+
+def check_in_time(scenes: list[Scene], found: list[tuple[date, str]], today: date, allow_future: bool) -> None:
+    """A series makes sense in time: no scene dated after today (unless allowed), and no file, by
+    what it holds, at two dates."""
+    for scene, (day, where) in zip(scenes, found, strict=True):
+        if day > today and not allow_future:
+            raise ValueError(
+                f"{scene.path}: dated {day} (from {where}), after today ({today}); fix its date, or give "
+                "allow_future_dates=true for a series that really is dated ahead"
+            )
+    for first in range(len(scenes)):
+        for second in range(first + 1, len(scenes)):
+            if same_content(scenes[first].path, scenes[second].path):
+                raise ValueError(
+                    f"{scenes[second].path} (dated {found[second][0]}) is the same file as {scenes[first].path} "
+                    f"(dated {found[first][0]}): one image cannot be two dates of a series"
+                )
+
+
+def same_content(first: Path, second: Path) -> bool:
+    """The two paths hold the same bytes: the same file, or a copy (hashed only when the sizes agree)."""
+    if first.resolve() == second.resolve() or os.path.samefile(first, second):
+        return True
+    if first.stat().st_size != second.stat().st_size:
+        return False
+    return content_hash(first) == content_hash(second)
+
+
+def content_hash(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cached(folder: MonitorFolder, dated: Dated, record: dict[str, Any]) -> pd.DataFrame | None:
