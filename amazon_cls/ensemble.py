@@ -39,6 +39,7 @@ def run(cfg: DictConfig) -> dict:
         specialists,
         cfg.specialist_weight,
         cfg.rare_weight,
+        cfg.escape_formulas,
     )
     print(f"Report: {EnsembleFolder(output_dir).report_md}")
     if "submission" in result:

@@ -48,7 +48,9 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     frame = predictor.predict(prediction, folders, cfg.compile)
     if frame is None:
         return {}
-    submission, probs = write_submission(cfg.output, frame, predictor.thresholds, cfg.postprocess.weather, cfg.order)
+    submission, probs = write_submission(
+        cfg.output, frame, predictor.thresholds, cfg.postprocess.weather, cfg.order, cfg.escape_formulas
+    )
     log.info("Wrote %s and %s", submission, probs)
     return {"submission": submission, "probs": probs}
 

@@ -1,6 +1,7 @@
 """Values and inputs are checked before the work, with the key or the file named."""
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from amazon_cls.core.thresholds import UNKNOWN_VIEW, Thresholds
 from amazon_cls.data.check import bad_rows_of
 from amazon_cls.data.datamodule import ChipFolders
 from amazon_cls.data.decode import ChipDecodeError, read_chip
-from amazon_cls.data.layout import DataError, Layout, read_labels_csv
+from amazon_cls.data.layout import DataError, Layout, read_labels_csv, read_name_table
 from amazon_cls.data.sources import SOURCES
 from amazon_cls.data.submission import write_submission
 from amazon_cls.model.module import ChipClassifier
@@ -256,3 +257,53 @@ def test_a_checkpoint_holding_code_is_refused_on_every_route_without_running_it(
     assert "evil.ckpt: not a checkpoint of this project: it holds Python objects or code" in message
     assert "weights_only" not in message and "re-save the weights from a source you trust" in message
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["../../../x", "sub/chip", "..\\\\x", "..", ".", ""])
+def test_a_chip_name_that_is_a_path_is_refused_with_its_row_in_every_table(tmp_path: Path, name: str) -> None:
+    table = tmp_path / "table.csv"
+    pd.DataFrame({"image_name": ["train_0", "train_1", name], "tags": ["clear primary"] * 3}).to_csv(table, index=False)
+    for read in (read_labels_csv, lambda path: read_name_table(path, ["image_name"], "order file")):
+        with pytest.raises(DataError, match=r"table\.csv: 1 chip name\(s\) are paths, not names \(row 4: "):
+            read(table)
+
+
+def test_a_check_and_a_training_run_refuse_a_name_that_leaves_its_folder(tmp_path: Path, tiny_root: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    (tmp_path / "x.jpg").write_bytes((root / "train-jpg" / "train_0.jpg").read_bytes())  # what ../x would read
+    labels = pd.read_csv(root / "train_v2.csv", dtype=str, keep_default_na=False)
+    labels.loc[0, "image_name"] = "../../x"
+    labels.to_csv(root / "train_v2.csv", index=False)
+    for module in ("amazon_cls.check", "amazon_cls.train"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                module,
+                f"data.root={root}",
+                "trainer.max_epochs=1",
+                f"hydra.run.dir={tmp_path / 'r'}",
+            ]
+            if module.endswith("train")
+            else [sys.executable, "-m", module, f"data.root={root}", f"hydra.run.dir={tmp_path / 'c'}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode != 0, module
+        assert "chip name(s) are paths, not names (row 2: '../../x')" in result.stdout + result.stderr, module
+
+
+def test_names_a_spreadsheet_would_run_are_warned_about_and_escaped_on_request(tmp_path: Path, caplog) -> None:
+    names = ["train_0", "=cmd|' -C calc'!A0", "+1", "@SUM(A1)", "-2"]
+    probs = probability_frame(names, np.full((len(names), len(LABELS)), 0.9))
+    caplog.set_level(logging.WARNING)
+    write_submission(tmp_path / "kaggle.csv", probs, np.full(len(LABELS), 0.5))
+    assert "4 chip name(s) start like a spreadsheet formula" in caplog.text and "=cmd|' -C calc'!A0" in caplog.text
+    kaggle = pd.read_csv(tmp_path / "kaggle.csv", dtype=str, keep_default_na=False)
+    assert kaggle["image_name"].tolist() == names  # as Kaggle needs them
+    write_submission(tmp_path / "sheet.csv", probs, np.full(len(LABELS), 0.5), escape_formulas=True)
+    for path in (tmp_path / "sheet.csv", tmp_path / "sheet_probs.csv"):
+        written = pd.read_csv(path, dtype=str, keep_default_na=False)["image_name"].tolist()
+        assert written == ["train_0", "'=cmd|' -C calc'!A0", "'+1", "'@SUM(A1)", "'-2"]

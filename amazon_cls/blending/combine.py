@@ -138,6 +138,7 @@ def run_ensemble(
     specialists: list[Path] | None = None,
     specialist_weight: float = 0.5,
     rare_weight: float = 0.0,
+    escape_formulas: bool = False,
 ) -> dict:
     """Everything `python -m amazon_cls.ensemble` does; returns the ensemble's scores and file paths."""
     folder = EnsembleFolder(output_dir)
@@ -175,7 +176,9 @@ def run_ensemble(
     }
     if blend.test_probs is not None:
         frame = probability_frame(blend.test_names, blend.test_probs)
-        submission, _ = write_submission(folder.submission, frame, thresholds.of_view(view), weather, order)
+        submission, _ = write_submission(
+            folder.submission, frame, thresholds.of_view(view), weather, order, escape_formulas
+        )
         result["submission"] = str(submission)
     write_json(folder.scores, result)
     return result

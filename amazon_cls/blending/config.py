@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amazon_cls.core.config import PostprocessConfig
-from amazon_cls.core.schema import PROBABILITY, checked, group, listing, number, path, text
+from amazon_cls.core.schema import PROBABILITY, checked, flag, group, listing, number, path, text
 
 
 @dataclass
@@ -19,3 +19,4 @@ class EnsembleConfig:
     specialists: list[str] | None = checked(listing(path("dir"), nullable=True))
     specialist_weight: float = checked(PROBABILITY)
     rare_weight: float = checked(number(0))
+    escape_formulas: bool = checked(flag())

@@ -108,7 +108,25 @@ def read_name_table(path: Path, columns: Sequence[str], what: str, hint: str = "
     missing = set(columns) - set(table.columns)
     if missing:
         raise DataError(f"{path}: missing column(s) {sorted(missing)}; found {list(table.columns)}")
+    if "image_name" in table.columns:
+        refuse_names_outside(path, table["image_name"])
     return table
+
+
+def outside_its_folder(name: str) -> bool:
+    """A chip name that would lead out of its folder, or to no file: empty, `.`, `..`, or a path."""
+    return name.strip() in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name
+
+
+def refuse_names_outside(path: Path, names: pd.Series) -> None:
+    """Every chip name of a table stays in its folder (`../../x` would read a file elsewhere)."""
+    bad = [(row + 2, name) for row, name in enumerate(names) if outside_its_folder(name)]
+    if bad:
+        shown = ", ".join(f"row {row}: {name!r}" for row, name in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        raise DataError(
+            f"{path}: {len(bad)} chip name(s) are paths, not names ({shown}); a chip name holds no '/' or "
+            "'\\', and is not empty, '.' or '..'"
+        )
 
 
 def read_labels_csv(labels_csv: Path) -> pd.DataFrame:

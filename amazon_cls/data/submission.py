@@ -4,6 +4,7 @@ rows in the sample submission's order when one is given, and the probabilities b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from amazon_cls.core.labels import PROB_COLUMNS, vector_to_tags
 from amazon_cls.core.metric import predict_labels
 from amazon_cls.data.layout import read_name_table
 from amazon_cls.store.atomic import write_csv
+
+log = logging.getLogger(__name__)
 
 
 def submission_frame(names: Sequence[str], y_pred: np.ndarray) -> pd.DataFrame:
@@ -40,17 +43,44 @@ def order_like(frame: pd.DataFrame, order_csv: str | Path) -> pd.DataFrame:
     return frame.set_index("image_name").loc[order].reset_index()
 
 
+# What a spreadsheet takes for the start of a formula (OWASP, "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+NOT_ESCAPED = (
+    "a spreadsheet opening the file may run them (written as they are, as Kaggle needs them; "
+    "escape_formulas=true writes a ' before them for files meant for spreadsheets)"
+)
+
+
+def formula_like(names: pd.Series) -> list[str]:
+    """The chip names a spreadsheet would run as formulas."""
+    return [name for name in names if name.startswith(FORMULA_STARTS)]
+
+
+def escaped(names: pd.Series) -> pd.Series:
+    """Names a spreadsheet shows as text: a `'` before those that start like a formula (OWASP's advice)."""
+    return names.map(lambda name: f"'{name}" if name.startswith(FORMULA_STARTS) else name)
+
+
 def write_submission(
     output: str | Path,
     probs: pd.DataFrame,
     thresholds: np.ndarray,
     weather_rules: bool = False,
     order: str | Path | None = None,
+    escape_formulas: bool = False,
 ) -> tuple[Path, Path]:
     """`image_name,tags` at `output` and the probabilities at `<output stem>_probs.csv`. Both old
-    files go first, so the two never come from different runs, even when a write fails."""
+    files go first, so the two never come from different runs, even when a write fails. Chip names
+    that a spreadsheet would run as formulas are warned about, by name; Kaggle needs them as they
+    are, so they are escaped only with `escape_formulas` (for files meant for spreadsheets)."""
     if order:
         probs = order_like(probs, order)
+    if risky := formula_like(probs["image_name"]):
+        shown = ", ".join(map(repr, risky[:10])) + (f" and {len(risky) - 10} more" if len(risky) > 10 else "")
+        done = "they are written with a ' before them" if escape_formulas else NOT_ESCAPED
+        log.warning("%d chip name(s) start like a spreadsheet formula: %s; %s", len(risky), shown, done)
+    if escape_formulas:
+        probs = probs.assign(image_name=escaped(probs["image_name"]))
     y_pred = predict_labels(probs[PROB_COLUMNS].to_numpy(), thresholds, weather_rules)
     output = Path(output)
     output.unlink(missing_ok=True)

@@ -33,3 +33,4 @@ class PredictConfig(PredictorConfig):
     input: list[str] = checked(listing(path("dir")))
     output: str = checked(path("out-file"))
     order: str | None = checked(path("file", nullable=True))
+    escape_formulas: bool = checked(flag())
