@@ -4,8 +4,21 @@ how a scene becomes the model's chips."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from amazon_cls.core.schema import PROBABILITY, checked, choice, flag, group, listing, number, path, text, whole
+from amazon_cls.core.schema import (
+    PROBABILITY,
+    Relation,
+    checked,
+    choice,
+    flag,
+    group,
+    listing,
+    number,
+    path,
+    text,
+    whole,
+)
 from amazon_cls.inference.config import PredictorConfig
 from amazon_cls.runtime.config import TrainerConfig
 
@@ -26,6 +39,15 @@ class SceneConfig(PredictorConfig):
     crs: str | None = checked(text(nullable=True))
     bands: list[int] | None = checked(listing(whole(1), nullable=True))
     scale_16bit: float = checked(number(0, low_open=True))
+
+    relations: ClassVar[list[Relation]] = [
+        Relation(
+            ("stride", "chip_size"),
+            lambda stride, chip: stride is None or stride <= chip,
+            "{}={} is larger than {}={}: the ground between chips, which no chip sees, would be mapped and "
+            "counted; give a stride up to the chip size",
+        )
+    ]
 
 
 @dataclass

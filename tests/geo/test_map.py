@@ -391,3 +391,17 @@ def test_the_qgis_ready_outputs(tmp_path: Path, scenes: dict, checkpoint: Path) 
     with rasterio.open(tmp_path / "out" / "visual_preview.tif") as overlay, rasterio.open(scenes["visual"]) as scene:
         assert overlay.count == 3 and overlay.crs == scene.crs
         np.testing.assert_allclose(overlay.bounds, scene.bounds)
+
+
+def test_a_stride_larger_than_the_chip_is_refused_not_counted_as_seen(tmp_path: Path, scenes: dict) -> None:
+    """Cells would cover ground no chip saw (stride 512 with 256 px chips saw 44% of a scene)."""
+    with pytest.raises(ValueError, match=r"stride=64 is larger than chip_size=32: the ground between chips"):
+        Tiling(32, 64)
+    from amazon_cls.runtime.schema import check_config
+    from tests.helpers import schema_of
+
+    scene = next(iter(scenes.values()))
+    cfg = compose_config("map", ["ckpt=pyproject.toml", f"scene={scene}", "chip_size=32", "stride=48"], tmp_path)
+    with pytest.raises(ValueError, match=r"stride=48 is larger than chip_size=32"):
+        check_config(cfg, schema_of("map"))
+    assert Tiling(32, 32).stride == 32 and Tiling(32, 16).stride == 16  # side by side, and overlapping: both fine
