@@ -59,3 +59,27 @@ def test_a_record_written_again_replaces_the_earlier_outputs(tmp_path: Path) -> 
     earlier = json.loads(done.path.read_text())
     record = done.write(outputs[:1], earlier)
     assert set(record["outputs"]) == {"a.csv"} and done.finished(outputs[:1], fields) is not None
+
+
+def test_a_same_size_edit_with_its_time_put_back_is_found_by_content(tmp_path: Path) -> None:
+    from amazon_cls.store.records import changed, identity
+
+    scene = tmp_path / "scene.tif"
+    scene.write_bytes(b"A" * 4096)
+    recorded = identity(scene)
+    assert changed(recorded) is None
+    stat = scene.stat()
+    scene.write_bytes(b"B" * 4096)  # another scene of the same size ...
+    os.utime(scene, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # ... with its modification time put back
+    assert changed(recorded) == f"{scene} changed since (same size, other content)"
+
+
+def test_a_finished_folder_copied_without_its_times_is_still_finished(tmp_path: Path) -> None:
+    import shutil
+
+    _, _, fields = finished_work(tmp_path / "made")
+    copy = Path(shutil.copytree(tmp_path / "made", tmp_path / "copied", copy_function=shutil.copy))  # new times
+    moved = [copy / "a.csv", copy / "sub" / "b.png"]
+    assert Done(copy / "done.json").finished(moved, fields) is not None
+    (copy / "a.csv").write_text("output X\n")  # the same size, other bytes
+    assert Done(copy / "done.json").finished(moved, fields) is None
