@@ -76,7 +76,7 @@ class RunFolder:
 
     def write_metrics(self, metrics: dict[str, Any], outputs: list[Path]) -> Path:
         """metrics.json, last of a run's files (`store.done`): the scores, and the outputs that make
-        the run finished, the best checkpoint among them, each named with its size and modification time."""
+        the run finished, the best checkpoint among them, each named by content (`store.records`)."""
         best = [Path(metrics["best_checkpoint"])] if metrics.get("best_checkpoint") else []
         Done(self.metrics).write([*outputs, *best], metrics)
         return self.metrics
