@@ -8,9 +8,11 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ import pandas as pd
 import pytest
 import rasterio
 import shapely
+import torch
 from affine import Affine
 from PIL import Image
 
@@ -437,3 +440,40 @@ def test_commands_end_such_faults_with_one_line_and_status_1(
     )
     output = result.stdout + result.stderr
     assert result.returncode == 1 and message in output and "Traceback" not in output, output[-2000:]
+
+
+def can_mount_tmpfs() -> bool:
+    probe = Path(tempfile.mkdtemp())
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)], capture_output=True)
+        return mounted.returncode == 0 and subprocess.run(["umount", str(probe)]).returncode == 0
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+needs_tmpfs = pytest.mark.skipif(not can_mount_tmpfs(), reason="needs root to mount a small tmpfs (CI runs as root)")
+
+
+@needs_tmpfs
+def test_a_checkpoint_write_onto_a_full_disk_is_one_line_and_leaves_no_record(tmp_path: Path, tiny_root: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], check=True)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "amazon_cls.train", *tiny_overrides(tiny_root), f"hydra.run.dir={disk / 'run'}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output[-3000:]
+        assert "Traceback" not in output and "enforce fail" not in output, output[-3000:]
+        assert re.search(r"\.ckpt: cannot write \(No space left on device\); (nothing was written|the previous)", output)
+        assert not (disk / "run" / "metrics.json").exists()
+        for left in (disk / "run" / "checkpoints").glob("*.ckpt"):  # whatever is left loads
+            torch.load(left, weights_only=True)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)

@@ -33,7 +33,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     goes through the system temp folder, and a move across filesystems is a copy)."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None) -> None:
-        write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))
+        write_atomic(path, lambda tmp: save_through_file(checkpoint, tmp))
+
+
+def save_through_file(checkpoint: dict[str, Any], path: Path) -> None:
+    """`torch.save` through a Python file: a full disk is then the OSError it is ("No space left on
+    device"), which the atomic write names in one line, not torch's `enforce fail` RuntimeError."""
+    try:
+        with open(path, "wb") as file:
+            torch.save(checkpoint, file)
+    except RuntimeError as error:  # torch's zip writer fails again while closing, over the OSError
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
+        raise
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
