@@ -471,7 +471,8 @@ def test_a_checkpoint_write_onto_a_full_disk_is_one_line_and_leaves_no_record(tm
         output = result.stdout + result.stderr
         assert result.returncode == 1, output[-3000:]
         assert "Traceback" not in output and "enforce fail" not in output, output[-3000:]
-        assert re.search(r"\.ckpt: cannot write \(No space left on device\); (nothing was written|the previous)", output)
+        written = r"\.ckpt: cannot write \(No space left on device\); (nothing was written|the previous)"
+        assert re.search(written, output), output[-3000:]
         assert not (disk / "run" / "metrics.json").exists()
         for left in (disk / "run" / "checkpoints").glob("*.ckpt"):  # whatever is left loads
             torch.load(left, weights_only=True)

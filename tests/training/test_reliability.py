@@ -193,8 +193,8 @@ def test_a_checkpoint_write_that_fails_leaves_the_previous_file(tmp_path: Path, 
     path = tmp_path / "checkpoints" / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint({"epoch": 1}, path)
 
-    def full_disk(obj, target) -> None:
-        Path(target).write_bytes(b"\x80partial")
+    def full_disk(obj, target) -> None:  # torch.save writes through the file the checkpoint IO opened
+        target.write(b"\x80partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(checkpoint_module.torch, "save", full_disk)
