@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from amazon_cls.blending.members import find_members, model_tables
+from amazon_cls.blending.members import Member, find_members, model_tables
 from amazon_cls.core.labels import PROB_COLUMNS, TARGET_COLUMNS
+from amazon_cls.data.layout import LABELS_CSV
 from amazon_cls.evaluation.truth import Truth
 
 
@@ -21,6 +22,19 @@ class OutOfFold:
     runs: list[Path]
 
 
+def labels_elsewhere(members: list[Member], truth: Truth) -> list[str]:
+    """The labels files the runs recorded that are not the audited one (the embedded data set's
+    runs record no root)."""
+    audited = Path(truth.origin).resolve()
+    found = set()
+    for member in members:
+        root = member.settings.get("data.root")
+        labels = Path(root) / (member.settings.get("data.labels_csv") or LABELS_CSV) if root else None
+        if labels is None or labels.resolve() != audited:
+            found.add(str(labels) if labels else "the embedded synthetic data set")
+    return sorted(found)
+
+
 def out_of_fold(run_dirs: list[Path], truth: Truth) -> OutOfFold:
     """Every chip of `truth`, predicted out of fold by each model of the runs, models averaged; a
     model that misses chips is refused, naming how many and the folds without a run."""
@@ -29,6 +43,12 @@ def out_of_fold(run_dirs: list[Path], truth: Truth) -> OutOfFold:
     probs = []
     for model, table in tables.items():
         missing = truth.index.difference(table.index)
+        if len(missing) and (elsewhere := labels_elsewhere(members, truth)):
+            raise ValueError(
+                f"{model}: {len(missing)} chips of the audited folds have no out-of-fold prediction: the runs "
+                f"were trained on {elsewhere} (their settings.json says), not on {truth.origin}; audit them "
+                "with the data set they were trained on, or train runs on this one"
+            )
         if len(missing):
             folds_of = dict(zip(truth.names, truth.folds, strict=True)) if truth.folds is not None else {}
             without = sorted({int(folds_of[name]) for name in missing if name in folds_of})

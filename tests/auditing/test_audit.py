@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,26 @@ def test_an_audit_refuses_chips_without_out_of_fold_predictions(flipped_data, tm
         run_audit(root, runs, tmp_path / "folds", tmp_path / "audit")
     summary = run_audit(root, runs, tmp_path / "folds", tmp_path / "audit", "folds=[1,2]")  # the nested scheme
     assert summary["folds"] == [1, 2] and set(pd.read_csv(tmp_path / "audit" / "label_issues.csv")["fold"]) <= {1, 2}
+
+
+def test_runs_of_another_labels_file_are_named_as_such(flipped_data, tmp_path: Path) -> None:
+    root, _, truth = flipped_data
+    runs = write_runs(root, truth, tmp_path / "folds", tmp_path / "runs", folds=list(range(5)))
+    other = tmp_path / "other"
+    shutil.copytree(root, other)
+    labels = pd.read_csv(other / "train_v2.csv", dtype=str, keep_default_na=False)
+    labels["image_name"] = "renamed_" + labels["image_name"]
+    labels.to_csv(other / "train_v2.csv", index=False)
+    for name in labels["image_name"]:
+        (other / "train-jpg" / f"{name.removeprefix('renamed_')}.jpg").rename(other / "train-jpg" / f"{name}.jpg")
+    with pytest.raises(ValueError) as refused:
+        run_audit(other, runs, tmp_path / "other_folds", tmp_path / "audit")
+    message = str(refused.value)
+    assert (
+        f"were trained on ['{root / 'train_v2.csv'}'] (their settings.json says), not on {other / 'train_v2.csv'}"
+        in message
+    )
+    assert "have no finished run" not in message
 
 
 def test_data_exclude_leaves_the_validation_fold_whole(flipped_data, tmp_path: Path) -> None:
