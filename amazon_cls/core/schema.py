@@ -8,7 +8,7 @@ costs nothing to import before a command's config is checked, for example::
     class DataConfig:
         fold: int = checked(whole(0))
         num_folds: int = checked(whole(2))
-        relations: ClassVar = [Relation(("fold", "num_folds"), lambda f, n: f < n, "fold={} must be below ...")]
+        relations: ClassVar = [Relation(("fold", "num_folds"), lambda f, n: f < n, "{}={} must be below {}={}")]
 """
 
 from __future__ import annotations
