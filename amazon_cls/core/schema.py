@@ -243,13 +243,15 @@ def relations_of(schema: type, prefix: str = "") -> list[Relation]:
 
 
 def problems_in(schema: type, values: dict[str, Any], prefix: str = "") -> Iterator[str]:
-    """What is wrong with `values` (keys of one group) against the group's schema, each named by its
-    dotted key: the check a constructor makes when it is called without a config (`data.fold=7 ...`)."""
-    rules = rules_of(schema)
+    """What is wrong with `values` (dotted keys of the schema) against it, each named by its key with
+    `prefix` before it: the config check's (`runtime.schema`), and a constructor's when it is called
+    without a config (`data.fold=7 ...`)."""
+    rules, bad = rules_of(schema), set()
     for key, value in values.items():
         if key in rules and (problem := rules[key].problem(value)):
+            bad.add(key)
             yield f"{prefix}{key}={value!r}: {problem}"
-    for relation in relations_of(schema):
-        given = [values[key] for key in relation.keys if key in values]
+    for relation in relations_of(schema):  # a rule across keys is judged on good values only
+        given = [values[key] for key in relation.keys if key in values and key not in bad]
         if len(given) == len(relation.keys) and not relation.holds(*given):
             yield relation.under(prefix).describe(given)

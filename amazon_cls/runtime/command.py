@@ -2,7 +2,7 @@
 config check, the hardware choices, a clock, and one line instead of a traceback for a bad config
 value or input (lightning-hydra-template's `task_wrapper` and `extras` do this there).
 
-A command module is `run(cfg)` decorated with `@task("<config name>", hardware=...)`, plus
+A command module is `run(cfg)` decorated with `@task("<config name>", <Schema>, hardware=...)`, plus
 `main = command(run)`; `python -m amazon_cls.<command>` and `amazon-cls <command>` call `main()`.
 `task` checks the config before anything heavy loads and logs the machine's choices, so a test that
 calls `run(cfg)` gets what a user gets. A problem with the config or the

@@ -20,7 +20,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
-from amazon_cls.core.schema import Rule, open_prefixes, relations_of, rules_of
+from amazon_cls.core.schema import Rule, open_prefixes, problems_in, rules_of
 from amazon_cls.runtime.config import RESOLVERS
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"  # a config group is a folder of it
@@ -42,20 +42,12 @@ def value_of(cfg: DictConfig, key: str) -> tuple[bool, Any]:
 
 def problems_of(cfg: DictConfig, schema: type) -> list[str]:
     """Every problem of `cfg` against `schema`, as `key=value: what is wrong`."""
-    found, values = [], {}
-    for key, rule in rules_of(schema).items():
+    values = {}
+    for key in rules_of(schema):
         present, value = value_of(cfg, key)
-        if not present:
-            continue
-        values[key] = value
-        if problem := rule.problem(value):
-            found.append(f"{key}={value!r}: {problem}")
-    bad = {problem.split("=", 1)[0] for problem in found}
-    for relation in relations_of(schema):
-        keys = relation.keys
-        if all(key in values and key not in bad for key in keys) and not relation.holds(*(values[k] for k in keys)):
-            found.append(relation.describe([values[key] for key in keys]))
-    return found
+        if present:
+            values[key] = value
+    return list(problems_in(schema, values))
 
 
 # Keys read by Hydra itself, or by what it instantiates from a `_target_` (a callback, a logger,

@@ -9,7 +9,6 @@ the grid (the first scene's, or `grid=<raster>`) through a WarpedVRT, window by 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -30,7 +29,7 @@ from amazon_cls.geo.scene import Footprint, Scene, SceneError
 from amazon_cls.store.atomic import write_csv
 from amazon_cls.store.done import Done
 from amazon_cls.store.monitor_folder import MonitorFolder
-from amazon_cls.store.records import identity
+from amazon_cls.store.records import HASH, identity
 from amazon_cls.store.tables import read_frame
 
 log = logging.getLogger(__name__)
@@ -150,15 +149,7 @@ def same_content(first: Path, second: Path) -> bool:
         return True
     if first.stat().st_size != second.stat().st_size:
         return False
-    return content_hash(first) == content_hash(second)
-
-
-def content_hash(path: Path) -> str:
-    digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return identity(first)[HASH] == identity(second)[HASH]  # the records' hash, kept for them too
 
 
 def cached(folder: MonitorFolder, dated: Dated, record: dict[str, Any]) -> pd.DataFrame | None:
