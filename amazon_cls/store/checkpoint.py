@@ -42,8 +42,8 @@ def save_through_file(checkpoint: dict[str, Any], path: Path) -> None:
     try:
         with open(path, "wb") as file:
             torch.save(checkpoint, file)
-    except RuntimeError as error:  # torch's zip writer fails again while closing, over the OSError
-        if isinstance(error.__context__, OSError):
+    except RuntimeError as error:  # torch's zip writer fails again while closing, over what stopped it
+        if error.__context__ is not None:  # a full disk's OSError, or a signal's exit (SIGTERM mid-write)
             raise error.__context__ from None
         raise
 
