@@ -28,7 +28,7 @@ def run(cfg: DictConfig) -> dict:
     from amazon_cls.search.tuning import tune  # heavy libraries load once the config composed
 
     summary = tune(cfg)
-    best = summary.get("best")
+    best = summary.get("best") or summary.get("best_so_far")
     log.info(
         "Study %s: %d of %d trials counted (%s)",
         summary["study"],
@@ -38,7 +38,8 @@ def run(cfg: DictConfig) -> dict:
     )
     if best:
         log.info(
-            "Best: trial %d, %s %.4f, %s; as an experiment: %s",
+            "Best%s: trial %d, %s %.4f, %s; as an experiment: %s",
+            "" if summary["finished"] else " so far (the study is not finished)",
             best["number"],
             cfg.objective,
             best["value"],

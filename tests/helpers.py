@@ -3,14 +3,20 @@ the tiny data set's settings and synthetic chip pictures."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -109,3 +115,67 @@ def make_member(
     metrics = {"val/f2": 0.5, "best_checkpoint": str(run_dir / "best.ckpt"), "outputs": outputs}
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     return run_dir
+
+
+def can_mount_tmpfs() -> bool:
+    probe = Path(tempfile.mkdtemp())
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)], capture_output=True)
+        return mounted.returncode == 0 and subprocess.run(["umount", str(probe)]).returncode == 0
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+needs_tmpfs = pytest.mark.skipif(not can_mount_tmpfs(), reason="needs root to mount a small tmpfs (CI runs as root)")
+
+
+@contextmanager
+def small_disk(folder: Path, size: str = "16m") -> Iterator[Path]:
+    """A real filesystem of `size` mounted at `folder` (tmpfs), for the full-disk cases."""
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def fill(disk: Path, leave: int = 0) -> Path:
+    """Fill `disk` until `leave` bytes are free (all of it, with 0): the file that fills it."""
+    filler = disk / "filler"
+    with open(filler, "ab") as handle:
+        while (free := shutil.disk_usage(disk).free - leave) > 0:
+            try:
+                handle.write(b"\0" * min(free, 1 << 20))
+                handle.flush()
+            except OSError:
+                break
+    return filler
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file below `folder` (a filler's aside) by content: what a failed run must leave as it was."""
+    return {
+        path.relative_to(folder).as_posix(): hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != "filler"
+    }
+
+
+def fails_on_a_full_disk(disk: Path, run: Callable[[], object], leave: int = 0) -> str:
+    """Run a command again with `disk` full but for `leave` bytes: it must fail with an OutputError
+    and leave every file there, its record included, as it was. The error's message."""
+    from amazon_cls.store.atomic import OutputError
+
+    before = snapshot(disk)
+    fill(disk, leave)
+    with pytest.raises(OutputError) as raised:
+        run()
+    after = snapshot(disk)
+    changed = sorted(name for name in before if after.get(name) != before[name])
+    assert not changed, f"the previous outputs changed: {changed}"
+    assert not list(disk.rglob(".*.tmp")), "temporaries were left"
+    assert "No space left on device" in str(raised.value)
+    return str(raised.value)

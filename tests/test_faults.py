@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +48,13 @@ from tests.helpers import (
     TEST_CHIPS,
     compose_config,
     compose_train,
+    fails_on_a_full_disk,
+    fill,
     make_member,
+    needs_tmpfs,
     schema_of,
+    small_disk,
+    snapshot,
     tiny_overrides,
 )
 
@@ -128,13 +132,13 @@ def test_an_ensemble_refuses_to_apply_to_members_retrained_since(tmp_path: Path,
 # 2. A record never outlives a failed rewrite
 
 
-def test_a_map_that_fails_halfway_leaves_no_record(
+def test_a_map_that_fails_halfway_keeps_the_previous_outputs_and_their_record(
     tmp_path: Path, trained_run: Path, scene: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from amazon_cls.geo import outputs
 
     assert map_scenes(map_cfg(tmp_path, best_of(trained_run), scene))
-    record = tmp_path / "map" / "scene_map.json"
+    before = snapshot(tmp_path / "map")
     labels = outputs.OUTPUTS["labels"]
 
     def full_disk(path: Path, result: outputs.SceneResult) -> None:
@@ -143,9 +147,9 @@ def test_a_map_that_fails_halfway_leaves_no_record(
     monkeypatch.setitem(outputs.OUTPUTS._entries, "labels", outputs.Output(labels.suffix, full_disk))
     with pytest.raises(OutputError):
         map_scenes(map_cfg(tmp_path, best_of(trained_run), scene, "tta=none"))  # other settings, rewriting
-    assert not record.exists()  # the first settings' record went before its outputs were touched
+    assert snapshot(tmp_path / "map") == before  # the earlier outputs and their record, untouched
     monkeypatch.undo()
-    assert map_scenes(map_cfg(tmp_path, best_of(trained_run), scene))  # mapped again, not skipped over mixed files
+    assert map_scenes(map_cfg(tmp_path, best_of(trained_run), scene)) == {}  # still finished: skipped
 
 
 def test_a_submission_and_its_probabilities_never_come_from_two_runs(
@@ -154,17 +158,18 @@ def test_a_submission_and_its_probabilities_never_come_from_two_runs(
     output = tmp_path / "submission.csv"
     probs = probability_frame(["a", "b"], np.full((2, NUM_LABELS), 0.3))
     write_submission(output, probs, np.full(NUM_LABELS, 0.2))
-    real = atomic.write_atomic
+    before = snapshot(tmp_path)
+    real = os.fsync
 
-    def fails_on_the_submission(target, write):
-        if Path(target) == output:
-            raise OutputError(errno.ENOSPC, f"{target}: cannot write (No space left on device)")
-        return real(target, write)
+    def fails_on_the_second_file(descriptor: int) -> None:
+        if any(p.name.startswith(".submission.csv.") for p in tmp_path.iterdir()):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(descriptor)
 
-    monkeypatch.setattr("amazon_cls.store.atomic.write_atomic", fails_on_the_submission)
-    with pytest.raises(OutputError):
+    monkeypatch.setattr(os, "fsync", fails_on_the_second_file)
+    with pytest.raises(OutputError, match="no earlier output was changed"):
         write_submission(output, probability_frame(["a", "b"], np.full((2, NUM_LABELS), 0.9)), np.full(NUM_LABELS, 0.2))
-    assert not output.exists()  # no submission of the first run beside the probabilities of the second
+    assert snapshot(tmp_path) == before  # both files of the first run, and no temporary
 
 
 def test_a_rerun_that_does_not_finish_leaves_no_metrics(tmp_path: Path, tiny_root: Path) -> None:
@@ -442,20 +447,6 @@ def test_commands_end_such_faults_with_one_line_and_status_1(
     assert result.returncode == 1 and message in output and "Traceback" not in output, output[-2000:]
 
 
-def can_mount_tmpfs() -> bool:
-    probe = Path(tempfile.mkdtemp())
-    try:
-        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(probe)], capture_output=True)
-        return mounted.returncode == 0 and subprocess.run(["umount", str(probe)]).returncode == 0
-    except OSError:
-        return False
-    finally:
-        shutil.rmtree(probe, ignore_errors=True)
-
-
-needs_tmpfs = pytest.mark.skipif(not can_mount_tmpfs(), reason="needs root to mount a small tmpfs (CI runs as root)")
-
-
 @needs_tmpfs
 def test_a_checkpoint_write_onto_a_full_disk_is_one_line_and_leaves_no_record(tmp_path: Path, tiny_root: Path) -> None:
     disk = tmp_path / "disk"
@@ -478,3 +469,74 @@ def test_a_checkpoint_write_onto_a_full_disk_is_one_line_and_leaves_no_record(tm
             torch.load(left, weights_only=True)
     finally:
         subprocess.run(["umount", str(disk)], check=True)
+
+
+# 14. A command's outputs are a set: a full disk keeps the previous one (a real filesystem)
+
+
+@needs_tmpfs
+@pytest.mark.parametrize("leave", [0, 3000])  # nothing fits, or the first small file does
+def test_predict_map_and_ensemble_keep_their_previous_outputs_on_a_full_disk(
+    tmp_path: Path, trained_run: Path, tiny_root: Path, scene: Path, leave: int
+) -> None:
+    quiet = ["num_workers=0", "trainer.enable_progress_bar=false"]
+    with small_disk(tmp_path / "disk") as disk:
+        inputs = [f"ckpt={best_of(trained_run)}", f"input={tiny_root / 'test-jpg'}", f"output={disk / 'sub.csv'}"]
+        predicting = lambda *extra: predict(compose_config("predict", [*inputs, *quiet, *extra], tmp_path / "p"))  # noqa: E731
+        mapping = lambda *extra: map_scenes(map_cfg(disk, best_of(trained_run), scene, *extra))  # noqa: E731
+        predicting()
+        mapping()
+        run_ensemble([trained_run], disk / "ensemble")
+        fails_on_a_full_disk(disk, lambda: predicting("tta=none"), leave)
+        fails_on_a_full_disk(disk, lambda: mapping("tta=none"), leave)
+        fails_on_a_full_disk(disk, lambda: run_ensemble([trained_run], disk / "ensemble", method="mean"), leave)
+        (disk / "filler").unlink()
+        assert mapping() == {}  # the earlier map is still finished
+
+
+# 15. A failed write is one line, wherever it happens and whatever the cause
+
+
+@needs_tmpfs
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("read_only_disk", r"/sub(_probs)?\.csv: cannot write \(Read-only file system\)"),
+        ("run_folder_on_a_full_disk", r"\.hydra/config\.yaml: cannot write \(No space left on device\)"),
+        ("a_file_where_a_folder_goes", r"/map/\S+: cannot write \(\S+/taken is a file, not a folder\)"),
+        ("study_database_on_a_full_disk", r"/study\.db: cannot write \(database or disk is full\)"),
+    ],
+)
+def test_a_failed_write_is_one_line_and_status_1_whatever_the_cause(
+    tmp_path: Path, trained_run: Path, tiny_root: Path, scene: Path, case: str, message: str
+) -> None:
+    disk, hydra_dir = tmp_path / "disk", tmp_path / "hydra"
+    options = "size=1m,ro" if case == "read_only_disk" else "size=1m"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], check=True)
+    try:
+        if case != "read_only_disk":
+            fill(disk)
+        if case == "read_only_disk":
+            command = ["amazon_cls.predict", f"ckpt={best_of(trained_run)}", f"input={tiny_root / 'test-jpg'}"]
+            command += [f"output={disk / 'sub.csv'}", "num_workers=0"]
+        elif case == "run_folder_on_a_full_disk":
+            command, hydra_dir = (
+                ["amazon_cls.eda", f"data.root={tiny_root}", f"output_dir={tmp_path / 'eda'}"],
+                disk / "run",
+            )
+        elif case == "a_file_where_a_folder_goes":
+            (tmp_path / "taken").write_text("a file")
+            command = ["amazon_cls.map", f"ckpt={best_of(trained_run)}", f"scene={scene}", "chip_size=32"]
+            command += [f"output_dir={tmp_path / 'taken' / 'map'}", "num_workers=0"]
+        else:
+            command = ["amazon_cls.tune", f"study_dir={disk / 'study'}", f"data.root={tiny_root}", "model=tiny"]
+        result = subprocess.run(
+            [sys.executable, "-m", *command, f"hydra.run.dir={hydra_dir}"], cwd=ROOT, capture_output=True, text=True
+        )
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "Traceback" not in output, output[-3000:]
+    errors = [line for line in output.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and re.search(message, errors[0]), output[-3000:]

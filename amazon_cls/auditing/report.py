@@ -111,23 +111,23 @@ def write_report(
     gallery_size: int,
     inputs: list[Path],
 ) -> dict[str, Any]:
-    """Every output; audit.json last (and the old one first away)."""
+    """Every output, as one set (a failed write keeps the previous one); audit.json last."""
     folder = AuditFolder(output_dir)
     done = Done(folder.record)
-    done.forget()
     ranked = ranked_frame(truth, audit)
     issues = ranked[ranked["flagged"]].drop(columns="flagged")
     excluded = issues if exclude_top is None else issues.head(exclude_top)
     counts = audit.counts()
-    written = [
-        write_csv(folder.issues, issues),
-        write_csv(folder.quality, ranked),
-        write_csv(folder.counts, counts),
-        write_csv(folder.exclude, excluded[["image_name", "quality", "suggested"]]),
-        write_text(folder.report, markdown(truth, audit, counts, issues, settings)),
-    ]
-    if figure := gallery(truth, issues, gallery_size, folder.gallery):
-        written.append(figure)
+    with done.rewriting():
+        written = [
+            write_csv(folder.issues, issues),
+            write_csv(folder.quality, ranked),
+            write_csv(folder.counts, counts),
+            write_csv(folder.exclude, excluded[["image_name", "quality", "suggested"]]),
+            write_text(folder.report, markdown(truth, audit, counts, issues, settings)),
+        ]
+        if figure := gallery(truth, issues, gallery_size, folder.gallery):
+            written.append(figure)
     summary = {
         **settings,
         "chips": len(truth),

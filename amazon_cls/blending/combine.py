@@ -26,7 +26,7 @@ from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS, TARGET_COLUMNS
 from amazon_cls.core.metric import chip_f2, per_label_report, predict_labels
 from amazon_cls.core.thresholds import Thresholds
 from amazon_cls.data.submission import write_submission
-from amazon_cls.store.atomic import remove_stale_temporaries, write_csv, write_json, write_text
+from amazon_cls.store.atomic import output_set, remove_stale_temporaries, write_csv, write_json, write_text
 from amazon_cls.store.ensemble_folder import EnsembleFolder
 from amazon_cls.store.records import identity
 from amazon_cls.store.tables import probability_frame, validation_frame
@@ -145,8 +145,6 @@ def run_ensemble(
     remove_stale_temporaries(folder.path)
     members = checked_members(run_dirs, method)
     view = members_view(members)
-    for path in folder.outputs():  # an earlier combination's files never sit beside this one's as if current
-        path.unlink(missing_ok=True)
     tables = Tables.of(members)
     names, targets = tables.first.index, tables.first[TARGET_COLUMNS].to_numpy()
     blend = choose_blend(tables, members, method)
@@ -156,17 +154,7 @@ def run_ensemble(
     thresholds = ensemble_thresholds(blend, tables, members, view, str(folder.combination), rare_weight, specialists)
     y_pred = predict_labels(blend.oof_probs, thresholds.of_view(view), weather)
     per_label = per_label_report(targets, y_pred, thresholds.of_view(view))
-    write_csv(folder.oof_probs, validation_frame(names, tables.first["fold"].to_numpy(), blend.oof_probs, targets))
-    write_json(folder.thresholds, thresholds.to_json())
-    write_csv(folder.report_csv, report)
-    write_csv(folder.per_label, per_label)
     disagreements = disagreement(tables.oof)
-    write_text(
-        folder.report_md, report_markdown(report, per_label, blend.combination, blend.reason, weather, disagreements)
-    )
-    write_tensorboard(folder.tensorboard, report)
-    saved = saved_combination(blend, list(tables.oof), view, thresholds, specialists, specialist_weight)
-    write_json(folder.combination, saved)
     result = {
         "oof_f2": chip_f2(targets, y_pred),
         "members": len(members),
@@ -174,13 +162,25 @@ def run_ensemble(
         "method": blend.combination.describe(),
         "disagreement": disagreements.to_dict("records"),
     }
-    if blend.test_probs is not None:
-        frame = probability_frame(blend.test_names, blend.test_probs)
-        submission, _ = write_submission(
-            folder.submission, frame, thresholds.of_view(view), weather, order, escape_formulas
-        )
-        result["submission"] = str(submission)
-    write_json(folder.scores, result)
+    # One set: a failed write keeps the previous combination whole, and an earlier combination's
+    # files this one lacks (its submission) never sit beside this one's as if current.
+    with output_set(replaces=folder.outputs()):
+        write_csv(folder.oof_probs, validation_frame(names, tables.first["fold"].to_numpy(), blend.oof_probs, targets))
+        write_json(folder.thresholds, thresholds.to_json())
+        write_csv(folder.report_csv, report)
+        write_csv(folder.per_label, per_label)
+        markdown = report_markdown(report, per_label, blend.combination, blend.reason, weather, disagreements)
+        write_text(folder.report_md, markdown)
+        saved = saved_combination(blend, list(tables.oof), view, thresholds, specialists, specialist_weight)
+        write_json(folder.combination, saved)
+        if blend.test_probs is not None:
+            frame = probability_frame(blend.test_names, blend.test_probs)
+            submission, _ = write_submission(
+                folder.submission, frame, thresholds.of_view(view), weather, order, escape_formulas
+            )
+            result["submission"] = str(submission)
+        write_json(folder.scores, result)
+    write_tensorboard(folder.tensorboard, report)
     return result
 
 

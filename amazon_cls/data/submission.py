@@ -14,7 +14,7 @@ import pandas as pd
 from amazon_cls.core.labels import PROB_COLUMNS, vector_to_tags
 from amazon_cls.core.metric import predict_labels
 from amazon_cls.data.layout import read_name_table
-from amazon_cls.store.atomic import write_csv
+from amazon_cls.store.atomic import output_set, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,8 @@ def write_submission(
     order: str | Path | None = None,
     escape_formulas: bool = False,
 ) -> tuple[Path, Path]:
-    """`image_name,tags` at `output` and the probabilities at `<output stem>_probs.csv`. Both old
-    files go first, so the two never come from different runs, even when a write fails. Chip names
+    """`image_name,tags` at `output` and the probabilities at `<output stem>_probs.csv`, as one set:
+    the two never come from different runs, and a failed write keeps both old files. Chip names
     that a spreadsheet would run as formulas are warned about, by name; Kaggle needs them as they
     are, so they are escaped only with `escape_formulas` (for files meant for spreadsheets)."""
     if order:
@@ -83,8 +83,7 @@ def write_submission(
         probs = probs.assign(image_name=escaped(probs["image_name"]))
     y_pred = predict_labels(probs[PROB_COLUMNS].to_numpy(), thresholds, weather_rules)
     output = Path(output)
-    output.unlink(missing_ok=True)
-    probs_path(output).unlink(missing_ok=True)
-    write_csv(probs_path(output), probs)
-    write_csv(output, submission_frame(probs["image_name"], y_pred))
+    with output_set():
+        write_csv(probs_path(output), probs)
+        write_csv(output, submission_frame(probs["image_name"], y_pred))
     return output, probs_path(output)

@@ -218,18 +218,19 @@ def summary(truth: Truth, scored: list[Scores], compared: list[Comparison], boot
 def write_report(
     output_dir: Path, truth: Truth, scored: list[Scores], compared: list[Comparison], bootstrap: Bootstrap
 ) -> dict[str, Path]:
-    """Every output; evaluation.json last (and the old one first away), so it never describes other files."""
+    """Every output, as one set (a failed write keeps the previous one); evaluation.json last, so it
+    never describes other files."""
     folder = EvaluationFolder(output_dir)
     done = Done(folder.record)
-    done.forget()
     per_label = pd.concat([s.per_label.assign(predictions=s.predictions.name) for s in scored], ignore_index=True)
-    written = {
-        "csv": write_csv(folder.per_label, per_label[["predictions", *scored[0].per_label.columns]]),
-        "markdown": write_text(folder.report, markdown(truth, scored, compared, bootstrap)),
-    }
-    for s in scored:
-        if figure := pr_figure(truth, s, folder.precision_recall(file_name(s.predictions.name))):
-            written[f"pr {s.predictions.name}"] = figure
+    with done.rewriting():
+        written = {
+            "csv": write_csv(folder.per_label, per_label[["predictions", *scored[0].per_label.columns]]),
+            "markdown": write_text(folder.report, markdown(truth, scored, compared, bootstrap)),
+        }
+        for s in scored:
+            if figure := pr_figure(truth, s, folder.precision_recall(file_name(s.predictions.name))):
+                written[f"pr {s.predictions.name}"] = figure
     done.write(written.values(), summary(truth, scored, compared, bootstrap))
     written["record"] = folder.record
     return written

@@ -23,7 +23,6 @@ from amazon_cls.geo.scene import Scene, check_range
 from amazon_cls.inference.predictor import PredictionRun, Predictor
 from amazon_cls.runtime.command import is_rank_zero
 from amazon_cls.store.atomic import remove_stale_temporaries
-from amazon_cls.store.records import identity
 
 log = logging.getLogger(__name__)
 # What changes a scene's outputs besides the pipeline's MODEL_KEYS and SCENE_KEYS.
@@ -40,12 +39,12 @@ def map_scenes(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor)
     tiling = tiling_of(cfg)
     grids = [make_grid(scene, tiling) for scene in scenes]
     settings = settings_of(cfg, (*MODEL_KEYS, *SCENE_KEYS, *RESULT_KEYS))
-    inputs = [identity(path) for path in predictor.inputs()]  # by what they are: a model re-trained in place differs
     summaries = {}
     for scene, grid in zip(scenes, grids, strict=True):
         files = outputs.output_paths(Path(cfg.output_dir), scene.path, names)
-        record = {**settings, "scene": str(scene.path), "inputs": [identity(scene.path), *inputs]}
-        if outputs.finished(files, record):
+        record = {**settings, "scene": str(scene.path)}
+        inputs = [scene.path, *predictor.inputs()]  # by what they are: a model re-trained in place differs
+        if outputs.finished(files, record, inputs):
             if is_rank_zero():
                 log.info("%s: already mapped with these settings in %s; skipped", scene.path, cfg.output_dir)
             continue
@@ -53,7 +52,7 @@ def map_scenes(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor)
             log.info("%s; with %s", describe(scene, grid), predictor.describe())
         frame = predict_scene(predictor, prediction, scene, grid, cfg.compile)
         if frame is not None:  # on rank 0: the others leave the writing to it
-            summaries[str(scene.path)] = write_scene(cfg, scene, grid, frame, predictor, files, record)
+            summaries[str(scene.path)] = write_scene(cfg, scene, grid, frame, predictor, files, record, inputs)
     return summaries
 
 
@@ -87,6 +86,7 @@ def write_scene(
     predictor: Predictor,
     files: dict[str, Path],
     record: dict[str, Any],
+    inputs: list[str | Path],
 ) -> pd.DataFrame:
     """A scene's labels from its probabilities, every chosen output and its record; its summary."""
     cells = grid.chips()
@@ -94,7 +94,7 @@ def write_scene(
     labels = predict_labels(probs, predictor.thresholds, cfg.postprocess.weather)
     result = outputs.SceneResult(scene, grid, cells, probs, labels)
     counts = {"chips": len(cells), "skipped": grid.skipped, "grid": [grid.rows, grid.cols]}
-    outputs.write_outputs(files, result, {"settings": record, **counts})
+    outputs.write_outputs(files, result, {"settings": record, **counts}, inputs)
     summary = summary_table(result)
     log.info("%s: chips per label and their area\n%s", scene.path.name, summary.to_string(index=False))
     log.info("Wrote %s", ", ".join(str(path) for path in files.values()))

@@ -16,7 +16,7 @@ from amazon_cls.core.validation import ValidationResult
 from amazon_cls.data.datamodule import PlanetDataModule
 from amazon_cls.data.decode import load_chip
 from amazon_cls.data.sources import Source
-from amazon_cls.store.atomic import write_csv
+from amazon_cls.store.atomic import output_set, write_csv
 from amazon_cls.store.run_folder import RunFolder
 from amazon_cls.store.tables import validation_frame
 
@@ -56,7 +56,8 @@ def run_baseline(datamodule: PlanetDataModule, output_dir: Path, trees: int, see
     result = ValidationResult(np.flatnonzero(val), probs, probs, targets[val], thresholds, names=val_names)
     metrics = result.scores()
     folder = RunFolder(output_dir)
-    write_csv(folder.val_probs, validation_frame(val_names, datamodule.fold, probs, targets[val]))
-    write_csv(folder.val_report, result.report)
+    with output_set():
+        write_csv(folder.val_probs, validation_frame(val_names, datamodule.fold, probs, targets[val]))
+        write_csv(folder.val_report, result.report)
     folder.write_metrics(metrics, [folder.val_probs, folder.val_report])
     return metrics

@@ -18,7 +18,7 @@ from amazon_cls.core.validation import ValidationResult
 from amazon_cls.data.contract import training_data
 from amazon_cls.model.distributed import gather_unique
 from amazon_cls.model.module import ChipClassifier
-from amazon_cls.store.atomic import write_csv, write_json
+from amazon_cls.store.atomic import output_set, write_csv, write_json
 from amazon_cls.store.run_folder import RunFolder
 from amazon_cls.store.tables import validation_frame
 
@@ -111,12 +111,15 @@ class ThresholdOptimizer(L.Callback):
             self.write_outputs(trainer, result, thresholds)
 
     def write_outputs(self, trainer: L.Trainer, result: ValidationResult, thresholds: Thresholds) -> None:
-        """Thresholds, per-label report and probabilities (with and without TTA when it is on)."""
+        """Thresholds, per-label report and probabilities (with and without TTA when it is on), as
+        one set: a failed write keeps the previous ones."""
         data = training_data(trainer.datamodule)
         folder = self.folder
-        write_json(folder.thresholds, thresholds.to_json())
-        write_csv(folder.val_report, result.report)
         names = result.names  # named by `validation_names` when the result was made
-        write_csv(folder.val_probs, validation_frame(names, data.fold, result.probs, result.targets))
-        if result.view != "none":
-            write_csv(folder.val_probs_plain, validation_frame(names, data.fold, result.probs_plain, result.targets))
+        with output_set():
+            write_json(folder.thresholds, thresholds.to_json())
+            write_csv(folder.val_report, result.report)
+            write_csv(folder.val_probs, validation_frame(names, data.fold, result.probs, result.targets))
+            if result.view != "none":
+                plain = validation_frame(names, data.fold, result.probs_plain, result.targets)
+                write_csv(folder.val_probs_plain, plain)

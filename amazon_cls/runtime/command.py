@@ -8,23 +8,31 @@ A command module is `run(cfg)` decorated with `@task("<config name>", <Schema>, 
 calls `run(cfg)` gets what a user gets. A problem with the config or the
 input (any ValueError, FileNotFoundError, or Hydra's and OmegaConf's errors) ends the command
 with one line that names the key or the file and status 1 (`HYDRA_FULL_ERROR=1` shows the
-traceback). Nothing heavy is imported here, so that a config error is reported in moments.
+traceback). So does a file that cannot be written, wherever the write fails: in the project's
+writers, in a library's (a logger flushing at teardown), or in Hydra's own, before the task runs.
+Nothing heavy is imported here, so that a config error is reported in moments.
 """
 
 from __future__ import annotations
 
+import errno
 import functools
+import io
 import logging
 import os
 import shutil
+import sys
+import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
+from hydra.errors import CompactHydraException, InstantiationException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
@@ -39,6 +47,8 @@ CONFIG_PATH = "pkg://amazon_cls.conf"  # the configs ship inside the package
 # LabelVocabularyError, UnknownTagError, ThresholdError, SceneError and RunDamaged are
 # ValueErrors; OutputError a file that cannot be written); Hydra wraps those of constructors.
 USER_ERRORS = (ValueError, FileNotFoundError, OutputError, InstantiationException, OmegaConfBaseException)
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # a write that failed for want of room or of a writable disk
+WRITE_ERRORS = (*NO_ROOM, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR, errno.EEXIST)
 
 
 def describe(error: BaseException) -> str:
@@ -50,6 +60,35 @@ def describe(error: BaseException) -> str:
     text, _, context = str(error).partition("full_key: ")
     key = context.split()[0] if context.split() else ""
     return " ".join(text.split()) + (f" (config key: {key})" if key else "")
+
+
+def write_failure(error: BaseException) -> str | None:
+    """The one line for a failed write, if that is what `error` is or what it happened while
+    handling: the project's own message (an OutputError) where there is one, else the system's
+    words and the file they name."""
+    chain = []
+    while error is not None and error not in chain:
+        chain.append(error)
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    if told := next((str(e) for e in chain if isinstance(e, OutputError)), None):
+        return told
+    failed = next((e for e in chain if isinstance(e, OSError) and e.errno in WRITE_ERRORS), None)
+    if failed is None:
+        return None
+    where = failed.filename or open_file_of(failed)
+    return f"{where}: cannot write ({failed.strerror})" if failed.errno in NO_ROOM else f"{where}: {failed.strerror}"
+
+
+def open_file_of(error: BaseException) -> str:
+    """The file a write that names none was writing: the innermost open file among the locals of
+    the frames it failed in (`with open(path, "w") as file: file.write(...)`, as Hydra saves its
+    config copy); else the run folder."""
+    frames = [frame for frame, _ in traceback.walk_tb(error.__traceback__)]
+    for frame in reversed(frames):
+        for value in frame.f_locals.values():
+            if isinstance(value, io.IOBase) and isinstance(getattr(value, "name", None), str):
+                return value.name
+    return f"a file in {HydraConfig.get().runtime.output_dir}" if HydraConfig.initialized() else "a file"
 
 
 def format_duration(seconds: float) -> str:
@@ -70,10 +109,11 @@ def one_line_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
         started = time.monotonic()
         try:
             result = task(cfg)
-        except USER_ERRORS as error:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        except Exception as error:
+            line = describe(error) if isinstance(error, USER_ERRORS) else write_failure(error)
+            if line is None or SHOW_TRACEBACKS:
                 raise
-            log.error("%s", describe(error))
+            log.error("%s", line)
             remove_failed_start()
             raise SystemExit(1) from None
         if is_rank_zero():
@@ -132,6 +172,43 @@ def command(task: Callable[[DictConfig], Any]) -> Callable[[], Any]:
     def main() -> Any:
         register_resolvers()  # here, not at import: importing the package changes nothing
         set_project_root()
-        return hydra_main()
+        with failures_in_one_line():
+            return hydra_main()
 
     return main
+
+
+SHOW_TRACEBACKS = os.environ.get("HYDRA_FULL_ERROR") == "1"  # the user's wish, read before `main` sets it
+
+
+@contextmanager
+def failures_in_one_line() -> Iterator[None]:
+    """Hydra's own failures told as the task's are: a run folder that cannot be made or written is
+    one line and status 1, a bad override Hydra's message. A log file or a logger's thread that
+    cannot write is not a second traceback: the error the command ends with says it once."""
+    logging.raiseExceptions = False  # a full disk under the log file: the console still shows all
+    threading.excepthook = quiet_write_failures
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises, and this tells what happened
+    try:
+        yield
+    except Exception as error:
+        if SHOW_TRACEBACKS:
+            raise
+        if isinstance(error, CompactHydraException):  # a bad override: Hydra's own words
+            sys.stderr.write(f"{error}\n" + (f"{error.__cause__}\n" if error.__cause__ else ""))
+        elif (line := write_failure(error) or (describe(error) if isinstance(error, USER_ERRORS) else None)) is None:
+            traceback.print_exception(error)
+        elif logging.getLogger().handlers:
+            log.error("%s", line)
+        else:  # before Hydra set logging up
+            sys.stderr.write(f"[ERROR] {line}\n")
+        raise SystemExit(1) from None
+
+
+def quiet_write_failures(args: threading.ExceptHookArgs) -> None:
+    """A background writer (TensorBoard's event file) that fails for want of room: a warning line;
+    the command's own write fails too and says so. Anything else is told as Python tells it."""
+    if args.exc_value is not None and (line := write_failure(args.exc_value)):
+        log.warning("%s (in %s)", line, args.thread.name if args.thread else "a thread")
+    else:
+        threading.__excepthook__(args)

@@ -43,8 +43,7 @@ def write_plots(study: optuna.Study, study_dir: Path) -> dict[str, str]:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 axes = getattr(plots, plot)(study)
         except (ValueError, RuntimeError, ZeroDivisionError) as reason:
-            skipped[StudyFolder(study_dir).plot(name).name] = str(reason)
-            StudyFolder(study_dir).plot(name).unlink(missing_ok=True)
+            skipped[StudyFolder(study_dir).plot(name).name] = str(reason)  # an older one goes with the set
             continue
         figure = axes.ravel()[0].figure if hasattr(axes, "ravel") else axes.figure
         save_figure(figure, StudyFolder(study_dir).plot(name), dpi=110)
@@ -53,43 +52,54 @@ def write_plots(study: optuna.Study, study_dir: Path) -> dict[str, str]:
 
 
 def write_outputs(study: optuna.Study, study_dir: Path, n_trials: int, command: str) -> dict[str, Any]:
-    """Every output of the study as the database holds it now; study.json last."""
+    """Every output of the study as the database holds it now, as one set; study.json last."""
     folder = StudyFolder(study_dir)
     done = Done(folder.record)
-    done.forget()
     trials = study.get_trials(deepcopy=False)
     states = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
     table = study.trials_dataframe(
         attrs=("number", "state", "value", "params", "user_attrs", "datetime_start", "datetime_complete", "duration")
     )
-    write_csv(folder.table, table)
     summary: dict[str, Any] = {
         "study": study.study_name,
         "n_trials": n_trials,
+        "finished": sum(map(counted, trials)) >= n_trials and states.get("running", 0) == 0,
         "counted": sum(map(counted, trials)),
         "states": {state: count for state, count in states.items() if count},
         "settings": study.user_attrs.get("settings"),
         "wall_seconds": wall_seconds(trials),
-        "skipped_plots": write_plots(study, study_dir),
     }
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    if complete:
-        best = study.best_trial
-        path = folder.experiment(study.study_name)
-        comment = (
-            f"The best trial ({best.number}, {best.value:.4f}) of the study {study.study_name!r}.\n"
-            f"  python -m amazon_cls.train --config-dir {path.parent.parent} experiment={path.stem}\n"
-            f"Made by: {command}"
-        )
-        groups = (study.user_attrs.get("settings") or {}).get("groups", [])
-        write_text(path, experiment_yaml(best.user_attrs.get("overrides", []), groups, comment))
-        summary["best"] = {**trial_summary(best), "experiment": str(path)}
-        default = next((t for t in trials if t.user_attrs.get("default_recipe")), None)
-        if default is not None and default.state == TrialState.COMPLETE:
-            summary["default_recipe"] = trial_summary(default)
-    written = [folder.table, *(folder.plot(name) for name in PLOTS if folder.plot(name).is_file())]
-    written += [folder.experiment(study.study_name)] if complete else []
+    with done.rewriting():
+        write_csv(folder.table, table)
+        summary["skipped_plots"] = write_plots(study, study_dir)
+        if complete:
+            summary.update(write_best(study, folder, trials, command, summary["finished"]))
+    plots = [folder.plot(name) for name in PLOTS if folder.plot(name).name not in summary["skipped_plots"]]
+    written = [folder.table, *plots, *([folder.experiment(study.study_name)] if complete else [])]
     return done.write(written, summary)
+
+
+def write_best(
+    study: optuna.Study, folder: StudyFolder, trials: list[optuna.trial.FrozenTrial], command: str, finished: bool
+) -> dict[str, Any]:
+    """The best trial as an experiment config to train; its summary (`best` of a finished study,
+    `best_so_far` of one that is not), and the default recipe's."""
+    best = study.best_trial
+    path = folder.experiment(study.study_name)
+    which = "The best trial" if finished else "The best trial so far (the study is not finished)"
+    comment = (
+        f"{which} ({best.number}, {best.value:.4f}) of the study {study.study_name!r}.\n"
+        f"  python -m amazon_cls.train --config-dir {path.parent.parent} experiment={path.stem}\n"
+        f"Made by: {command}"
+    )
+    groups = (study.user_attrs.get("settings") or {}).get("groups", [])
+    write_text(path, experiment_yaml(best.user_attrs.get("overrides", []), groups, comment))
+    summary = {"best" if finished else "best_so_far": {**trial_summary(best), "experiment": str(path)}}
+    recipe = [t for t in trials if t.user_attrs.get("default_recipe") and t.state == TrialState.COMPLETE]
+    if recipe:  # the run that finished: an interrupted one's retry, perhaps
+        summary["default_recipe"] = trial_summary(recipe[0])
+    return summary
 
 
 def trial_summary(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

@@ -4,14 +4,18 @@ the same command (one SLURM array task each, say) and takes the next trial.
 
 A study counts its finished trials (complete, pruned, or refused for a non-finite result) towards
 `n_trials`; a trial interrupted (SIGTERM, Ctrl+C) is marked failed, is not counted, and the same
-command runs it again (its parameters enqueued) and the remaining trials; a worker that vanished
-without a word has its trial failed and retried the same way, once its heartbeat is stale. A
-study keeps the settings it was made with, and another command for the same study name is
-refused rather than mixed in.
+command runs it again (its parameters enqueued) and the remaining trials. Each trial records its
+worker (host and process id): a worker of this machine that is gone (SIGKILL, the OOM killer) has
+its trial failed and retried at once; one elsewhere, once its heartbeat is stale. A worker with
+nothing left to start waits for the trials others are running, so that no worker reports a best
+from a study that is not finished; if `timeout` ends the wait, it says which trial may still be
+running and exits non-zero. A study keeps the settings it was made with, and another command for
+the same study name is refused rather than mixed in.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import signal
@@ -27,10 +31,19 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from amazon_cls.runtime.command import USER_ERRORS, write_failure
+from amazon_cls.store.atomic import OutputError
 from amazon_cls.store.report_folders import StudyFolder
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60  # a worker that dies without a word (SIGKILL, a lost node) has its trial failed after 3 of these
+STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+WAIT_SECONDS = 5  # how often a worker with nothing to start looks at the others' trials again
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Unfinished(ValueError):
+    """The time ran out while other workers' trials still ran: the study is not finished."""
 
 
 class Interrupted(Exception):
@@ -56,11 +69,41 @@ def storage_of(url: str | None, study_dir: Path) -> optuna.storages.RDBStorage:
                 url,
                 engine_kwargs=engine,
                 heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=3 * HEARTBEAT_SECONDS,
+                grace_period=STALE_SECONDS,
                 heartbeat_stale_trial_callback=retry,
             )
     except (ImportError, ValueError, optuna.exceptions.StorageInternalError) as error:
         raise ValueError(f"storage={url}: cannot open it as an Optuna database ({error})") from None
+
+
+DATABASE_WRITE_FAILURES = ("disk is full", "readonly database", "unable to open database file", "disk I/O error")
+
+
+@contextmanager
+def database_writes(database: str) -> Iterator[None]:
+    """A study database that cannot be written (a full disk, a read-only file) is named in one line,
+    like any other file that cannot be written, not as SQLAlchemy's statement and traceback."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        yield
+    except OperationalError as error:
+        reason = str(error.orig or error).splitlines()[0]
+        if not any(words in reason for words in DATABASE_WRITE_FAILURES):
+            raise
+        code = errno.ENOSPC if "full" in reason else errno.EIO
+        raise OutputError(code, f"{database}: cannot write ({reason}); the trials recorded before are kept") from error
+
+
+class TrialErrorsInOneLine(logging.Filter):
+    """Optuna logs a trial that failed with its traceback; for a bad input or a file that cannot be
+    written, the line is enough, and the command ends with the error's own line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and (isinstance(error, USER_ERRORS) or write_failure(error)):
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def open_study(
@@ -92,6 +135,47 @@ def retry_interrupted(study: optuna.Study) -> None:
         if trial.state == TrialState.FAIL and "interrupted" in trial.user_attrs and trial.number not in retried:
             kept = {key: trial.user_attrs[key] for key in ("default_recipe",) if key in trial.user_attrs}
             study.enqueue_trial(trial.params, user_attrs={**kept, "retry_of": trial.number})
+
+
+def worker_is_gone(worker: str | None) -> bool:
+    """The worker `host:pid` ran on this machine and its process no longer exists."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's: its heartbeat tells
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, under another user
+    return False
+
+
+def fail_dead_workers(study: optuna.Study) -> list[int]:
+    """Fail the running trials of this machine's workers that are gone, as interrupted, so that
+    they are retried now rather than once their heartbeat is stale; their numbers."""
+    storage = study._storage
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = trial.user_attrs.get("worker")
+        if not worker_is_gone(worker):
+            continue
+        storage.set_trial_user_attr(trial._trial_id, "interrupted", f"its worker {worker} is gone")
+        if storage.set_trial_state_values(trial._trial_id, TrialState.FAIL):  # False: another worker did it first
+            log.warning("Trial %d: its worker %s is gone; it is run again", trial.number, worker)
+            failed.append(trial.number)
+    return failed
+
+
+def running(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+
+
+def still_running(trials: list[FrozenTrial]) -> str:
+    """Which trials may still be running, where, and when they are retried if their worker is gone."""
+    named = ", ".join(f"trial {t.number} (worker {t.user_attrs.get('worker', 'unknown')})" for t in trials)
+    retried = f"a trial whose worker stopped is retried once its heartbeat is {STALE_SECONDS} s old"
+    return f"{named} may still be running; {retried}"
 
 
 def counted(trial: FrozenTrial) -> bool:
@@ -130,10 +214,8 @@ def run_study(
     from amazon_cls.runtime.signals import interruption
     from amazon_cls.search.trials import NonFinite
 
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-
     def trial_of_this_worker(trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", worker)
+        trial.set_user_attr("worker", WORKER)
         try:
             return objective(trial)
         except SystemExit as stop:  # Lightning's own form of a signal during a fit: the trial fails
@@ -146,17 +228,31 @@ def run_study(
             trial.set_user_attr("interrupted", "SIGINT")
             raise
 
-    retry_interrupted(study)
-    started, ran = time.monotonic(), 0
+    logging.getLogger("optuna.study._optimize").addFilter(TrialErrorsInOneLine())
+    started, ran, waited_for = time.monotonic(), 0, set()
     with signals_fail_trials(), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         while timeout is None or time.monotonic() - started < timeout:
             optuna.storages.fail_stale_trials(study)  # a vanished worker's trial is failed, not waited for
+            fail_dead_workers(study)
+            retry_interrupted(study)
             if remaining(study, n_trials) <= 0:
-                break
+                if not (others := running(study)):  # none is this worker's: its trial ended
+                    return ran  # the study is finished
+                if new := {t.number for t in others} - waited_for:
+                    log.info(
+                        "Nothing left to start; waiting for %s", still_running([t for t in others if t.number in new])
+                    )
+                    waited_for |= new
+                time.sleep(WAIT_SECONDS)
+                continue
             try:
                 study.optimize(trial_of_this_worker, n_trials=1, catch=(NonFinite,))
             except KeyboardInterrupt:
                 raise Interrupted("SIGINT", 130) from None
             ran += 1
+    if others := running(study):
+        raise Unfinished(
+            f"timeout={timeout}: the study is not finished: {still_running(others)}; run the same command then"
+        )
     return ran

@@ -5,19 +5,28 @@ trial is measured against), the trials run, and the study's outputs written."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import hydra
+import optuna
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
 from amazon_cls.search.outputs import write_outputs
 from amazon_cls.search.space import default_params, distributions_of, is_group, trial_overrides
-from amazon_cls.search.study import Interrupted, open_study, remaining, run_study, storage_of
+from amazon_cls.search.study import (
+    Interrupted,
+    Unfinished,
+    database_writes,
+    open_study,
+    remaining,
+    run_study,
+    storage_of,
+)
 from amazon_cls.search.trials import compose_training, run_trial, training_overrides
 from amazon_cls.store.report_folders import StudyFolder
 
@@ -85,23 +94,32 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
         "objective": cfg.objective,
         "groups": sorted(OmegaConf.to_container(recipe.hydra.runtime.choices)),
     }
-    study = open_study(cfg.study_name, storage_of(cfg.storage, study_dir), settings, sampler, pruner)
-    if not study.get_trials(deepcopy=False) and cfg.tune.enqueue_recipe:
-        if (params := recipe_params(recipe, distributions)) is not None:
-            study.enqueue_trial(params, user_attrs={"default_recipe": True})
-        else:
-            log.warning("The training config's own recipe lies outside tune.space; no trial measures it")
-    to_run = max(remaining(study, cfg.n_trials), 0)
-    log.info("Study %r (%s): %d of %d trials to run", study.study_name, study_dir, to_run, cfg.n_trials)
-    objective = partial(
-        run_trial,
-        distributions=distributions,
-        fixed=fixed,
-        folds=folds,
-        trials_dir=StudyFolder(study_dir).trials,
-        objective=cfg.objective,
-        pruning=cfg.pruning,
-    )
+    with database_writes(cfg.storage or str(StudyFolder(study_dir).database)):  # cannot be written: one line
+        study = open_study(cfg.study_name, storage_of(cfg.storage, study_dir), settings, sampler, pruner)
+        if not study.get_trials(deepcopy=False) and cfg.tune.enqueue_recipe:
+            if (params := recipe_params(recipe, distributions)) is not None:
+                study.enqueue_trial(params, user_attrs={"default_recipe": True})
+            else:
+                log.warning("The training config's own recipe lies outside tune.space; no trial measures it")
+        to_run = max(remaining(study, cfg.n_trials), 0)
+        log.info("Study %r (%s): %d of %d trials to run", study.study_name, study_dir, to_run, cfg.n_trials)
+        objective = partial(
+            run_trial,
+            distributions=distributions,
+            fixed=fixed,
+            folds=folds,
+            trials_dir=StudyFolder(study_dir).trials,
+            objective=cfg.objective,
+            pruning=cfg.pruning,
+        )
+        return run_and_write(study, objective, cfg, study_dir, command)
+
+
+def run_and_write(
+    study: optuna.Study, objective: Callable[[optuna.Trial], float], cfg: DictConfig, study_dir: Path, command: str
+) -> dict[str, Any]:
+    """The study's trials until it is finished, then its outputs; study.json's content. Stopped
+    early (a signal, time out while others run), the outputs say how far it got, and it exits non-zero."""
     try:
         ran = run_study(study, objective, cfg.n_trials, cfg.timeout)
     except Interrupted as stop:
@@ -114,6 +132,9 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
             cfg.n_trials,
         )
         raise SystemExit(stop.code) from None
+    except Unfinished:
+        write_outputs(study, study_dir, cfg.n_trials, command)
+        raise
     summary = write_outputs(study, study_dir, cfg.n_trials, command)
     summary["ran_here"] = ran
     return summary

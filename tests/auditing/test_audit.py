@@ -17,7 +17,7 @@ from amazon_cls.core.labels import LABEL_INDEX, PROB_COLUMNS, TARGET_COLUMNS, pa
 from amazon_cls.data.datamodule import PlanetDataModule
 from amazon_cls.data.layout import DataError, read_labels
 from amazon_cls.data.synthetic import write_dataset
-from tests.helpers import compose_config
+from tests.helpers import compose_config, fails_on_a_full_disk, needs_tmpfs, small_disk
 
 FLIPPED = 12
 
@@ -179,3 +179,13 @@ def test_a_run_records_what_it_excluded(tmp_path: Path) -> None:
     (tmp_path / "exclude.csv").write_text("image_name\ntrain_1\ntrain_2\n")
     assert inputs_of(cfg)["data.exclude.file"] != first
     assert vector_to_tags([0] * 17) == ""
+
+
+@needs_tmpfs
+def test_a_full_disk_keeps_the_previous_audit(flipped_data, tmp_path: Path) -> None:
+    root, _, truth = flipped_data
+    runs = write_runs(root, truth, tmp_path / "folds", tmp_path / "runs", folds=list(range(5)))
+    with small_disk(tmp_path / "audit"):
+        run_audit(root, runs, tmp_path / "folds", tmp_path / "audit")
+        rerun = lambda: run_audit(root, runs, tmp_path / "folds", tmp_path / "audit", "min_count=10")  # noqa: E731
+        fails_on_a_full_disk(tmp_path / "audit", rerun, 4000)

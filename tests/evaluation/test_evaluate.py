@@ -16,7 +16,7 @@ from amazon_cls.core.metric import chip_f2, per_label_report
 from amazon_cls.evaluate import run as evaluate
 from amazon_cls.evaluation.bootstrap import Bootstrap, chip_f2_statistic, label_f2_statistic
 from amazon_cls.store.run_folder import RunFolder
-from tests.helpers import compose_config
+from tests.helpers import compose_config, fails_on_a_full_disk, needs_tmpfs, small_disk
 
 CLEAR, HAZE, CLOUDY, PRIMARY, ROAD = (LABEL_INDEX[n] for n in ("clear", "haze", "cloudy", "primary", "road"))
 
@@ -317,3 +317,14 @@ def test_one_thing_to_evaluate_is_asked_for(tmp_path: Path) -> None:
         run_evaluate(tmp_path, f"labels={labels}")
     with pytest.raises(ValueError, match=r"cross_fit=1: 0 \(the thresholds given\) or at least 2 parts"):
         run_evaluate(tmp_path, f"labels={labels}", f"submission={labels}", "cross_fit=1")
+
+
+@needs_tmpfs
+def test_a_full_disk_keeps_the_previous_evaluation(tmp_path: Path) -> None:
+    names, truth, pred = known_case()
+    labels = write_tags(tmp_path / "labels.csv", names, truth)
+    submission = write_tags(tmp_path / "submission.csv", names, pred)
+    with small_disk(tmp_path / "evaluation"):
+        run_evaluate(tmp_path, f"labels={labels}", f"submission={submission}")
+        rerun = lambda: run_evaluate(tmp_path, f"labels={labels}", f"submission={submission}", "bootstrap.seed=1")  # noqa: E731
+        fails_on_a_full_disk(tmp_path / "evaluation", rerun)

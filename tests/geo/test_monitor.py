@@ -29,7 +29,7 @@ from amazon_cls.geo.scene import SceneError
 from amazon_cls.inference.predictor import Predictor
 from amazon_cls.monitor import run as monitor_command
 from amazon_cls.store.tables import probability_frame
-from tests.helpers import compose_config
+from tests.helpers import compose_config, fails_on_a_full_disk, needs_tmpfs, small_disk
 
 SIDE, CHIP, PIXEL = 4, 32, 3.0
 ORIGIN = (500_000.0, 9_650_000.0)
@@ -305,3 +305,16 @@ def test_the_command_predicts_through_the_model_and_reuses_dates(
     )
     assert (later["predicted"], later["reused"]) == (1, 2)
     assert "## Operating point" in (tmp_path / "out" / "report.md").read_text()
+
+
+@needs_tmpfs
+def test_a_full_disk_keeps_the_previous_run_its_evidence_and_its_record(
+    tmp_path: Path, chips_by_tags: dict, oracle: Oracle
+) -> None:
+    scenes = write_series(tmp_path, chips_by_tags)
+    with small_disk(tmp_path / "out"):
+        first = monitor(monitor_cfg(tmp_path, scenes[:3]), LOADER, oracle)
+        assert first["cell_alerts"] and (tmp_path / "out" / "evidence").is_dir()
+        fails_on_a_full_disk(tmp_path / "out", lambda: monitor(monitor_cfg(tmp_path, scenes), LOADER, oracle), 20_000)
+        (tmp_path / "out" / "filler").unlink()
+        assert monitor(monitor_cfg(tmp_path, scenes[:3]), LOADER, oracle) == first  # still finished

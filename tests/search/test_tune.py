@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
 from amazon_cls.search.space import default_params, distributions_of, experiment_yaml, trial_overrides
+from amazon_cls.search.study import STALE_SECONDS, Unfinished, run_study, storage_of
 from amazon_cls.search.trials import training_overrides
 from tests.helpers import ROOT, run_module
 
@@ -216,3 +219,63 @@ def test_the_space_becomes_overrides_and_an_experiment() -> None:
     ) == ["model=tiny"]
     with pytest.raises(ValueError, match=r"tune.space.model/loss.low: not an option of a categorical distribution"):
         distributions_of({"model/loss": {"type": "categorical", "choices": ["bce"], "low": 1}})
+
+
+def test_after_a_sigkill_the_same_command_retries_the_dead_workers_trial_at_once(
+    tiny_root: Path, tmp_path: Path
+) -> None:
+    study_dir = tmp_path / "study"
+    long = ("n_trials=2", "trainer.max_epochs=12", "+trainer.limit_train_batches=1", "pruning=false")
+    worker = start_tune(tiny_root, study_dir, *long)
+    wait_for((study_dir / "trials" / "trial_0000" / "fold0" / "checkpoints" / "last.ckpt").exists, worker)
+    worker.kill()  # no word, no chance to mark its trial: only its host and pid are left
+    worker.communicate()
+    (killed,) = trials_of(study_dir)
+    assert killed.state == TrialState.RUNNING and killed.user_attrs["worker"].endswith(f":{worker.pid}")
+
+    started = time.monotonic()
+    again = start_tune(tiny_root, study_dir, *long)  # at once: long before the heartbeat is stale
+    output, _ = again.communicate(timeout=600)
+    assert again.returncode == 0, output[-3000:]
+    assert f"Trial 0: its worker {killed.user_attrs['worker']} is gone; it is run again" in output
+    trials = trials_of(study_dir)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert trials[1].params == killed.params and trials[1].user_attrs.get("default_recipe")
+    summary = json.loads((study_dir / "study.json").read_text())
+    assert summary["finished"] and summary["counted"] == 2 and "default_recipe" in summary and "best" in summary
+    assert time.monotonic() - started < STALE_SECONDS  # not waited out
+
+
+def a_study(tmp_path: Path) -> optuna.Study:
+    return optuna.create_study(study_name="s", storage=storage_of(None, tmp_path), direction="maximize")
+
+
+def running_trial(study: optuna.Study, worker: str) -> optuna.Trial:
+    trial = study.ask()
+    trial.suggest_float("lr", 1e-4, 1e-2, log=True)
+    trial.set_user_attr("worker", worker)
+    return trial
+
+
+def never(trial: optuna.Trial) -> float:
+    raise AssertionError("no trial is left to start")
+
+
+def test_a_worker_with_nothing_to_start_waits_for_the_others_trials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("amazon_cls.search.study.WAIT_SECONDS", 0.05)
+    study = a_study(tmp_path)
+    other = running_trial(study, f"{socket.gethostname()}:{os.getpid()}")  # alive: this very process
+    threading.Timer(0.5, lambda: study.tell(other, 0.7)).start()
+    assert run_study(study, never, n_trials=1, timeout=None) == 0  # returns once the other trial ended
+    assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE]
+
+
+def test_time_running_out_while_another_worker_runs_is_not_a_finished_study(tmp_path: Path) -> None:
+    study = a_study(tmp_path)
+    running_trial(study, "another-node:4242")
+    with pytest.raises(Unfinished) as raised:
+        run_study(study, never, n_trials=1, timeout=0.2)
+    assert "trial 0 (worker another-node:4242) may still be running" in str(raised.value)
+    assert f"retried once its heartbeat is {STALE_SECONDS} s old" in str(raised.value)

@@ -27,7 +27,6 @@ from amazon_cls.runtime.command import is_rank_zero
 from amazon_cls.store.atomic import remove_stale_temporaries, write_csv
 from amazon_cls.store.done import Done
 from amazon_cls.store.monitor_folder import MonitorFolder
-from amazon_cls.store.records import identity
 
 log = logging.getLogger(__name__)
 # What changes the predictions of a date (reused when they are the same) and what changes the alerts.
@@ -55,16 +54,13 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     rules, operating = alert_rules(cfg, predictor)
     settings = settings_of(cfg, PREDICTION_KEYS)
     inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else []) + ([str(cfg.regions)] if cfg.regions else [])
-    record = {
-        "settings": {**settings, **settings_of(cfg, ALERT_KEYS)},
-        "inputs": [identity(path) for path in [*[d.scene.path for d in dated], *inputs]],
-    }
+    record = {"settings": {**settings, **settings_of(cfg, ALERT_KEYS)}}
+    read = [*[d.scene.path for d in dated], *inputs]  # every file the run reads, by identity in its record
     done = Done(folder.record)
-    if before := done.finished(folder.outputs(), record):
+    if before := done.finished(folder.outputs(), record, read):
         if is_rank_zero():
             log.info("%s: monitored before from these scenes with these settings; nothing to do", folder.path)
         return before
-    done.forget()  # its outputs are rewritten from here on
 
     def predict(item: Dated) -> pd.DataFrame | None:  # None on other ranks
         if is_rank_zero():
@@ -79,8 +75,6 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     cells = alert_cells(find_alerts(states, rules), grid, footprint)
     polygons = merged(cells, grid, cfg.min_area_ha)  # gives each cell its alert_id
     cells = add_probabilities(cells, series, rules.change)
-    written = write_alerts(folder, series, states, polygons, cells, regions, cfg.region_key)
-    evidence = write_evidence(folder, polygons, cells, series, cfg.evidence)
     summary = {
         **record,
         "scenes": len(dated),
@@ -94,8 +88,11 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "area_ha": float(polygons.loc[polygons["confidence"] != "retracted", "area_ha"].sum()),
         "operating_point": operating.to_dict(orient="records"),
     }
-    outputs.write_report(folder.report, summary, operating, outputs.with_dates(polygons, series), evidence)
-    return done.write([*written, folder.report, *(folder.evidence(alert_id) for alert_id in evidence)], summary)
+    with done.rewriting():  # a failed write keeps the previous run's outputs, and its record
+        written = write_alerts(folder, series, states, polygons, cells, regions, cfg.region_key)
+        evidence = write_evidence(folder, polygons, cells, series, cfg.evidence)
+        outputs.write_report(folder.report, summary, operating, outputs.with_dates(polygons, series), evidence)
+    return done.write([*written, folder.report, *(folder.evidence(alert_id) for alert_id in evidence)], summary, read)
 
 
 def read_series(cfg: DictConfig, predictor: Predictor) -> tuple[Footprint, Grid, list[Dated]]:

@@ -152,18 +152,20 @@ def same_content(first: Path, second: Path) -> bool:
     return identity(first)[HASH] == identity(second)[HASH]  # the records' hash, kept for them too
 
 
-def cached(folder: MonitorFolder, dated: Dated, record: dict[str, Any]) -> pd.DataFrame | None:
-    """The probabilities of a date predicted before with the same record (settings and files)."""
+def cached(folder: MonitorFolder, dated: Dated, record: dict[str, Any], read: list[Path | str]) -> pd.DataFrame | None:
+    """The probabilities of a date predicted before with the same settings from the same files."""
     table, done = folder.prediction(dated.date, dated.scene.path)
-    return read_frame(table) if Done(done).finished([table], record) else None
+    return read_frame(table) if Done(done).finished([table], record, read) else None
 
 
-def store(folder: MonitorFolder, dated: Dated, frame: pd.DataFrame, record: dict[str, Any]) -> None:
-    """A date's probabilities, then the record that they are done (removed first)."""
+def store(
+    folder: MonitorFolder, dated: Dated, frame: pd.DataFrame, record: dict[str, Any], read: list[Path | str]
+) -> None:
+    """A date's probabilities, then the record that they are done."""
     table, done = folder.prediction(dated.date, dated.scene.path)
-    Done(done).forget()
-    write_csv(table, frame)
-    Done(done).write([table], record)
+    with Done(done).rewriting():
+        write_csv(table, frame)
+    Done(done).write([table], record, read)
 
 
 def assemble(
@@ -182,14 +184,15 @@ def assemble(
     read = np.zeros((len(dated), cells), bool)
     predicted = 0
     for t, item in enumerate(dated):
-        record = {"settings": settings, "scene": identity(item.scene.path), "inputs": [identity(p) for p in inputs]}
-        frame = cached(folder, item, record)
+        record = {"settings": settings, "scene": str(item.scene.path)}
+        files = [item.scene.path, *inputs]
+        frame = cached(folder, item, record, files)
         if frame is None:
             frame = predict(item)
             predicted += 1
             if frame is None:
                 continue  # another rank writes
-            store(folder, item, frame, record)
+            store(folder, item, frame, record, files)
             frame = frame.set_index("image_name")
         else:
             log.info("%s (%s): predicted before with these settings; reused", item.scene.path, item.date)

@@ -66,21 +66,24 @@ def output_paths(output_dir: Path, scene: Path, names: Sequence[str]) -> dict[st
     return {**paths, "done": output_dir / f"{scene.stem}{DONE}"}
 
 
-def write_outputs(paths: dict[str, Path], result: SceneResult, record: dict[str, Any]) -> None:
-    """Every chosen output of a scene. The record of what made them goes first, and comes back
-    last, once they all exist: outputs half rewritten are never taken for finished ones."""
+def write_outputs(
+    paths: dict[str, Path], result: SceneResult, record: dict[str, Any], inputs: Sequence[str | Path]
+) -> None:
+    """Every chosen output of a scene, as one set: a failed write keeps the previous outputs and
+    their record; the record comes back last, once they all exist."""
     done = Done(paths["done"])
-    done.forget()
     files = {name: path for name, path in paths.items() if name != "done"}
-    for name, path in files.items():
-        OUTPUTS[name].write(path, result)
-    done.write(files.values(), record)
+    with done.rewriting():
+        for name, path in files.items():
+            OUTPUTS[name].write(path, result)
+    done.write(files.values(), record, inputs)
 
 
-def finished(paths: dict[str, Path], settings: dict) -> bool:
-    """This scene was mapped with these settings, and every output is there as it was written."""
+def finished(paths: dict[str, Path], settings: dict, inputs: Sequence[str | Path]) -> bool:
+    """This scene was mapped with these settings from these inputs as they are now, and every output
+    is there as it was written."""
     outputs = [path for name, path in paths.items() if name != "done"]
-    return Done(paths["done"]).finished(outputs, {"settings": settings}) is not None
+    return Done(paths["done"]).finished(outputs, {"settings": settings}, inputs) is not None
 
 
 for _module in pkgutil.iter_modules(__path__):
