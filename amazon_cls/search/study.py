@@ -106,12 +106,11 @@ class TrialErrorsInOneLine(logging.Filter):
         return True
 
 
-def open_study(
-    name: str, storage: optuna.storages.RDBStorage, settings: dict[str, Any], sampler: Any, pruner: Any
-) -> optuna.Study:
-    """The study `name` in `storage`, made now with these settings or resumed with the same ones."""
+def open_study(name: str, storage: optuna.storages.RDBStorage, settings: dict[str, Any], pruner: Any) -> optuna.Study:
+    """The study `name` in `storage`, made now with these settings or resumed with the same ones
+    (its sampler is the caller's to set, once the trials it holds are known)."""
     study = optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, pruner=pruner, direction="maximize", load_if_exists=True
+        study_name=name, storage=storage, pruner=pruner, direction="maximize", load_if_exists=True
     )
     recorded = study.user_attrs.get("settings")
     if recorded is None:

@@ -22,6 +22,7 @@ from amazon_cls.search.study import (
     Interrupted,
     Unfinished,
     database_writes,
+    fail_dead_workers,
     open_study,
     remaining,
     run_study,
@@ -77,6 +78,13 @@ def recipe_params(cfg: DictConfig, distributions: Mapping[str, BaseDistribution]
     return default_params(values, choices, distributions)
 
 
+def resumed_sampler(sampler: DictConfig, trials: int) -> optuna.samplers.BaseSampler:
+    """The sampler, its seed moved on by the trials the study holds: a resumed study, or a second
+    worker, draws new points (the same ones as the first process, else), still reproducibly."""
+    seed = OmegaConf.select(sampler, "seed")
+    return hydra.utils.instantiate(sampler, **({"seed": seed + trials} if seed is not None else {}))
+
+
 def tune(cfg: DictConfig) -> dict[str, Any]:
     """Everything `tune` does; returns study.json's content."""
     task = list(HydraConfig.get().overrides.task)
@@ -86,7 +94,7 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
     folds = [int(fold) for fold in cfg.folds]
     study_dir = Path(cfg.study_dir)
     recipe = check_trials(fixed, distributions, folds, StudyFolder(study_dir).trials / "check")
-    sampler, pruner = hydra.utils.instantiate(cfg.sampler), hydra.utils.instantiate(cfg.pruner)
+    pruner = hydra.utils.instantiate(cfg.pruner)
     settings = {
         "train_overrides": fixed,
         "space": OmegaConf.to_container(cfg.tune.space, resolve=True),
@@ -95,12 +103,14 @@ def tune(cfg: DictConfig) -> dict[str, Any]:
         "groups": sorted(OmegaConf.to_container(recipe.hydra.runtime.choices)),
     }
     with database_writes(cfg.storage or str(StudyFolder(study_dir).database)):  # cannot be written: one line
-        study = open_study(cfg.study_name, storage_of(cfg.storage, study_dir), settings, sampler, pruner)
+        study = open_study(cfg.study_name, storage_of(cfg.storage, study_dir), settings, pruner)
+        study.sampler = resumed_sampler(cfg.sampler, len(study.get_trials(deepcopy=False)))
         if not study.get_trials(deepcopy=False) and cfg.tune.enqueue_recipe:
             if (params := recipe_params(recipe, distributions)) is not None:
                 study.enqueue_trial(params, user_attrs={"default_recipe": True})
             else:
                 log.warning("The training config's own recipe lies outside tune.space; no trial measures it")
+        fail_dead_workers(study)  # before counting: a dead worker's trial is to run again
         to_run = max(remaining(study, cfg.n_trials), 0)
         log.info("Study %r (%s): %d of %d trials to run", study.study_name, study_dir, to_run, cfg.n_trials)
         objective = partial(

@@ -279,3 +279,18 @@ def test_time_running_out_while_another_worker_runs_is_not_a_finished_study(tmp_
         run_study(study, never, n_trials=1, timeout=0.2)
     assert "trial 0 (worker another-node:4242) may still be running" in str(raised.value)
     assert f"retried once its heartbeat is {STALE_SECONDS} s old" in str(raised.value)
+
+
+def test_a_resumed_study_draws_new_points_reproducibly(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from amazon_cls.search.tuning import resumed_sampler
+
+    sampler = OmegaConf.create({"_target_": "optuna.samplers.TPESampler", "seed": 0, "n_startup_trials": 4})
+
+    def first_point(trials_before: int) -> float:
+        study = optuna.create_study(sampler=resumed_sampler(sampler, trials_before))
+        return study.ask().suggest_float("lr", 1e-4, 1e-2, log=True)
+
+    assert first_point(2) == first_point(2)  # reproducible
+    assert first_point(2) != first_point(0)  # not the first process's points again
