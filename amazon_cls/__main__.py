@@ -17,6 +17,8 @@ COMMANDS = (
     "ensemble",
     "map",
     "monitor",
+    "sample",
+    "area",
     "evaluate",
     "tune",
     "audit",

@@ -15,6 +15,7 @@ from tests.helpers import ROOT
 
 PACKAGE = ROOT / "amazon_cls"
 COMMANDS = (
+    "area",
     "audit",
     "baseline",
     "check",
@@ -24,6 +25,7 @@ COMMANDS = (
     "map",
     "monitor",
     "predict",
+    "sample",
     "train",
     "tune",
 )
@@ -42,6 +44,7 @@ LAYERS = (
     "training",
     "auditing",
     "geo",
+    "assessment",
     "search",
 )
 

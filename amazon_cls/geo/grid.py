@@ -20,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from affine import Affine
+from pyproj import Geod, Proj, Transformer
 from rasterio.windows import Window
 
 from amazon_cls.core.schema import problems_in
@@ -154,13 +155,30 @@ def cells_frame(
     return gpd.GeoDataFrame({"row": rows, "col": cols, **columns}, geometry=polygons, crs=scene.crs)
 
 
-EQUAL_AREA = "EPSG:6933"  # the areas of cells of a scene in a geographic CRS
+PLANAR_AREA_TOLERANCE = (
+    0.001  # areal scale this close to 1 at the cells: planar areas are ground areas (UTM near its meridian)
+)
 
 
 def hectares(cells: gpd.GeoDataFrame) -> np.ndarray:
-    """Each cell's area in hectares: in the scene's projected units, or on an equal-area projection."""
+    """Each cell's ground area in hectares: the planar area where the projection keeps areas at the
+    cells (UTM), else the geodesic area on the WGS 84 ellipsoid (pyproj's `Geod`): a grid in degrees
+    (EPSG:4326) or in Web Mercator (EPSG:3857, whose areas grow away from the equator)."""
     crs = cells.crs
-    if crs.is_projected:
+    if crs.is_projected and planar_areas_hold(cells):
         metres = crs.axis_info[0].unit_conversion_factor
         return cells.area.to_numpy() * metres**2 / 1e4
-    return cells.to_crs(EQUAL_AREA).area.to_numpy() / 1e4
+    geod = Geod(ellps="WGS84")
+    lonlat = cells.geometry.to_crs("EPSG:4326").to_numpy()
+    return np.array([abs(geod.geometry_area_perimeter(polygon)[0]) for polygon in lonlat]) / 1e4
+
+
+def planar_areas_hold(cells: gpd.GeoDataFrame) -> bool:
+    """The projection's areal scale factor is within `PLANAR_AREA_TOLERANCE` of 1 at the corners and
+    the centre of the cells' extent."""
+    left, bottom, right, top = cells.total_bounds
+    xs = np.array([left, right, left, right, (left + right) / 2])
+    ys = np.array([bottom, bottom, top, top, (bottom + top) / 2])
+    lon, lat = Transformer.from_crs(cells.crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    scale = Proj(cells.crs).get_factors(lon, lat).areal_scale
+    return bool(np.all(np.abs(np.asarray(scale) - 1) <= PLANAR_AREA_TOLERANCE))

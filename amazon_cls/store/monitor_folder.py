@@ -3,6 +3,9 @@
 - `alerts.geojson`, `alerts.gpkg`: the merged alert polygons (EPSG:4326; the grid's CRS)
 - `alert_cells.geojson`: one feature per cell alert, with its probabilities before and after
 - `history.csv`: cell x date: observable, tags and the 17 probabilities of every cell read
+- `cells.csv`: every cell once: where it is, its ground area, how often observable and forest,
+  its latest alert (what `sample` stratifies by)
+- `chips/<date>.tif`: each date's RGB on the grid, for reviewers (`sample`)
 - `regions.csv`: with regions, the alert area per region, type and date
 - `timeline.png`, `report.md`, `evidence/<alert_id>.png`: what a person reads
 - `predictions/<date>_<scene>_probs.csv` and `.json`: each date's probabilities and their record
@@ -26,11 +29,16 @@ class MonitorFolder:
     alerts_gpkg = File("alerts.gpkg")
     alert_cells = File("alert_cells.geojson")
     history = File("history.csv")
+    cells = File("cells.csv")
     regions = File("regions.csv")
     timeline = File("timeline.png")
     report = File("report.md")
     record = File("monitor.json")
     predictions = File("predictions")
+
+    def chips(self, day: date | str) -> Path:
+        """A date's RGB on the grid (`day`: a date, or its ISO text as monitor.json keeps it)."""
+        return self.path / "chips" / f"{day}.tif"
 
     def evidence(self, alert_id: str) -> Path:
         return self.path / "evidence" / f"{alert_id}.png"
@@ -42,4 +50,12 @@ class MonitorFolder:
 
     def outputs(self) -> list[Path]:
         """The files every finished run has (regions and evidence come with their options)."""
-        return [self.alerts_geojson, self.alerts_gpkg, self.alert_cells, self.history, self.timeline, self.report]
+        return [
+            self.alerts_geojson,
+            self.alerts_gpkg,
+            self.alert_cells,
+            self.history,
+            self.cells,
+            self.timeline,
+            self.report,
+        ]

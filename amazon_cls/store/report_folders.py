@@ -7,6 +7,10 @@ their files. Each folder's record is written last (`store.done`).
 - `tune`: `study.db`, `trials/`, `trials.csv`, `history.png`, `intermediate.png`, `importance.png`,
   `configs/experiment/<study>.yaml`, `study.json`
 - `eda`: `label_frequency.png`, `cooccurrence.png`, `mean_colour.png`, `examples.png`, `summary.md`
+- `sample`: `strata.csv`, `strata_by_region.csv` (with regions), `sample.csv`, `review.html` and its
+  pictures in `review/`, `sample.json`
+- `area`: `area.csv`, `accuracy.csv`, `error_matrix.csv`, `area_by_region.csv` (with regions),
+  `area.md`, `area.json`
 """
 
 from __future__ import annotations
@@ -72,3 +76,27 @@ class EdaFolder:
     mean_colour = File("mean_colour.png")
     examples = File("examples.png")
     summary = File("summary.md")
+
+
+@dataclass(frozen=True)
+class SampleFolder:
+    path: Path
+
+    strata = File("strata.csv")
+    strata_by_region = File("strata_by_region.csv")
+    sample = File("sample.csv")
+    review = File("review.html")
+    pictures = File("review")
+    record = File("sample.json")
+
+
+@dataclass(frozen=True)
+class AreaFolder:
+    path: Path
+
+    area = File("area.csv")
+    accuracy = File("accuracy.csv")
+    error_matrix = File("error_matrix.csv")
+    by_region = File("area_by_region.csv")
+    report = File("area.md")
+    record = File("area.json")

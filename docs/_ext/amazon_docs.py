@@ -44,6 +44,8 @@ REQUIRED = {
     "predict": ["ckpt=a.ckpt", "input=in", "output=out.csv"],
     "map": ["ckpt=a.ckpt", "scene=s.tif"],
     "monitor": ["ckpt=a.ckpt", "scenes=[a.tif,b.tif]"],
+    "sample": ["monitor=outputs/monitor"],
+    "area": ["sample=sample.csv"],
 }
 KEY_LINE = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z_][\w]*):(?P<rest>.*)$")
 

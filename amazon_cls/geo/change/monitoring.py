@@ -126,8 +126,10 @@ def write_alerts(
     """The alert layers, the history of every cell, the timeline and, with regions, their totals."""
     outputs.write_vectors(folder, polygons, cells, series)
     outputs.write_history(folder.history, series, states)
+    write_csv(folder.cells, outputs.cells_table(series, states, cells))
     outputs.write_timeline(folder.timeline, polygons, series)
-    written = [folder.alerts_geojson, folder.alerts_gpkg, folder.alert_cells, folder.history, folder.timeline]
+    written = [folder.alerts_geojson, folder.alerts_gpkg, folder.alert_cells, folder.history, folder.cells]
+    written += [folder.timeline, *outputs.write_chips(folder, series)]
     if regions is not None:
         totals = region_totals(polygons, regions, region_key)
         totals["first_seen"] = [series.dates[int(t)].isoformat() for t in totals["first_seen"]]

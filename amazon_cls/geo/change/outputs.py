@@ -26,6 +26,7 @@ from matplotlib.patches import Rectangle
 from amazon_cls.core.labels import ALARMS, LABEL_INDEX, PROB_COLUMNS, vector_to_tags
 from amazon_cls.geo.change.alerts import States
 from amazon_cls.geo.change.series import Series
+from amazon_cls.geo.grid import cells_frame, hectares
 from amazon_cls.geo.outputs.geojson import wgs84
 from amazon_cls.geo.outputs.preview import COLOURS
 from amazon_cls.geo.scene import Scene, open_raster, reading
@@ -170,8 +171,12 @@ def write_report(
             if summary["settings"]["operating_point"] == "precision"
             else ""
         )
-        + ": a change label is on above its threshold. Expected precision and recall are "
-        "those of the model's out-of-fold chips at that threshold.",
+        + ": a change label is on above its threshold. The precision and recall below are "
+        "**model-based (out-of-fold Kaggle chips, single-date)**: the model's scores on chips that are "
+        "not a sample of this area, for single-date tags, not two-date change. For a design-based "
+        "figure, an error-adjusted area with its 95% interval, review a sample of this run's cells: "
+        f"`python -m amazon_cls.sample monitor={path.parent}`, label `review.html`, then "
+        "`python -m amazon_cls.area sample=<sample folder>/sample.csv`.",
         "",
         markdown_table(operating),
         "",
@@ -201,6 +206,69 @@ def write_report(
         "neighbourhood too, so a change near a cell's edge may show in the next cell as well.",
     ]
     return write_text(path, "\n".join(lines) + "\n")
+
+
+def cells_table(series: Series, states: States, alerts: gpd.GeoDataFrame) -> pd.DataFrame:
+    """Every cell of the grid, once: where it is (centre in the grid's CRS and in degrees, its box in
+    the grid's pixels, its ground area), how often it was observable and forest, and its latest
+    alert that was not retracted (else a retracted one): what `sample` stratifies the map by."""
+    grid = series.grid
+    frame = cells_frame(series.footprint, grid, series.cells)
+    centres = frame.geometry.centroid
+    degrees = centres.to_crs("EPSG:4326")
+    boxes = grid.cell_boxes(series.cells)
+    table = pd.DataFrame(
+        {
+            "row": frame["row"],
+            "col": frame["col"],
+            "x": centres.x.map("{:.3f}".format),  # as text: the CSV writer keeps 6 significant digits
+            "y": centres.y.map("{:.3f}".format),
+            "lon": degrees.x.map("{:.7f}".format),
+            "lat": degrees.y.map("{:.7f}".format),
+            "area_ha": hectares(frame).round(6),
+            **{side: boxes[:, k].astype(int) for k, side in enumerate(("left", "top", "right", "bottom"))},
+            "observable_dates": states.observable.sum(0),
+            "forest_dates": states.forest.sum(0),
+        }
+    )
+    latest = alerts.assign(kept=alerts["confidence"] != "retracted").sort_values(["kept", "first_seen"])
+    latest = latest.drop_duplicates("cell", keep="last").set_index("cell")
+    cell = np.arange(len(table))
+    table["alert_id"] = latest["alert_id"].reindex(cell).fillna("").to_numpy()
+    table["alert_type"] = latest["type"].reindex(cell).fillna("").to_numpy()
+    table["confidence"] = latest["confidence"].reindex(cell).fillna("").to_numpy()
+    first = latest["first_seen"].reindex(cell).to_numpy()
+    table["first_seen"] = [iso(series, value) if value == value else "" for value in first]
+    return table
+
+
+def write_chips(folder: MonitorFolder, series: Series) -> list[Path]:
+    """Each date's RGB, for the eye, on the grid (JPEG in a GeoTIFF): the cells' chips `sample`
+    shows reviewers, without reading the scenes again."""
+    import rasterio
+
+    written = []
+    grid, footprint = series.grid, series.footprint
+    for day, scene in zip(series.dates, series.scenes, strict=True):
+        rgb = rgb_window(scene, (0, 0, grid.width, grid.height))
+        path = folder.chips(day)
+        profile = {
+            "driver": "GTiff",
+            "width": grid.width,
+            "height": grid.height,
+            "count": 3,
+            "dtype": "uint8",
+            "crs": footprint.crs,
+            "transform": footprint.transform,
+            "tiled": True,
+            "compress": "jpeg",
+            "photometric": "ycbcr",
+            "jpeg_quality": 90,
+        }
+        with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as raster:
+            raster.write(rgb.transpose(2, 0, 1))
+        written.append(path)
+    return written
 
 
 def write_history(path: Path, series: Series, states: States) -> Path:

@@ -1,0 +1,102 @@
+"""review.html in a real headless browser (Debian's chromium and chromium-driver, through
+selenium): keys label, a reload keeps the labels, export writes sample.csv back, nothing is
+loaded from the network, and neither the stratum nor the model's labels are shown."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from amazon_cls.sample import run as sample
+from tests.assessment.test_sample_and_area import sample_cfg
+
+DRIVER = shutil.which("chromedriver")
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+try:
+    import selenium  # noqa: F401
+
+    SELENIUM = True
+except ImportError:
+    SELENIUM = False
+MISSING = "needs chromium, chromium-driver (apt) and selenium (pip); CI installs them"
+if os.environ.get("CI") and not (DRIVER and BROWSER and SELENIUM):
+    raise RuntimeError(f"the browser test must run in CI: it {MISSING}")
+pytestmark = pytest.mark.skipif(not (DRIVER and BROWSER and SELENIUM), reason=MISSING)
+
+
+@pytest.fixture()
+def browser(tmp_path: Path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = BROWSER
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ):
+        options.add_argument(argument)
+    options.add_experimental_option("prefs", {"download.default_directory": str(tmp_path / "downloads")})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def press(driver, *keys: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    for key in keys:
+        ActionChains(driver).send_keys(key).perform()
+
+
+def test_the_page_labels_with_keys_keeps_them_on_reload_and_exports_them(
+    tmp_path: Path, monitored: Path, browser
+) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    sample(sample_cfg(tmp_path, monitored))
+    page = tmp_path / "sample" / "review.html"
+    browser.get(page.as_uri())
+    assert browser.find_element(By.ID, "progress").text == "0 of 9 reviewed"
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#dates img")) == 3  # the cell at each date
+    assert all(img.get_property("naturalWidth") > 0 for img in browser.find_elements(By.CSS_SELECTOR, "#dates img"))
+    strata = set(pd.read_csv(tmp_path / "sample" / "strata.csv")["stratum"])
+    shown = browser.find_element(By.TAG_NAME, "header").text + browser.find_element(By.ID, "unit").text
+    shown += browser.find_element(By.ID, "dates").text
+    assert not [word for word in [*strata, "agriculture", "confirmed", "retracted"] if word in shown]
+
+    press(browser, "1", "2", "3", Keys.ARROW_LEFT)  # change, no change, cannot tell; back to the third
+    assert browser.find_element(By.ID, "progress").text == "3 of 9 reviewed"
+    assert browser.find_element(By.ID, "unit").text.startswith("S0003")
+    browser.find_element(By.ID, "note").send_keys("cloud over half", Keys.TAB)
+    browser.refresh()
+    assert browser.find_element(By.ID, "progress").text == "3 of 9 reviewed"  # kept in localStorage
+
+    browser.find_element(By.ID, "export").click()
+    exported = tmp_path / "downloads" / "sample.csv"
+    deadline = time.monotonic() + 20
+    while not exported.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    written = pd.read_csv(tmp_path / "sample" / "sample.csv", dtype=str, keep_default_na=False)
+    back = pd.read_csv(exported, dtype=str, keep_default_na=False)
+    assert list(back.columns) == list(written.columns)
+    assert back["reference"].tolist()[:4] == ["change", "no_change", "unclear", ""]
+    assert back.loc[2, "note"] == "cloud over half"
+    unchanged = [c for c in written.columns if c not in ("reference", "type", "note")]
+    pd.testing.assert_frame_equal(back[unchanged], written[unchanged])
+    source = page.read_text()
+    assert "http:" not in source and "https:" not in source and "//cdn" not in source  # nothing from the network
+    loaded = browser.execute_script(
+        "return [...document.querySelectorAll('img, script[src], link[href]')].map(e => e.src || e.href)"
+    )
+    assert loaded and all(url.startswith("file://") for url in loaded)
