@@ -17,7 +17,7 @@ from amazon_cls.assessment.sampling import sample as sample_of
 from amazon_cls.geo.grid import hectares
 from amazon_cls.sample import run as sample
 from tests.geo.test_monitor import DATES
-from tests.helpers import compose_config
+from tests.helpers import compose_config, fails_on_a_full_disk, needs_tmpfs, small_disk
 
 SAMPLE = ["size=9", "min_per_stratum=2", "target_se=null"]
 
@@ -161,3 +161,16 @@ def test_cell_areas_are_ground_areas_whatever_the_grids_crs(crs: str) -> None:
     geodesic = [abs(geod.geometry_area_perimeter(p)[0]) / 1e4 for p in cells.to_crs("EPSG:4326").geometry]
     np.testing.assert_allclose(hectares(cells), geodesic, rtol=1e-6)
     assert np.all(np.abs(np.asarray(geodesic) / 100 - 1) < 0.01)  # about 100 ha each: not 133
+
+
+@needs_tmpfs
+def test_a_full_disk_keeps_the_previous_sample_and_area(tmp_path: Path, monitored: Path) -> None:
+    with small_disk(tmp_path / "sample"), small_disk(tmp_path / "area"):
+        sample(sample_cfg(tmp_path, monitored))
+        fails_on_a_full_disk(tmp_path / "sample", lambda: sample(sample_cfg(tmp_path, monitored, "seed=5")), 8000)
+        (tmp_path / "sample" / "filler").unlink()
+        reviewed = review_as_truth(tmp_path / "sample", tmp_path / "reviewed.csv", {(0, 0): "change"})
+        strata = f"strata={tmp_path / 'sample' / 'strata.csv'}"
+        area(area_cfg(tmp_path, reviewed, strata))
+        reviewed.write_text(reviewed.read_text().replace(",no_change,", ",unclear,", 1))  # another estimate
+        fails_on_a_full_disk(tmp_path / "area", lambda: area(area_cfg(tmp_path, reviewed, strata)), 2000)
