@@ -32,7 +32,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from amazon_cls.runtime.command import USER_ERRORS, write_failure
-from amazon_cls.store.atomic import OutputError
+from amazon_cls.store.atomic import OutputError, process_is_gone
 from amazon_cls.store.report_folders import StudyFolder
 
 log = logging.getLogger(__name__)
@@ -141,13 +141,7 @@ def worker_is_gone(worker: str | None) -> bool:
     host, _, pid = (worker or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return False  # another machine's: its heartbeat tells
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass  # alive, under another user
-    return False
+    return process_is_gone(int(pid))
 
 
 def fail_dead_workers(study: optuna.Study) -> list[int]:

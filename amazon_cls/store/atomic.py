@@ -210,8 +210,13 @@ def _writer_is_gone(tmp: Path) -> bool:
     host, _, pid = owner[1].rpartition("-")
     if host != HOST or not pid.isdigit():
         return False  # another machine's write (shared filesystem) may still be running
+    return process_is_gone(int(pid))
+
+
+def process_is_gone(pid: int) -> bool:
+    """No process `pid` runs on this machine (one under another user still counts as running)."""
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:
