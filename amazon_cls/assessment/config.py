@@ -27,7 +27,7 @@ class SampleConfig:
         Relation(
             ("size", "target_se"),
             lambda size, se: (size is None) != (se is None),
-            "give one of {}={} and {}={}, not both or neither",
+            "{}={} and {}={}: give one, not both or neither (with a size, target_se=null)",
         )
     ]
 

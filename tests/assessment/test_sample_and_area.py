@@ -174,3 +174,29 @@ def test_a_full_disk_keeps_the_previous_sample_and_area(tmp_path: Path, monitore
         area(area_cfg(tmp_path, reviewed, strata))
         reviewed.write_text(reviewed.read_text().replace(",no_change,", ",unclear,", 1))  # another estimate
         fails_on_a_full_disk(tmp_path / "area", lambda: area(area_cfg(tmp_path, reviewed, strata)), 2000)
+
+
+def test_regions_restrict_the_sample_and_give_estimates_where_the_sample_allows(
+    tmp_path: Path, monitored: Path
+) -> None:
+    """The 4 x 4 grid cut into the west three columns and the east column (UTM 21S, 96 m cells)."""
+    origin, cell = (500_000.0, 9_650_000.0), 96.0
+    border = origin[0] + 3 * cell
+    west = shapely.box(origin[0] - 10, origin[1] - 4 * cell - 10, border, origin[1] + 10)
+    east = shapely.box(border, origin[1] - 4 * cell - 10, origin[0] + 4 * cell + 10, origin[1] + 10)
+    regions = gpd.GeoDataFrame({"name": ["west", "east"]}, geometry=[west, east], crs="EPSG:32721")
+    regions.to_file(tmp_path / "regions.gpkg", driver="GPKG")
+    given = [f"regions={tmp_path / 'regions.gpkg'}", "region_key=name", "size=12", "min_per_stratum=3"]
+    sample(sample_cfg(tmp_path, monitored, *given))
+    units = pd.read_csv(tmp_path / "sample" / "sample.csv", dtype=str, keep_default_na=False)
+    assert set(units["region"]) <= {"west", "east"} and "region" in units.columns
+    by_region = pd.read_csv(tmp_path / "sample" / "strata_by_region.csv")
+    assert by_region.groupby("region")["cells"].sum().to_dict() == {"east": 4, "west": 12}
+    placed = {(0, 0): "change", (0, 1): "change", (1, 3): "change"}
+    reviewed = review_as_truth(tmp_path / "sample", tmp_path / "sample" / "reviewed.csv", placed)
+    area(area_cfg(tmp_path, reviewed))
+    estimates = pd.read_csv(tmp_path / "area" / "area_by_region.csv", keep_default_na=False).set_index("region")
+    assert set(estimates.index) == {"west", "east"}
+    for region, row in estimates.iterrows():  # an estimate, or the reason there is none
+        assert row["note"] or row["ci95_low_ha"] <= row["estimated_area_ha"] <= row["ci95_high_ha"], region
+    assert "## By region" in (tmp_path / "area" / "area.md").read_text()
