@@ -200,3 +200,15 @@ def test_regions_restrict_the_sample_and_give_estimates_where_the_sample_allows(
     for region, row in estimates.iterrows():  # an estimate, or the reason there is none
         assert row["note"] or row["ci95_low_ha"] <= row["estimated_area_ha"] <= row["ci95_high_ha"], region
     assert "## By region" in (tmp_path / "area" / "area.md").read_text()
+
+
+def test_the_monitor_report_calls_its_precision_model_based_and_names_the_way_to_a_design_based_one(
+    monitored: Path,
+) -> None:
+    report = (monitored / "report.md").read_text()
+    assert "**model-based (out-of-fold Kaggle chips, single-date)**" in report
+    assert (
+        f"python -m amazon_cls.sample monitor={monitored}" in report and "python -m amazon_cls.area sample=" in report
+    )
+    cells = pd.read_csv(monitored / "cells.csv")
+    assert len(cells) == 16 and sorted((monitored / "chips").iterdir())  # what sample reads: no scene again
