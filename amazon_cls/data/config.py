@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from amazon_cls.core.schema import AUTO, Relation, checked, choice, flag, group, path, text, whole
+from amazon_cls.core.schema import AUTO, Relation, checked, choice, flag, group, number, path, text, whole
 
 
 @dataclass
@@ -27,6 +27,7 @@ class DataConfig:
     format: str = checked(text())
     image_dir: str | None = checked(text(nullable=True))
     image_ext: str | None = checked(text(nullable=True))
+    chip_extent_m: float | None = checked(number(0, low_open=True, nullable=True))
     synthetic: SyntheticConfig = group(SyntheticConfig)
     fold: int = checked(whole(0))
     num_folds: int = checked(whole(2))

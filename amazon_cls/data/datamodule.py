@@ -25,6 +25,7 @@ from amazon_cls.data.sources import Source
 from amazon_cls.data.transforms import train_transform
 
 log = logging.getLogger(__name__)
+KAGGLE_CHIP_EXTENT_M = 768.0  # a Kaggle chip: 256 px of about 3 m
 
 
 def carries_rare_label(targets: np.ndarray) -> np.ndarray:
@@ -65,6 +66,7 @@ class PlanetDataModule(L.LightningDataModule):
         format: str = "jpg",
         image_dir: str | None = None,
         image_ext: str | None = None,
+        chip_extent_m: float | None = None,
         synthetic_dir: str = "data/synthetic-planet",
         synthetic: dict | None = None,
         folds_dir: str = "outputs/folds",
@@ -115,6 +117,16 @@ class PlanetDataModule(L.LightningDataModule):
     @property
     def source(self) -> Source:
         return self.layout.source
+
+    @property
+    def ground_extent_m(self) -> float:
+        """The ground side of a chip in metres: `data.chip_extent_m`, else what the data set declares
+        (`dataset.json` in its root: the embedded set says its own), else a Kaggle chip's 768 m (256 px
+        of 3 m; planet-mini32's 32 px copies cover the same)."""
+        if self.hparams.chip_extent_m is not None:
+            return float(self.hparams.chip_extent_m)
+        declared = self.layout.declared("chip_extent_m")
+        return float(declared) if declared is not None else KAGGLE_CHIP_EXTENT_M
 
     def labelled_chips(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Names, targets and folds of the chips to use (all, or those that passed the data check)."""

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from amazon_cls.core.labels import NUM_LABELS, parse_tags, tags_to_vector
 from amazon_cls.data.sources import SOURCES, Source
 
 LABELS_CSV = "train_v2.csv"
+DECLARATION = "dataset.json"  # optional, in a data set's root: what the data set says of itself (chip_extent_m)
 
 
 class DataError(ValueError):
@@ -40,6 +42,16 @@ class Layout:
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_dir", self.image_dir or self.source.image_dir)
         object.__setattr__(self, "image_ext", self.image_ext or self.source.suffix)
+
+    def declared(self, key: str) -> Any:
+        """What the data set's `dataset.json` says of `key` (None without one, or without the key)."""
+        path = self.root / DECLARATION
+        if not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text()).get(key)
+        except (ValueError, AttributeError) as error:
+            raise DataError(f"{path}: not a JSON object ({error})") from None
 
     @classmethod
     def of(

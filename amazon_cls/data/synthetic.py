@@ -9,6 +9,7 @@ It is written in the Kaggle layout as 4-component (CMYK) JPEGs, like the real ch
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -21,6 +22,9 @@ import pandas as pd
 
 from amazon_cls.core.labels import LABELS, RARE
 from amazon_cls.data.decode import encode_cmyk_jpeg
+from amazon_cls.data.layout import DECLARATION
+
+PIXEL_M = 3.0  # the ground size of a synthetic chip's pixel, as the Kaggle chips' (write_mosaic's default)
 
 WEATHER_PROBS = {"clear": 0.70, "partly_cloudy": 0.16, "haze": 0.07, "cloudy": 0.07}
 LAND_PROBS = {
@@ -266,6 +270,8 @@ def write_dataset(
         pd.DataFrame(rows["test"]).to_csv(staging / "test_labels.csv", index=False)
         sample = pd.DataFrame({"image_name": [r["image_name"] for r in rows["test"]], "tags": "primary clear"})
         sample.to_csv(staging / "sample_submission_v2.csv", index=False)
+        declaration = {"chip_extent_m": size * PIXEL_M}  # the scenes of write_mosaic have pixels of PIXEL_M
+        (staging / DECLARATION).write_text(json.dumps(declaration) + "\n")
         (staging / "README.md").write_text(
             f"Synthetic Planet-like chips made by amazon_cls.data.synthetic (seed={seed}, size={size}px, "
             f"{num_train} train, {num_test} test). Not real imagery.\n"
@@ -293,7 +299,7 @@ def write_mosaic(
     cols: int,
     crs: str | None = "EPSG:32721",
     origin: tuple[float, float] = (500_000.0, 9_650_000.0),
-    pixel: float = 3.0,
+    pixel: float = PIXEL_M,
     nodata: float | None = 0,
     compress: str = "deflate",
 ) -> Path:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from amazon_cls.core.schema import (
+    AUTO,
     PROBABILITY,
     Relation,
     checked,
@@ -31,7 +32,7 @@ class SceneConfig(PredictorConfig):
     """The scene pipeline: the model (as `predict`'s), the grid of chips, and how bands are read."""
 
     trainer: TrainerConfig = group(TrainerConfig)
-    chip_size: int = checked(whole(1))
+    chip_size: int | str = checked(whole(1, words=AUTO))
     stride: int | None = checked(whole(1, nullable=True))
     resolution: float | None = checked(number(0, low_open=True, nullable=True))
     edge: str = checked(choice(*EDGES))
@@ -43,7 +44,7 @@ class SceneConfig(PredictorConfig):
     relations: ClassVar[list[Relation]] = [
         Relation(
             ("stride", "chip_size"),
-            lambda stride, chip: stride is None or stride <= chip,
+            lambda stride, chip: stride is None or chip == "auto" or stride <= chip,
             "{}={} is larger than {}={}: the ground between chips, which no chip sees, would be mapped and "
             "counted; give a stride up to the chip size",
         )

@@ -30,17 +30,55 @@ from amazon_cls.geo.scene import Footprint, Scene, SceneError, read_reduced
 
 @dataclass(frozen=True)
 class Tiling:
-    """How a scene is cut into chips (sizes in pixels at the target resolution)."""
+    """How a scene is cut into chips: `chip_size` and `stride` in pixels at the target resolution,
+    or `chip_size="auto"`: chips of `chip_extent_m` on the ground (the model's training chips), in
+    each scene's own pixels, with `stride` in scene pixels (None: side by side)."""
 
-    chip_size: int = 256
-    stride: int = 256
+    chip_size: int | str = 256
+    stride: int | None = None  # None: the chip's size
     resolution: float | None = None  # ground units (metres) per pixel to resample to; None: the scene's own
     edge: str = "pad"  # pad: edge chips are padded with nodata; skip: only whole chips
     min_valid: float = 0.5  # chips with a smaller share of valid pixels (inside the footprint) are skipped
+    chip_extent_m: float | None = None  # with chip_size="auto"; None: a model that does not say (256 px)
 
     def __post_init__(self) -> None:
-        if problems := list(problems_in(SceneConfig, dataclasses.asdict(self))):  # the pipeline's rules, one home
+        rules = {key: value for key, value in dataclasses.asdict(self).items() if key != "chip_extent_m"}
+        if problems := list(problems_in(SceneConfig, rules)):  # the pipeline's rules, one home
             raise ValueError("; ".join(problems))
+
+    def window(self, footprint: Footprint) -> tuple[int, int]:
+        """A chip's size and the step between chips, in the pixels of `footprint`."""
+        if self.chip_size == "auto":
+            size = chip_pixels(self.chip_extent_m, footprint) if self.chip_extent_m else UNKNOWN_EXTENT_PX
+            return size, self.stride or size
+        factor = self.resolution / abs(footprint.transform.a) if self.resolution else 1.0
+        size = round(int(self.chip_size) * factor)
+        return size, max(1, round((self.stride or int(self.chip_size)) * factor))
+
+
+UNKNOWN_EXTENT_PX = 256  # chip_size=auto with a model that does not record its chips' ground size: as before
+
+
+def ground_pixel_m(footprint: Footprint) -> float:
+    """The side of a pixel on the ground at the raster's centre, in metres: the mean of its two
+    sides (`pixel_sides_m`)."""
+    return sum(pixel_sides_m(footprint)) / 2
+
+
+def pixel_sides_m(footprint: Footprint) -> tuple[float, float]:
+    """A pixel's width and height on the ground at the raster's centre, in metres (geodesic, on
+    WGS 84): a metre of Web Mercator is 0.988 m across at 9 degrees south, a degree no metre at all."""
+    centre = (footprint.width / 2, footprint.height / 2)
+    corners = [footprint.transform * (centre[0] + dx, centre[1] + dy) for dx, dy in ((0, 0), (1, 0), (0, 1))]
+    to_degrees = Transformer.from_crs(footprint.crs, "EPSG:4326", always_xy=True)
+    lon, lat = to_degrees.transform([x for x, _ in corners], [y for _, y in corners])
+    geod = Geod(ellps="WGS84")
+    return geod.inv(lon[0], lat[0], lon[1], lat[1])[2], geod.inv(lon[0], lat[0], lon[2], lat[2])[2]
+
+
+def chip_pixels(extent_m: float, footprint: Footprint) -> int:
+    """How many of the raster's pixels make `extent_m` metres on the ground."""
+    return max(1, round(extent_m / ground_pixel_m(footprint)))
 
 
 @dataclass(frozen=True)
@@ -100,11 +138,14 @@ def make_grid(scene: Scene, tiling: Tiling) -> Grid:
 
 def grid_for(footprint: Footprint, tiling: Tiling, name: str | Path = "the grid") -> Grid:
     """The chips of `tiling` on a raster grid (every chip kept: see `kept_on`)."""
-    resolution = abs(footprint.transform.a)
     if tiling.resolution and not footprint.crs.is_projected:
         raise SceneError(f"{name}: resolution={tiling.resolution} needs a projected CRS (metres), not degrees")
-    factor = tiling.resolution / resolution if tiling.resolution else 1.0
-    size, step = round(tiling.chip_size * factor), max(1, round(tiling.stride * factor))
+    size, step = tiling.window(footprint)
+    if step > size:
+        raise SceneError(
+            f"stride={tiling.stride} is larger than the chip ({size} scene pixels): the ground between chips, "
+            "which no chip sees, would be mapped and counted; give a stride up to the chip size"
+        )
     if size > footprint.width or size > footprint.height:
         raise SceneError(
             f"{name}: chip_size={tiling.chip_size} ({size} scene pixels) is larger than the scene "

@@ -36,7 +36,7 @@ def map_scenes(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor)
     for name in names:
         outputs.OUTPUTS[name]  # an unknown format is refused before any work
     scenes = opened_scenes(cfg, predictor.input_source())
-    tiling = tiling_of(cfg)
+    tiling = tiling_of(cfg, predictor)
     grids = [make_grid(scene, tiling) for scene in scenes]
     settings = settings_of(cfg, (*MODEL_KEYS, *SCENE_KEYS, *RESULT_KEYS))
     summaries = {}

@@ -6,6 +6,7 @@ named here once (`MODEL_KEYS`, `SCENE_KEYS`), for the records that let a finishe
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,13 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from amazon_cls.data.sources import Source
-from amazon_cls.geo.grid import Grid, Tiling
+from amazon_cls.geo.grid import UNKNOWN_EXTENT_PX, Grid, Tiling
 from amazon_cls.geo.scene import Scene
 from amazon_cls.geo.tiles import SceneTiles
 from amazon_cls.inference.predictor import PredictionRun, Predictor
+from amazon_cls.runtime.command import is_rank_zero
+
+log = logging.getLogger(__name__)
 
 # What changes a scene's probabilities: the model and its view, and how the scene becomes chips.
 MODEL_KEYS = ("ckpt", "ensemble", "tta")
@@ -33,10 +37,18 @@ def settings_of(cfg: DictConfig, keys: tuple[str, ...]) -> dict[str, Any]:
     return {key: as_data(cfg[key]) for key in keys}
 
 
-def tiling_of(cfg: DictConfig) -> Tiling:
-    """The grid's rule: chips of `chip_size` every `stride` pixels (default: side by side)."""
-    stride = cfg.chip_size if cfg.stride is None else cfg.stride
-    return Tiling(cfg.chip_size, stride, cfg.resolution, cfg.edge, cfg.min_valid)
+def tiling_of(cfg: DictConfig, predictor: Predictor) -> Tiling:
+    """The grid's rule: chips of `chip_size` every `stride` pixels (default: side by side); with
+    `chip_size=auto`, chips of the ground size the model was trained on."""
+    extent = predictor.chip_extent_m() if cfg.chip_size == "auto" else None
+    if cfg.chip_size == "auto" and extent is None and is_rank_zero():
+        log.warning(
+            "chip_size=auto: %s does not record its chips' ground size (a checkpoint made before "
+            "models kept it): chips of %d px, as before; give chip_size=<pixels>",
+            predictor.describe(),
+            UNKNOWN_EXTENT_PX,
+        )
+    return Tiling(cfg.chip_size, cfg.stride, cfg.resolution, cfg.edge, cfg.min_valid, extent)
 
 
 def open_scene(cfg: DictConfig, path: str | Path, source: Source) -> Scene:

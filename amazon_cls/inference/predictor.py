@@ -184,6 +184,17 @@ class Predictor:
             )
         return SOURCES[names.pop()]
 
+    def chip_extent_m(self) -> float | None:
+        """The ground side of the chips every needed model was trained on, in metres (None: a
+        checkpoint made before models kept it); models that disagree are refused."""
+        extents = {checkpoint_hparams(self.checkpoint(ckpt)).get("chip_extent_m") for ckpt in self.needed()}
+        if len(extents) != 1:
+            raise ValueError(
+                "chip_size=auto: the models were trained on chips of different ground sizes "
+                f"{sorted(map(str, extents))} m; give chip_size=<pixels>"
+            )
+        return extents.pop()
+
     def describe(self) -> str:
         if self.combination is None:
             return self.source

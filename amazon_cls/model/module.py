@@ -71,6 +71,7 @@ class ChipClassifier(L.LightningModule):
         mixup: float = 0.0,
         tta: str = "none",
         dehaze: bool = False,
+        chip_extent_m: float | None = None,
     ) -> None:
         super().__init__()
         TTA[tta]  # an unknown name is refused here, naming the key

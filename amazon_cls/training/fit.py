@@ -40,7 +40,13 @@ def build(cfg: DictConfig, **model_overrides: Any) -> tuple[PlanetDataModule, Ch
     # plain containers keep checkpoints weights_only-loadable
     datamodule = instantiate(cfg.data, _convert_="all", image_size=cfg.model.image_size)
     model = instantiate(
-        cfg.model, _convert_="all", tta=cfg.tta, dehaze=cfg.data.dehaze, source=cfg.data.format, **model_overrides
+        cfg.model,
+        _convert_="all",
+        tta=cfg.tta,
+        dehaze=cfg.data.dehaze,
+        source=cfg.data.format,
+        chip_extent_m=datamodule.ground_extent_m,  # what map and monitor cut from a scene (chip_size=auto)
+        **model_overrides,
     )
     model.example_input_array = model.blank_input()  # the model summary's sizes and FLOPs
     model.check_image_size()

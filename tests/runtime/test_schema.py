@@ -42,7 +42,7 @@ def test_a_training_value_of_the_wrong_type_or_range_is_named(tmp_path: Path, ov
         ("predict", ["ckpt=/no.ckpt", "input=/tmp", "output=o.csv"], "ckpt='/no.ckpt': no such file"),
         ("predict", ["ensemble=/tmp", "input=/tmp", "output=/tmp"], "output='/tmp': is an existing folder"),
         ("predict", ["ensemble=/tmp", "input=[/tmp,/nowhere]", "output=o.csv"], "item 1 ('/nowhere') no such folder"),
-        ("map", ["ckpt=/no.ckpt", "scene=/etc/hostname", "chip_size=abc"], "chip_size='abc': must be a whole number"),
+        ("map", ["ckpt=/no.ckpt", "scene=/etc/hostname", "chip_size=abc"], "chip_size='abc': must be 'auto' or"),
         ("map", ["ensemble=/tmp", "scene=/etc/hostname", "scale_16bit=0"], "scale_16bit=0: must be > 0"),
         (
             "map",
