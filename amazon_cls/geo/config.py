@@ -40,6 +40,7 @@ class SceneConfig(PredictorConfig):
     crs: str | None = checked(text(nullable=True))
     bands: list[int] | None = checked(listing(whole(1), nullable=True))
     scale_16bit: float = checked(number(0, low_open=True))
+    sensor: str = checked(text())
 
     relations: ClassVar[list[Relation]] = [
         Relation(

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from amazon_cls.data.sources import Source
 from amazon_cls.geo.grid import UNKNOWN_EXTENT_PX, Grid, Tiling
 from amazon_cls.geo.scene import Scene
+from amazon_cls.geo.sensors import SENSORS
 from amazon_cls.geo.tiles import SceneTiles
 from amazon_cls.inference.predictor import PredictionRun, Predictor
 from amazon_cls.runtime.command import is_rank_zero
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # What changes a scene's probabilities: the model and its view, and how the scene becomes chips.
 MODEL_KEYS = ("ckpt", "ensemble", "tta")
-SCENE_KEYS = ("chip_size", "stride", "resolution", "edge", "min_valid", "crs", "bands", "scale_16bit")
+SCENE_KEYS = ("chip_size", "stride", "resolution", "edge", "min_valid", "crs", "bands", "scale_16bit", "sensor")
 
 
 def as_data(value: Any) -> Any:
@@ -52,8 +53,8 @@ def tiling_of(cfg: DictConfig, predictor: Predictor) -> Tiling:
 
 
 def open_scene(cfg: DictConfig, path: str | Path, source: Source) -> Scene:
-    """A scene read as the model's data source reads one, with the pipeline's bands, CRS and scale."""
-    return Scene.open(path, source, cfg.crs, cfg.bands, cfg.scale_16bit)
+    """A scene read as the model's data source reads one, with the pipeline's bands, CRS, scale and sensor."""
+    return Scene.open(path, source, cfg.crs, cfg.bands, cfg.scale_16bit, SENSORS[cfg.sensor])
 
 
 def predict_scene(

@@ -30,6 +30,8 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window
 
 from amazon_cls.data.sources import Source
+from amazon_cls.geo.sensors import Sensor
+from amazon_cls.geo.sensors.planet_visual import PLANET_VISUAL
 
 # GDAL's block cache defaults to 5% of RAM and would keep every window read (a whole scene, when
 # it fits); each window is read once, so a small cache bounds memory and costs nothing.
@@ -86,11 +88,25 @@ class Scene:
     source: Source  # what the model was trained on
     dtype: str  # the scene's pixel type
     onto: Footprint | None = None  # the grid it is read onto; None: its own
+    sensor: Sensor = PLANET_VISUAL  # how its bands become the model's input
 
     @property
     def rescaled(self) -> bool:
         """The pixels are divided by `scale` into the model's 8-bit range (whatever the divisor)."""
-        return self.dtype != self.source.dtype
+        return self.sensor.render is None and self.dtype != self.source.dtype
+
+    @property
+    def converted(self) -> bool:
+        """Its pixels are not the model's input as they are: rendered by its sensor, or rescaled."""
+        return self.sensor.render is not None or self.rescaled
+
+    def to_input(self, pixels: np.ndarray) -> np.ndarray:
+        """Raw pixels (any shape) as the model's 8-bit input: the sensor's rendering, or the divisor."""
+        if self.sensor.render is not None:
+            return np.clip(np.round(self.sensor.render(pixels)), 0, 255).astype(np.uint8)
+        if self.rescaled:
+            return np.clip(np.round(pixels / self.scale), 0, 255).astype(np.uint8)
+        return pixels
 
     @property
     def footprint(self) -> Footprint:
@@ -125,8 +141,10 @@ class Scene:
         crs: str | None = None,
         bands: Sequence[int] | None = None,
         scale_16bit: float = 257.0,
+        sensor: Sensor = PLANET_VISUAL,
     ) -> Scene:
-        """The scene at `path`, checked for what a model trained on `source` needs."""
+        """The scene at `path`, checked for what a model trained on `source` needs and what its
+        `sensor` makes of it."""
         path = Path(path)
         if not path.is_file():
             raise SceneError(f"{path}: no such file")
@@ -150,11 +168,15 @@ class Scene:
         if transform.b or transform.d:
             raise SceneError(f"{path}: a rotated raster; warp it to a north-up grid first (gdalwarp)")
         wanted = len(source.bands)
-        chosen = tuple(bands) if bands else default_bands(path, count, source)
+        chosen = (
+            tuple(bands)
+            if bands
+            else sensor_bands(path, count, dtype, sensor, wanted) or default_bands(path, count, source)
+        )
         if len(chosen) != wanted or not all(1 <= band <= count for band in chosen):
             raise SceneError(f"{path}: bands={list(chosen)} must name {wanted} of its bands 1..{count}")
-        scale = input_scale(path, dtype, source, scale_16bit)
-        return cls(path, scene_crs, transform, width, height, chosen, scale, source, dtype)
+        scale = 1.0 if sensor.render is not None else input_scale(path, dtype, source, scale_16bit)
+        return cls(path, scene_crs, transform, width, height, chosen, scale, source, dtype, sensor=sensor)
 
 
 def read_last_pixel(path: Path) -> None:
@@ -183,26 +205,27 @@ def saturation(scene: Scene, seed: int = 0) -> tuple[float, float, float]:
     valid = np.concatenate(values, axis=1).ravel()
     if not valid.size:
         return 0.0, 0.0, 0.0
-    scaled = valid / scene.scale
+    scaled = scene.sensor.render(valid) if scene.sensor.render is not None else valid / scene.scale
     return float((scaled >= 255).mean()), float((scaled < 1).mean()), float(np.percentile(valid, 99))
 
 
 def check_range(scene: Scene, refuse_above: float = 0.5, warn_above: float = 0.05) -> str | None:
     """Refuse a divisor that saturates most pixels, and say (to be logged) when it saturates or
     blackens many: an all-white chip predicts haze and cloud, silently."""
-    if not scene.rescaled:
+    if not scene.converted:
         return None
     saturated, black, p99 = saturation(scene)
-    advice = f"their 99th percentile is {p99:.0f}, so scale_16bit={max(1.0, p99 / 250):.0f} keeps them in range"
+    if scene.rescaled:
+        said = f"scale_16bit={scene.scale:g}"
+        advice = f"their 99th percentile is {p99:.0f}, so scale_16bit={max(1.0, p99 / 250):.0f} keeps them in range"
+    else:
+        said = f"sensor={scene.sensor.name}'s rendering"
+        advice = f"their 99th percentile is {p99:.0f}: are they {scene.sensor.description.split(':')[0]}'s values?"
     if saturated > refuse_above:
-        raise SceneError(
-            f"{scene.path}: scale_16bit={scene.scale:g} takes {100 * saturated:.0f}% of the sampled "
-            f"pixels to white (255 or more); {advice}"
-        )
+        raise SceneError(f"{scene.path}: {said} takes {100 * saturated:.0f}% of the sampled pixels to white; {advice}")
     if saturated > warn_above or black > 1 - warn_above:
         share, kind = (saturated, "white (255 or more)") if saturated > warn_above else (black, "black (below 1)")
-        taken = f"takes {100 * share:.0f}% of the sampled pixels to {kind}"
-        return f"{scene.path}: scale_16bit={scene.scale:g} {taken}; {advice}"
+        return f"{scene.path}: {said} takes {100 * share:.0f}% of the sampled pixels to {kind}; {advice}"
     return None
 
 
@@ -219,6 +242,22 @@ def scene_crs_of(path: Path, found: CRS | None, override: str | None) -> CRS:
     if found is not None and found != given:
         raise SceneError(f"{path}: has its own CRS {found.to_string()}; crs={override} is for rasters without one")
     return given
+
+
+def sensor_bands(path: Path, count: int, dtype: str, sensor: Sensor, wanted: int) -> tuple[int, ...] | None:
+    """The file's bands the model takes, as its sensor lays them out (None: the sensor leaves it to
+    the model's data source); a file the sensor does not make is refused, naming what it expects."""
+    if not sensor.bands:
+        return None
+    if count not in sensor.bands:
+        counts = " or ".join(map(str, sorted(sensor.bands)))
+        raise SceneError(f"{path}: {count} bands; sensor={sensor.name} reads files of {counts} ({sensor.description})")
+    if sensor.render is not None and dtype != sensor.dtype:
+        raise SceneError(f"{path}: {dtype} pixels; sensor={sensor.name} reads {sensor.dtype} ({sensor.description})")
+    layout = sensor.bands[count]
+    if len(layout) < wanted:
+        raise SceneError(f"{path}: sensor={sensor.name} gives {len(layout)} bands; the model takes {wanted}")
+    return layout[:wanted]
 
 
 def default_bands(path: Path, count: int, source: Source) -> tuple[int, ...]:

@@ -41,8 +41,7 @@ class SceneChips(ChipDataset):
 
     def _chip(self, index: int) -> np.ndarray:
         pixels = self.read_window(self.grid.window(*self.cells[index]))
-        if self.scene.rescaled:
-            pixels = np.clip(np.round(pixels / self.scene.scale), 0, 255).astype(np.uint8)
+        pixels = self.scene.to_input(pixels)  # the sensor's rendering, or the divisor of 16-bit pixels
         chip = resize(pixels, self.image_size)  # as a chip file of the window would be resized
         return remove_haze(chip) if self.dehaze else chip
 

@@ -106,11 +106,7 @@ def rgb_window(scene: Scene, window: tuple[int, int, int, int]) -> np.ndarray:
     left, top, right, bottom = window
     with reading(), open_raster(scene) as raster:
         pixels = raster.read(scene.rgb, window=Window(left, top, right - left, bottom - top), boundless=False)
-    rgb = pixels.transpose(1, 2, 0).astype(np.float32)
-    if rgb.max() > 255:
-        low, high = np.percentile(rgb[rgb.max(axis=2) > 0], [2, 98]) if (rgb > 0).any() else (0, 1)
-        rgb = (rgb - low) / max(high - low, 1) * 255
-    return np.clip(rgb, 0, 255).astype(np.uint8)
+    return np.asarray(scene.to_input(pixels)).transpose(1, 2, 0).astype(np.uint8)  # as the model sees it
 
 
 def write_evidence(path: Path, alert: pd.Series, cells: gpd.GeoDataFrame, series: Series) -> Path:

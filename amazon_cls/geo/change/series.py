@@ -2,9 +2,10 @@
 predictions of every cell, reused when a scene was predicted before from the same files with the
 same settings (adding a date predicts that scene only).
 
-A date is given (`dates=`), else read from the file's TIFFTAG_DATETIME, else from a `YYYY-MM-DD`
-or `YYYYMMDD` in its name. Scenes may differ in footprint, CRS and pixel size: each is read onto
-the grid (the first scene's, or `grid=<raster>`) through a WarpedVRT, window by window.
+A date is given (`dates=`), else read from the file's TIFFTAG_DATETIME, else from its name in its
+sensor's form (a NICFI `YYYY-MM_mosaic`), else from a `YYYY-MM-DD` or `YYYYMMDD` in its name.
+Scenes may differ in footprint, CRS and pixel size: each is read onto the grid (the first scene's,
+or `grid=<raster>`) through a WarpedVRT, window by window.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS
 from amazon_cls.data.sources import Source
 from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on
 from amazon_cls.geo.scene import Footprint, Scene, SceneError
+from amazon_cls.geo.sensors import Sensor
 from amazon_cls.store.atomic import write_csv
 from amazon_cls.store.done import Done
 from amazon_cls.store.monitor_folder import MonitorFolder
@@ -66,8 +68,9 @@ def date_of(path: Path, given: str | None = None) -> date:
     return dated_from(path, given)[0]
 
 
-def dated_from(path: Path, given: str | None = None) -> tuple[date, str]:
-    """The scene's date and where it came from (`dates=[...]`, its TIFFTAG_DATETIME, its name)."""
+def dated_from(path: Path, given: str | None = None, sensor: Sensor | None = None) -> tuple[date, str]:
+    """The scene's date and where it came from (`dates=[...]`, its TIFFTAG_DATETIME, its name in
+    its sensor's form, a date in its name)."""
     if given is not None:
         try:
             return date.fromisoformat(str(given)), "dates=[...]"
@@ -80,6 +83,8 @@ def dated_from(path: Path, given: str | None = None) -> tuple[date, str]:
             return datetime.strptime(stamp[:10], "%Y:%m:%d").date(), "its TIFFTAG_DATETIME"
         except ValueError:
             pass  # an unreadable tag: the name may still tell
+    if sensor is not None and (day := sensor.date_in(path.stem)) is not None:
+        return day, f"its name, as sensor={sensor.name} names files"
     for pattern in NAMED_DATES:
         for found in re.finditer(pattern, path.stem):
             try:
@@ -109,7 +114,7 @@ def dated_scenes(
     if dates is not None and len(dates) != len(paths):
         raise ValueError(f"dates: {len(dates)} dates for {len(paths)} scenes; give one per scene, in their order")
     scenes = [(open_scene or (lambda p: Scene.open(p, source)))(path) for path in paths]
-    found = [dated_from(scene.path, dates[i] if dates else None) for i, scene in enumerate(scenes)]
+    found = [dated_from(scene.path, dates[i] if dates else None, scene.sensor) for i, scene in enumerate(scenes)]
     when = [day for day, _ in found]
     twice = sorted({str(day) for day in when if when.count(day) > 1})
     if twice:
