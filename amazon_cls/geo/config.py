@@ -41,6 +41,7 @@ class SceneConfig(PredictorConfig):
     bands: list[int] | None = checked(listing(whole(1), nullable=True))
     scale_16bit: float = checked(number(0, low_open=True))
     sensor: str = checked(text())
+    masks: list[str] | None = checked(listing(path("file"), nullable=True))
 
     relations: ClassVar[list[Relation]] = [
         Relation(

@@ -171,11 +171,26 @@ def kept_on(scene: Scene, grid: Grid, min_valid: float) -> Grid:
     return dataclasses.replace(grid, kept=kept)
 
 
-def valid_fractions(scene: Scene, rows: int, cols: int, size: int, step: int) -> np.ndarray:
+def masked_cells(scene: Scene, grid: Grid, min_valid: float) -> np.ndarray:
+    """The chips its cloud mask alone takes below `min_valid` (kept by their pixels, not by the mask)."""
+    if scene.mask is None:
+        return np.zeros_like(grid.kept)
+    plain = valid_fractions(scene, grid.rows, grid.cols, grid.window_size, grid.step, with_mask=False)
+    return (plain >= max(min_valid, 1e-9)) & ~grid.kept
+
+
+def valid_fractions(scene: Scene, rows: int, cols: int, size: int, step: int, with_mask: bool = True) -> np.ndarray:
     """Each chip's share of valid pixels, from the dataset mask at reduced resolution (about
-    16 x 16 samples per chip)."""
+    16 x 16 samples per chip), less those its cloud mask hides (the sensor says which)."""
     reduction = max(1, size // 16)
     mask = read_reduced(scene, reduction, lambda raster, window: raster.dataset_mask(window=window)) > 0
+    if with_mask and scene.mask is not None:
+        hidden = read_reduced(
+            scene.mask_view(),
+            reduction,
+            lambda raster, window: scene.sensor.hidden(raster.read(window=window)).astype(np.uint8),
+        )
+        mask &= hidden[: mask.shape[0], : mask.shape[1]] == 0
     fractions = np.zeros((rows, cols))
     side = max(1, round(size / reduction))
     for row in range(rows):

@@ -18,7 +18,7 @@ from amazon_cls.data.sources import Source
 from amazon_cls.geo import outputs
 from amazon_cls.geo.grid import Grid, chip_name, make_grid
 from amazon_cls.geo.outputs.summary import summary_table
-from amazon_cls.geo.pipeline import MODEL_KEYS, SCENE_KEYS, open_scene, predict_scene, settings_of, tiling_of
+from amazon_cls.geo.pipeline import MODEL_KEYS, SCENE_KEYS, masks_of, open_scene, predict_scene, settings_of, tiling_of
 from amazon_cls.geo.scene import Scene, check_range
 from amazon_cls.inference.predictor import PredictionRun, Predictor
 from amazon_cls.runtime.command import is_rank_zero
@@ -43,7 +43,7 @@ def map_scenes(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor)
     for scene, grid in zip(scenes, grids, strict=True):
         files = outputs.output_paths(Path(cfg.output_dir), scene.path, names)
         record = {**settings, "scene": str(scene.path)}
-        inputs = [scene.path, *predictor.inputs()]  # by what they are: a model re-trained in place differs
+        inputs = [scene.path, *([scene.mask] if scene.mask else []), *predictor.inputs()]  # by what they are
         if outputs.finished(files, record, inputs):
             if is_rank_zero():
                 log.info("%s: already mapped with these settings in %s; skipped", scene.path, cfg.output_dir)
@@ -58,7 +58,10 @@ def map_scenes(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor)
 
 def opened_scenes(cfg: DictConfig, source: Source) -> list[Scene]:
     """Every scene of `cfg.scene`, opened and checked before any is mapped; two of one name are refused."""
-    scenes = [open_scene(cfg, path, source) for path in cfg.scene]
+    scenes = [
+        open_scene(cfg, path, source, mask)
+        for path, mask in zip(cfg.scene, masks_of(cfg, list(cfg.scene)), strict=True)
+    ]
     for warning in filter(None, map(check_range, scenes)):
         log.warning("%s", warning)
     stems = [scene.path.stem for scene in scenes]

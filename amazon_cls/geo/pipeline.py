@@ -25,7 +25,18 @@ log = logging.getLogger(__name__)
 
 # What changes a scene's probabilities: the model and its view, and how the scene becomes chips.
 MODEL_KEYS = ("ckpt", "ensemble", "tta")
-SCENE_KEYS = ("chip_size", "stride", "resolution", "edge", "min_valid", "crs", "bands", "scale_16bit", "sensor")
+SCENE_KEYS = (
+    "chip_size",
+    "stride",
+    "resolution",
+    "edge",
+    "min_valid",
+    "crs",
+    "bands",
+    "scale_16bit",
+    "sensor",
+    "masks",
+)
 
 
 def as_data(value: Any) -> Any:
@@ -52,9 +63,19 @@ def tiling_of(cfg: DictConfig, predictor: Predictor) -> Tiling:
     return Tiling(cfg.chip_size, cfg.stride, cfg.resolution, cfg.edge, cfg.min_valid, extent)
 
 
-def open_scene(cfg: DictConfig, path: str | Path, source: Source) -> Scene:
-    """A scene read as the model's data source reads one, with the pipeline's bands, CRS, scale and sensor."""
-    return Scene.open(path, source, cfg.crs, cfg.bands, cfg.scale_16bit, SENSORS[cfg.sensor])
+def open_scene(cfg: DictConfig, path: str | Path, source: Source, mask: str | None = None) -> Scene:
+    """A scene read as the model's data source reads one, with the pipeline's bands, CRS, scale,
+    sensor and its cloud mask."""
+    return Scene.open(path, source, cfg.crs, cfg.bands, cfg.scale_16bit, SENSORS[cfg.sensor], mask)
+
+
+def masks_of(cfg: DictConfig, scenes: list[str]) -> list[str | None]:
+    """Each scene's cloud mask (`masks=`, one per scene in their order), or none."""
+    if cfg.masks is None:
+        return [None] * len(scenes)
+    if len(cfg.masks) != len(scenes):
+        raise ValueError(f"masks: {len(cfg.masks)} masks for {len(scenes)} scenes; give one per scene, in their order")
+    return list(cfg.masks)
 
 
 def predict_scene(

@@ -89,6 +89,14 @@ class Scene:
     dtype: str  # the scene's pixel type
     onto: Footprint | None = None  # the grid it is read onto; None: its own
     sensor: Sensor = PLANET_VISUAL  # how its bands become the model's input
+    mask: Path | None = None  # its cloud mask (a sidecar raster the sensor reads), if any
+    categorical: bool = False  # its values are classes (a mask): warped by nearest neighbour
+
+    def mask_view(self) -> Scene:
+        """Its cloud mask as read onto this scene's grid (class values, nearest neighbour)."""
+        if self.mask is None:
+            raise ValueError(f"{self.path}: no mask")
+        return dataclasses.replace(self, path=self.mask, onto=self.footprint, categorical=True, mask=None)
 
     @property
     def rescaled(self) -> bool:
@@ -142,6 +150,7 @@ class Scene:
         bands: Sequence[int] | None = None,
         scale_16bit: float = 257.0,
         sensor: Sensor = PLANET_VISUAL,
+        mask: str | Path | None = None,
     ) -> Scene:
         """The scene at `path`, checked for what a model trained on `source` needs and what its
         `sensor` makes of it."""
@@ -176,7 +185,8 @@ class Scene:
         if len(chosen) != wanted or not all(1 <= band <= count for band in chosen):
             raise SceneError(f"{path}: bands={list(chosen)} must name {wanted} of its bands 1..{count}")
         scale = 1.0 if sensor.render is not None else input_scale(path, dtype, source, scale_16bit)
-        return cls(path, scene_crs, transform, width, height, chosen, scale, source, dtype, sensor=sensor)
+        scene = cls(path, scene_crs, transform, width, height, chosen, scale, source, dtype, sensor=sensor)
+        return dataclasses.replace(scene, mask=checked_mask(Path(mask), scene)) if mask else scene
 
 
 def read_last_pixel(path: Path) -> None:
@@ -260,6 +270,25 @@ def sensor_bands(path: Path, count: int, dtype: str, sensor: Sensor, wanted: int
     return layout[:wanted]
 
 
+def checked_mask(path: Path, scene: Scene) -> Path:
+    """A cloud mask that opens and covers its scene, or one line saying what is wrong with it."""
+    try:
+        with rasterio.open(path) as raster:
+            crs, bounds, count = raster.crs, raster.bounds, raster.count
+    except RasterioIOError as error:
+        raise SceneError(f"{path}: not a mask raster GDAL can read ({error})") from None
+    if count < scene.sensor.mask_bands:
+        raise SceneError(f"{path}: {count} band(s); sensor={scene.sensor.name} reads masks of {scene.sensor.mask}")
+    if crs is None:
+        raise SceneError(f"{path}: the mask has no CRS")
+    left, bottom, right, top = transform_bounds(crs, scene.crs, *bounds)
+    s_left, s_bottom, s_right, s_top = scene.footprint.bounds
+    slack = 0.5 * abs(scene.transform.a)  # half a pixel: reprojected bounds round
+    if left > s_left + slack or bottom > s_bottom + slack or right < s_right - slack or top < s_top - slack:
+        raise SceneError(f"{path}: the mask does not cover its scene {scene.path} (a mask for another scene?)")
+    return path
+
+
 def default_bands(path: Path, count: int, source: Source) -> tuple[int, ...]:
     """The scene's bands in the model's order, as the model's data source reads a scene of `count` bands."""
     if count in source.scene_bands:
@@ -303,7 +332,7 @@ def open_raster(scene: Scene) -> Iterator[rasterio.io.DatasetReaderBase]:
             transform=grid.transform,
             width=grid.width,
             height=grid.height,
-            resampling=Resampling.bilinear,
+            resampling=Resampling.nearest if scene.categorical else Resampling.bilinear,
             src_nodata=nodata,
             nodata=nodata,
         ) as warped:

@@ -25,7 +25,8 @@ from amazon_cls.data.synthetic import write_mosaic
 from amazon_cls.geo.change.monitoring import monitor
 from amazon_cls.geo.change.series import dated_scenes
 from amazon_cls.geo.grid import Tiling, chip_name
-from amazon_cls.geo.scene import SceneError
+from amazon_cls.geo.scene import Scene, SceneError
+from amazon_cls.geo.sensors import SENSORS
 from amazon_cls.inference.predictor import Predictor
 from amazon_cls.monitor import run as monitor_command
 from amazon_cls.store.tables import probability_frame
@@ -318,3 +319,46 @@ def test_a_full_disk_keeps_the_previous_run_its_evidence_and_its_record(
         fails_on_a_full_disk(tmp_path / "out", lambda: monitor(monitor_cfg(tmp_path, scenes), LOADER, oracle), 20_000)
         (tmp_path / "out" / "filler").unlink()
         assert monitor(monitor_cfg(tmp_path, scenes[:3]), LOADER, oracle) == first  # still finished
+
+
+def write_mask(path: Path, hidden: list[tuple[int, int]], origin=ORIGIN, side: int = SIDE, bands: int = 1) -> Path:
+    """A cloud mask on the series' grid: 1 over the `hidden` cells, 0 elsewhere."""
+    import rasterio
+    from affine import Affine
+
+    values = np.zeros((bands, side * CHIP, side * CHIP), np.uint8)
+    for row, col in hidden:
+        values[:, row * CHIP : (row + 1) * CHIP, col * CHIP : (col + 1) * CHIP] = 1
+    profile = {"driver": "GTiff", "width": side * CHIP, "height": side * CHIP, "count": bands, "dtype": "uint8"}
+    transform = Affine(PIXEL, 0, origin[0], 0, -PIXEL, origin[1])
+    with rasterio.open(path, "w", crs="EPSG:32721", transform=transform, **profile) as raster:
+        raster.write(values)
+    return path
+
+
+def test_a_cloud_only_the_mask_sees_raises_no_alert_and_is_counted(
+    tmp_path: Path, chips_by_tags: dict, oracle: Oracle
+) -> None:
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
+    masks = [write_mask(tmp_path / f"mask_{k}.tif", [(3, 3)] if k == 1 else []) for k in range(3)]
+    listed = f"masks=[{','.join(map(str, masks))}]"
+    summary = monitor(monitor_cfg(tmp_path, scenes, listed), LOADER, oracle)
+    cells = [f["properties"] for f in json.loads((tmp_path / "out" / "alert_cells.geojson").read_text())["features"]]
+    assert (3, 3) not in {(c["row"], c["col"]) for c in cells}  # the road under the mask's cloud: never seen
+    assert {(c["row"], c["col"]) for c in cells} == {(0, 0), (0, 1), (1, 3)}
+    assert summary["hidden"]["mask"] == 1 and summary["hidden"]["model"] >= 1  # and the model's own cloud
+    assert "1 by the cloud masks" in (tmp_path / "out" / "report.md").read_text()
+
+
+def test_masks_that_do_not_fit_their_scenes_are_refused_by_name(
+    tmp_path: Path, chips_by_tags: dict, oracle: Oracle
+) -> None:
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
+    elsewhere = write_mask(tmp_path / "elsewhere.tif", [], origin=(ORIGIN[0] + 5000, ORIGIN[1]))
+    fine = [write_mask(tmp_path / f"m{k}.tif", []) for k in range(2)]
+    with pytest.raises(SceneError, match=r"elsewhere\.tif: the mask does not cover its scene .*2016-06-01\.tif"):
+        monitor(monitor_cfg(tmp_path, scenes, f"masks=[{elsewhere},{fine[0]},{fine[1]}]"), LOADER, oracle)
+    with pytest.raises(ValueError, match=r"masks: 2 masks for 3 scenes; give one per scene"):
+        monitor(monitor_cfg(tmp_path, scenes, f"masks=[{fine[0]},{fine[1]}]"), LOADER, oracle)
+    with pytest.raises(SceneError, match=r"m0\.tif: 1 band\(s\); sensor=planetscope_visual reads masks of ortho_udm2"):
+        Scene.open(scenes[0], SOURCES["jpg"], sensor=SENSORS["planetscope_visual"], mask=fine[0])

@@ -104,3 +104,13 @@ def test_map_of_the_quad_gives_the_labels_of_the_8_bit_scene(
         features = json.loads(next((tmp_path / sensor).glob("*_chips.geojson")).read_text())["features"]
         labels[sensor] = {(f["properties"]["row"], f["properties"]["col"]): f["properties"]["tags"] for f in features}
     assert labels["nicfi"] == labels["planet_visual"]
+
+
+def test_each_sensors_mask_hides_its_cloud_shadow_and_haze() -> None:
+    udm2 = np.zeros((8, 1, 6), np.uint8)
+    udm2[0] = 1  # clear
+    udm2[2, 0, 1], udm2[3, 0, 2], udm2[4, 0, 3], udm2[5, 0, 4] = 1, 1, 1, 1  # shadow, light haze, heavy haze, cloud
+    assert SENSORS["planetscope_sr"].hidden(udm2).tolist() == [[False, True, False, True, True, False]]
+    scl = np.array([[[4, 3, 8, 9, 10, 5]]], np.uint8)  # vegetation, shadow, cloud medium, high, cirrus, bare soil
+    assert SENSORS["sentinel2_l2a"].hidden(scl).tolist() == [[False, True, True, True, True, False]]
+    assert SENSORS["nicfi"].hidden(np.array([[[0, 2]]])).tolist() == [[False, True]]  # a plain mask: not 0 hides

@@ -15,12 +15,21 @@ from omegaconf import DictConfig
 
 from amazon_cls.core.labels import LABEL_INDEX
 from amazon_cls.geo.change import outputs
-from amazon_cls.geo.change.alerts import Rules, find_alerts, states_of
+from amazon_cls.geo.change.alerts import Rules, States, find_alerts, states_of
 from amazon_cls.geo.change.operating import operating_point
 from amazon_cls.geo.change.polygons import alert_cells, merged, read_regions, region_totals
 from amazon_cls.geo.change.series import Dated, Series, assemble, dated_scenes
 from amazon_cls.geo.grid import Grid
-from amazon_cls.geo.pipeline import MODEL_KEYS, SCENE_KEYS, as_data, open_scene, predict_scene, settings_of, tiling_of
+from amazon_cls.geo.pipeline import (
+    MODEL_KEYS,
+    SCENE_KEYS,
+    as_data,
+    masks_of,
+    open_scene,
+    predict_scene,
+    settings_of,
+    tiling_of,
+)
 from amazon_cls.geo.scene import Footprint, check_range
 from amazon_cls.inference.predictor import PredictionRun, Predictor
 from amazon_cls.runtime.command import is_rank_zero
@@ -55,7 +64,8 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     settings = settings_of(cfg, PREDICTION_KEYS)
     inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else []) + ([str(cfg.regions)] if cfg.regions else [])
     record = {"settings": {**settings, **settings_of(cfg, ALERT_KEYS)}}
-    read = [*[d.scene.path for d in dated], *inputs]  # every file the run reads, by identity in its record
+    masks = [d.scene.mask for d in dated if d.scene.mask]
+    read = [*[d.scene.path for d in dated], *masks, *inputs]  # every file the run reads, by identity in its record
     done = Done(folder.record)
     if before := done.finished(folder.outputs(), record, read):
         if is_rank_zero():
@@ -83,6 +93,7 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "dates": [day.isoformat() for day in series.dates],
         "predictor": predictor.describe(),
         "grid": {"rows": grid.rows, "cols": grid.cols, "crs": footprint.crs.to_string(), "cell_px": grid.step},
+        "hidden": hidden_counts(dated, series, states),
         "cell_alerts": len(cells),
         "alerts": polygons["confidence"].value_counts().to_dict(),
         "area_ha": float(polygons.loc[polygons["confidence"] != "retracted", "area_ha"].sum()),
@@ -99,7 +110,8 @@ def read_series(cfg: DictConfig, predictor: Predictor) -> tuple[Footprint, Grid,
     """Every scene opened as the model's data source reads one, dated and put on one grid; each
     problem refused before any work, each doubtful scale warned about."""
     source = predictor.input_source()
-    opened = lambda path: open_scene(cfg, path, source)  # noqa: E731
+    masks = dict(zip(cfg.scenes, masks_of(cfg, list(cfg.scenes)), strict=True))
+    opened = lambda path: open_scene(cfg, path, source, masks[path])  # noqa: E731
     footprint, grid, dated = dated_scenes(
         list(cfg.scenes),
         as_data(cfg.dates),
@@ -172,3 +184,15 @@ def add_probabilities(cells: gpd.GeoDataFrame, series: Series, change: tuple[str
         cells[f"after_{label}"] = np.round(series.probs[after, cell, column].astype(float), 4)
         cells[f"before_{label}"] = np.round(series.probs[np.maximum(before, 0), cell, column].astype(float), 4)
     return cells
+
+
+def hidden_counts(dated: list[Dated], series: Series, states: States) -> dict[str, int]:
+    """The cell-dates each source hid: nodata (or outside a scene), the cloud masks, the model's own
+    unobservable labels (cloud)."""
+    masked = sum(int(d.masked.sum()) for d in dated if d.masked is not None)
+    unread = sum(int((~d.grid.kept).sum()) for d in dated)
+    return {
+        "nodata": unread - masked,
+        "mask": masked,
+        "model": int((series.read & ~states.observable).sum()),
+    }

@@ -181,6 +181,9 @@ def write_report(
         f"{len(polygons)} alerts ({', '.join(f'{n} {kind}' for kind, n in confidence.items())}); "
         f"{counted['area_ha'].sum():.1f} ha counted (retracted alerts are kept and marked, never counted).",
         "",
+        "Cell-dates hidden: {nodata} by nodata or outside a scene, {mask} by the cloud masks, {model} by the "
+        "model's own unobservable labels.".format(**summary.get("hidden", {"nodata": 0, "mask": 0, "model": 0})),
+        "",
         markdown_table(by_type.reset_index()) if len(by_type) else "No alert.",
         "",
         "![New alerts per date](timeline.png)",

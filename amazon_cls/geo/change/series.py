@@ -25,7 +25,7 @@ import rasterio
 
 from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS
 from amazon_cls.data.sources import Source
-from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on
+from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on, masked_cells
 from amazon_cls.geo.scene import Footprint, Scene, SceneError
 from amazon_cls.geo.sensors import Sensor
 from amazon_cls.store.atomic import write_csv
@@ -45,6 +45,7 @@ class Dated:
     date: date
     scene: Scene
     grid: Grid
+    masked: np.ndarray | None = None  # (rows, cols): chips its cloud mask alone left unread
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,8 @@ def dated_scenes(
     dated = []
     for day, scene in sorted(zip(when, scenes, strict=True), key=lambda pair: pair[0]):
         onto = scene.read_onto(footprint)
-        dated.append(Dated(day, onto, kept_on(onto, grid, tiling.min_valid)))
+        kept = kept_on(onto, grid, tiling.min_valid)
+        dated.append(Dated(day, onto, kept, masked_cells(onto, kept, tiling.min_valid)))
     return footprint, grid, dated
 
 
@@ -190,7 +192,7 @@ def assemble(
     predicted = 0
     for t, item in enumerate(dated):
         record = {"settings": settings, "scene": str(item.scene.path)}
-        files = [item.scene.path, *inputs]
+        files = [item.scene.path, *([item.scene.mask] if item.scene.mask else []), *inputs]
         frame = cached(folder, item, record, files)
         if frame is None:
             frame = predict(item)

@@ -38,6 +38,13 @@ class Sensor:
     render: Callable[[np.ndarray], np.ndarray] | None = None  # raw values -> 0..255; None: 8-bit as it is
     dtype: str = "uint8"  # the pixel type of its files
     named_dates: tuple[str, ...] = ()  # patterns with year, month[, day] groups: how its files name dates
+    hides: Callable[[np.ndarray], np.ndarray] | None = None  # a mask's bands (bands, rows, cols) -> hidden pixels
+    mask: str = "a single band, hidden where not 0"  # what its cloud mask is, as `hides` reads it
+    mask_bands: int = 1  # the bands a mask of it has at least
+
+    def hidden(self, mask: np.ndarray) -> np.ndarray:
+        """The pixels a cloud mask of this sensor hides (cloud, shadow, haze): a bool (rows, cols)."""
+        return self.hides(mask) if self.hides is not None else mask[0] != 0
 
     def bands_of(self, count: int) -> tuple[int, ...] | None:
         """The file's bands in R, G, B[, N] order, for a file of `count` bands (None: the model's own default)."""
@@ -70,6 +77,16 @@ SENSORS: Registry[Sensor] = Registry("sensor")
 
 def register_sensor(sensor: Sensor) -> Sensor:
     return SENSORS.register(sensor.name)(sensor)
+
+
+def udm2_hides(mask: np.ndarray) -> np.ndarray:
+    """Planet's `ortho_udm2`: bands clear, snow, shadow, haze_light, haze_heavy, cloud, confidence,
+    udm1; shadow, heavy haze and cloud hide the ground."""
+    if mask.shape[0] < 6:
+        raise ValueError(
+            f"a udm2 mask has 8 bands (clear, snow, shadow, haze_light, haze_heavy, cloud, ...), not {mask.shape[0]}"
+        )
+    return (mask[2] == 1) | (mask[4] == 1) | (mask[5] == 1)
 
 
 for _module in pkgutil.iter_modules(__path__):

@@ -2,7 +2,11 @@
 offset of processing baseline 04.00 and later (products from 25 January 2022), rendered in true
 colour as the NICFI basemaps are. Dates from the product's name (`..._20220315T135111_...`)."""
 
+import numpy as np
+
 from amazon_cls.geo.sensors import Sensor, register_sensor, true_colour
+
+SCL_HIDDEN = (3, 8, 9, 10)  # cloud shadow, cloud medium and high probability, thin cirrus
 
 SENTINEL2_L2A = register_sensor(
     Sensor(
@@ -12,5 +16,7 @@ SENTINEL2_L2A = register_sensor(
         render=true_colour(64.0, 5454.0, 1.855, offset=1000.0),
         dtype="uint16",
         named_dates=(r"(?<!\d)(\d{4})(\d{2})(\d{2})T\d{6}",),
+        hides=lambda scl: np.isin(scl[0], SCL_HIDDEN),
+        mask="the SCL band: 3 cloud shadow, 8 and 9 cloud, 10 cirrus",
     )
 )
