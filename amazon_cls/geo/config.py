@@ -66,7 +66,7 @@ class MapConfig(SceneConfig):
 class MonitorConfig(SceneConfig):
     """`python -m amazon_cls.monitor`: a series of scenes to dated alerts."""
 
-    scenes: list[str] = checked(listing(path("file")))
+    scenes: list[str] = checked(listing(path("any")))  # rasters, or one STAC ItemCollection or folder of Items
     dates: list[str] | None = checked(listing(text(), nullable=True))
     allow_future_dates: bool = checked(flag())
     grid: str | None = checked(path("file", nullable=True))

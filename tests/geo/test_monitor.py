@@ -362,3 +362,54 @@ def test_masks_that_do_not_fit_their_scenes_are_refused_by_name(
         monitor(monitor_cfg(tmp_path, scenes, f"masks=[{fine[0]},{fine[1]}]"), LOADER, oracle)
     with pytest.raises(SceneError, match=r"m0\.tif: 1 band\(s\); sensor=planetscope_visual reads masks of ortho_udm2"):
         Scene.open(scenes[0], SOURCES["jpg"], sensor=SENSORS["planetscope_visual"], mask=fine[0])
+
+
+def stac_items(scenes: list[Path], masks: list[Path] | None = None, up: str = "") -> list:
+    """STAC items of the scenes, dated as their names, with hrefs relative to the JSON (`up`: "../"
+    where the JSON lies a folder below the scenes)."""
+    from datetime import datetime
+
+    import pystac
+
+    items = []
+    for k, scene in enumerate(scenes):
+        when = datetime.fromisoformat(scene.stem + "T10:00:00+00:00")
+        item = pystac.Item(f"scene-{k}", geometry=None, bbox=None, datetime=when, properties={})
+        item.add_asset("data", pystac.Asset(href=up + scene.name, roles=["data"]))
+        if masks:
+            item.add_asset("cloud_mask", pystac.Asset(href=up + masks[k].name, roles=["cloud"]))
+        items.append(item)
+    return items
+
+
+def test_a_stac_item_collection_gives_what_the_files_give(tmp_path: Path, chips_by_tags: dict, oracle: Oracle) -> None:
+    import pystac
+
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
+    masks = [write_mask(tmp_path / f"mask_{k}.tif", [(3, 3)] if k == 1 else []) for k in range(3)]
+    plain = monitor(monitor_cfg(tmp_path, scenes, f"masks=[{','.join(map(str, masks))}]"), LOADER, oracle)
+    expected = (tmp_path / "out" / "alert_cells.geojson").read_text()
+    collection = tmp_path / "items.json"
+    collection.write_text(json.dumps(pystac.ItemCollection(stac_items(scenes, masks)).to_dict()))
+    (tmp_path / "items").mkdir()
+    for item in stac_items(scenes, masks, up="../"):
+        (tmp_path / "items" / f"{item.id}.json").write_text(json.dumps(item.to_dict()))
+    for entry in (collection, tmp_path / "items"):
+        out = tmp_path / f"out_{entry.name}"
+        found = monitor(monitor_cfg(tmp_path, [entry], f"output_dir={out}"), LOADER, oracle)
+        assert (out / "alert_cells.geojson").read_text() == expected
+        assert (found["alerts"], found["hidden"], found["dates"]) == (plain["alerts"], plain["hidden"], plain["dates"])
+
+
+def test_a_stac_item_without_the_sensors_asset_is_refused_by_name(tmp_path: Path, chips_by_tags: dict) -> None:
+    import pystac
+
+    from amazon_cls.geo.stac import stac_scenes
+
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:2])
+    items = stac_items(scenes)
+    items[1].assets["thumbnail"] = items[1].assets.pop("data")
+    items[1].assets["thumbnail"].roles = ["thumbnail"]
+    (tmp_path / "items.json").write_text(json.dumps(pystac.ItemCollection(items).to_dict()))
+    with pytest.raises(SceneError, match=r"STAC item scene-1: no image asset for sensor=nicfi \(analytic, data; nor"):
+        stac_scenes(str(tmp_path / "items.json"), SENSORS["nicfi"])

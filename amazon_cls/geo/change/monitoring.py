@@ -31,6 +31,8 @@ from amazon_cls.geo.pipeline import (
     tiling_of,
 )
 from amazon_cls.geo.scene import Footprint, check_range
+from amazon_cls.geo.sensors import SENSORS
+from amazon_cls.geo.stac import is_stac, stac_scenes
 from amazon_cls.inference.predictor import PredictionRun, Predictor
 from amazon_cls.runtime.command import is_rank_zero
 from amazon_cls.store.atomic import remove_stale_temporaries, write_csv
@@ -110,11 +112,12 @@ def read_series(cfg: DictConfig, predictor: Predictor) -> tuple[Footprint, Grid,
     """Every scene opened as the model's data source reads one, dated and put on one grid; each
     problem refused before any work, each doubtful scale warned about."""
     source = predictor.input_source()
-    masks = dict(zip(cfg.scenes, masks_of(cfg, list(cfg.scenes)), strict=True))
-    opened = lambda path: open_scene(cfg, path, source, masks[path])  # noqa: E731
+    paths, dates, masks = scene_list(cfg)
+    mask_of = dict(zip(paths, masks, strict=True))
+    opened = lambda path: open_scene(cfg, path, source, mask_of[path])  # noqa: E731
     footprint, grid, dated = dated_scenes(
-        list(cfg.scenes),
-        as_data(cfg.dates),
+        paths,
+        dates,
         source,
         tiling_of(cfg, predictor),
         cfg.grid,
@@ -124,6 +127,18 @@ def read_series(cfg: DictConfig, predictor: Predictor) -> tuple[Footprint, Grid,
     for warning in filter(None, (check_range(item.scene) for item in dated)):
         log.warning("%s", warning)
     return footprint, grid, dated
+
+
+def scene_list(cfg: DictConfig) -> tuple[list[str], list[str] | None, list[str | None]]:
+    """The scenes, their dates (None: from each file) and their masks: as given, or from STAC items."""
+    if not is_stac(list(cfg.scenes)):
+        return list(cfg.scenes), as_data(cfg.dates), masks_of(cfg, list(cfg.scenes))
+    if cfg.dates is not None or cfg.masks is not None:
+        raise ValueError(
+            f"scenes={cfg.scenes[0]}: its STAC items give the dates and masks; leave dates= and masks= out"
+        )
+    found = stac_scenes(cfg.scenes[0], SENSORS[cfg.sensor])
+    return [f.image for f in found], [f.day.isoformat() for f in found], [f.mask for f in found]
 
 
 def write_alerts(

@@ -41,6 +41,8 @@ class Sensor:
     hides: Callable[[np.ndarray], np.ndarray] | None = None  # a mask's bands (bands, rows, cols) -> hidden pixels
     mask: str = "a single band, hidden where not 0"  # what its cloud mask is, as `hides` reads it
     mask_bands: int = 1  # the bands a mask of it has at least
+    image_assets: tuple[str, ...] = ()  # its STAC items' image asset keys (none given: the asset of role `data`)
+    mask_assets: tuple[str, ...] = ()  # its STAC items' mask asset keys (none given: the asset of role `cloud`)
 
     def hidden(self, mask: np.ndarray) -> np.ndarray:
         """The pixels a cloud mask of this sensor hides (cloud, shadow, haze): a bool (rows, cols)."""

@@ -14,6 +14,7 @@ NICFI = register_sensor(
         bands={4: (3, 2, 1, 4), 5: (3, 2, 1, 4)},
         render=NICFI_RENDER,
         dtype="uint16",
+        image_assets=("analytic", "data"),
         named_dates=(r"(?<!\d)(\d{4})-(\d{2})_mosaic", r"(?<!\d)(\d{4})-(\d{2})(?![\d-])"),
     )
 )

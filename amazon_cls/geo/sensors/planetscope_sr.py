@@ -15,5 +15,7 @@ PLANETSCOPE_SR = register_sensor(
         hides=udm2_hides,
         mask="ortho_udm2 (8 bands): shadow, haze_heavy or cloud hide the ground",
         mask_bands=8,
+        image_assets=("ortho_analytic_4b_sr",),
+        mask_assets=("ortho_udm2", "udm2"),
     )
 )

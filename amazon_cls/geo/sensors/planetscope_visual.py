@@ -10,6 +10,8 @@ PLANETSCOPE_VISUAL = register_sensor(
         named_dates=(r"(?<!\d)(\d{4})(\d{2})(\d{2})_",),
         hides=udm2_hides,
         mask="ortho_udm2 (8 bands): shadow, haze_heavy or cloud hide the ground",
-        mask_bands=8,  # 20210315_131313_12_2456_3B_Visual
+        mask_bands=8,
+        image_assets=("visual", "ortho_visual"),
+        mask_assets=("ortho_udm2", "udm2"),  # 20210315_131313_12_2456_3B_Visual
     )
 )

@@ -16,6 +16,8 @@ SENTINEL2_L2A = register_sensor(
         render=true_colour(64.0, 5454.0, 1.855, offset=1000.0),
         dtype="uint16",
         named_dates=(r"(?<!\d)(\d{4})(\d{2})(\d{2})T\d{6}",),
+        image_assets=("visual_stack", "data"),
+        mask_assets=("scl", "SCL"),
         hides=lambda scl: np.isin(scl[0], SCL_HIDDEN),
         mask="the SCL band: 3 cloud shadow, 8 and 9 cloud, 10 cirrus",
     )
