@@ -27,8 +27,17 @@ class Found:
 
 
 def is_stac(scenes: list[str]) -> bool:
-    """`scenes=` names one STAC file or folder rather than rasters."""
-    return len(scenes) == 1 and (Path(scenes[0]).is_dir() or Path(scenes[0]).suffix.lower() == ".json")
+    """`scenes=` names one STAC file (JSON) or folder rather than rasters."""
+    return len(scenes) == 1 and (Path(scenes[0]).is_dir() or is_json(Path(scenes[0])))
+
+
+def is_json(path: Path) -> bool:
+    """The file holds a JSON object (a raster does not start with `{`)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(256).lstrip().startswith(b"{")
+    except OSError:
+        return False
 
 
 def stac_scenes(entry: str, sensor: Sensor) -> list[Found]:

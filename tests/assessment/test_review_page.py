@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -51,6 +50,19 @@ def browser(tmp_path: Path):
         driver.quit()
 
 
+def until(driver, condition, seconds: float = 20) -> None:
+    """Wait for `condition(driver)`: a loaded machine renders and downloads late, never wrongly."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, seconds, poll_frequency=0.1).until(condition)
+
+
+def text_of(element_id: str):
+    from selenium.webdriver.common.by import By
+
+    return lambda driver: driver.find_element(By.ID, element_id).text
+
+
 def press(driver, *keys: str) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
@@ -67,26 +79,26 @@ def test_the_page_labels_with_keys_keeps_them_on_reload_and_exports_them(
     sample(sample_cfg(tmp_path, monitored))
     page = tmp_path / "sample" / "review.html"
     browser.get(page.as_uri())
-    assert browser.find_element(By.ID, "progress").text == "0 of 9 reviewed"
+    until(browser, lambda d: text_of("progress")(d) == "0 of 9 reviewed")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#dates img")) == 3  # the cell at each date
-    assert all(img.get_property("naturalWidth") > 0 for img in browser.find_elements(By.CSS_SELECTOR, "#dates img"))
+    images = "#dates img"
+    until(browser, lambda d: all(i.get_property("naturalWidth") > 0 for i in d.find_elements(By.CSS_SELECTOR, images)))
     strata = set(pd.read_csv(tmp_path / "sample" / "strata.csv")["stratum"])
     shown = browser.find_element(By.TAG_NAME, "header").text + browser.find_element(By.ID, "unit").text
     shown += browser.find_element(By.ID, "dates").text
     assert not [word for word in [*strata, "agriculture", "confirmed", "retracted"] if word in shown]
 
     press(browser, "1", "2", "3", Keys.ARROW_LEFT)  # change, no change, cannot tell; back to the third
-    assert browser.find_element(By.ID, "progress").text == "3 of 9 reviewed"
-    assert browser.find_element(By.ID, "unit").text.startswith("S0003")
+    until(browser, lambda d: text_of("progress")(d) == "3 of 9 reviewed")
+    until(browser, lambda d: text_of("unit")(d).startswith("S0003"))
     browser.find_element(By.ID, "note").send_keys("cloud over half", Keys.TAB)
+    until(browser, lambda d: "cloud over half" in d.execute_script("return JSON.stringify(localStorage)"))
     browser.refresh()
-    assert browser.find_element(By.ID, "progress").text == "3 of 9 reviewed"  # kept in localStorage
+    until(browser, lambda d: text_of("progress")(d) == "3 of 9 reviewed")  # kept in localStorage
 
     browser.find_element(By.ID, "export").click()
     exported = tmp_path / "downloads" / "sample.csv"
-    deadline = time.monotonic() + 20
-    while not exported.is_file() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    until(browser, lambda d: exported.is_file() and exported.stat().st_size > 0, seconds=60)
     written = pd.read_csv(tmp_path / "sample" / "sample.csv", dtype=str, keep_default_na=False)
     back = pd.read_csv(exported, dtype=str, keep_default_na=False)
     assert list(back.columns) == list(written.columns)
