@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 from PIL import Image
 
+from amazon_cls.core.labels import LABEL_INDEX, NUM_LABELS
 from amazon_cls.data.sources import SOURCES
 from amazon_cls.data.synthetic import write_mosaic
+from amazon_cls.geo.change.monitoring import monitor
 from amazon_cls.geo.change.series import dated_from
+from amazon_cls.geo.grid import chip_name
 from amazon_cls.geo.scene import Scene, SceneError
 from amazon_cls.geo.sensors import SENSORS
+from amazon_cls.inference.predictor import Predictor
 from amazon_cls.map import run as map_scenes
+from amazon_cls.store.tables import probability_frame
+from tests.geo.test_monitor import CHIP, DATES, LOADER, monitor_cfg, write_series
 from tests.helpers import compose_config
 
 LOW, HIGH, GAMMA = 64.0, 5454.0, 1.855  # Earth Engine's true-colour rendering of NICFI
@@ -114,3 +123,115 @@ def test_each_sensors_mask_hides_its_cloud_shadow_and_haze() -> None:
     scl = np.array([[[4, 3, 8, 9, 10, 5]]], np.uint8)  # vegetation, shadow, cloud medium, high, cirrus, bare soil
     assert SENSORS["sentinel2_l2a"].hidden(scl).tolist() == [[False, True, True, True, True, False]]
     assert SENSORS["nicfi"].hidden(np.array([[[0, 2]]])).tolist() == [[False, True]]  # a plain mask: not 0 hides
+
+
+class ContentOracle(Predictor):
+    """Says of each chip the tags of the placed chip whose mean colour is nearest: an oracle that
+    sees pixels (through the scene's sensor and grid) rather than cell numbers."""
+
+    references: ClassVar[dict[str, np.ndarray]] = {}  # the placed chips, by kind
+
+    def predict(self, run, chips_for, compile=False) -> pd.DataFrame:
+        tiles = chips_for(SimpleNamespace(hparams=SimpleNamespace(image_size=CHIP, dehaze=False)))
+        tiles.setup("predict")
+        chips = tiles.predict_set
+        kinds = list(self.references)
+        means = np.stack([self.references[kind].reshape(-1, 3).mean(0) for kind in kinds])
+        probs = np.full((len(chips.cells), NUM_LABELS), 0.02)
+        for k in range(len(chips.cells)):
+            seen = chips._chip(k).reshape(-1, 3).mean(0)
+            kind = kinds[int(np.argmin(np.linalg.norm(means - seen, axis=1)))]
+            probs[k, [LABEL_INDEX[tag] for tag in TAGS_OF[kind]]] = 0.95
+        return probability_frame([chip_name(*cell) for cell in chips.cells], probs)
+
+
+TAGS_OF = {
+    "forest": ("clear", "primary"),
+    "agriculture": ("clear", "primary", "agriculture"),
+    "artisinal_mine": ("clear", "primary", "artisinal_mine"),
+    "road": ("clear", "primary", "road"),
+    "cloudy": ("cloudy",),
+    "slash_burn": ("clear", "primary", "slash_burn"),
+}
+
+
+def as_nicfi_quad(scene: Path, target: Path) -> Path:
+    """The 8-bit UTM scene as a NICFI quad: reprojected to EPSG:3857 at 4.77 m, B, G, R, N
+    reflectance x 10000 by the inverse of the profile's rendering, and an alpha band."""
+    from rasterio.enums import ColorInterp, Resampling
+    from rasterio.warp import calculate_default_transform, reproject
+
+    with rasterio.open(scene) as source:
+        transform, width, height = calculate_default_transform(
+            source.crs, "EPSG:3857", source.width, source.height, *source.bounds, resolution=4.77
+        )
+        rgb = np.zeros((3, height, width), np.float64)
+        inside = np.zeros((height, width), np.uint8)
+        for band in range(3):
+            reproject(
+                source.read(band + 1).astype(np.float64),
+                rgb[band],
+                src_transform=source.transform,
+                src_crs=source.crs,
+                dst_transform=transform,
+                dst_crs="EPSG:3857",
+                resampling=Resampling.bilinear,
+            )
+        reproject(
+            np.full((source.height, source.width), 255, np.uint8),
+            inside,
+            src_transform=source.transform,
+            src_crs=source.crs,
+            dst_transform=transform,
+            dst_crs="EPSG:3857",
+            resampling=Resampling.nearest,
+        )
+    raw = LOW + (np.clip(rgb, 0, 255) / 255.0) ** GAMMA * (HIGH - LOW)
+    bands = np.stack([raw[2], raw[1], raw[0], raw[1]]).round().astype(np.uint16) * (inside > 0)
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": 5,
+        "dtype": "uint16",
+        "crs": "EPSG:3857",
+        "transform": transform,
+        "photometric": "minisblack",
+    }
+    with rasterio.open(target, "w", **profile) as out:
+        out.write(np.concatenate([bands, inside[None].astype(np.uint16)]))
+        out.colorinterp = [
+            ColorInterp.blue,
+            ColorInterp.green,
+            ColorInterp.red,
+            ColorInterp.undefined,
+            ColorInterp.alpha,
+        ]
+    return target
+
+
+def test_the_same_area_two_ways_gives_the_same_alerts(tmp_path: Path, chips_by_tags: dict, trained_run: Path) -> None:
+    """(a) 8-bit RGB GeoTIFFs in UTM at 3 m; (b) the same as NICFI-like quads in EPSG:3857 at 4.77 m,
+    read onto (a)'s grid (`grid=`) through the `nicfi` profile. Two resamplings (3 -> 4.77 -> 3 m)
+    blur the chips; their mean colours, which the oracle reads, move by a few grey levels: the
+    alerts must be the same."""
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    scenes = write_series(tmp_path / "a", chips_by_tags, DATES[:3])
+    quads = [as_nicfi_quad(scene, tmp_path / "b" / scene.name) for scene in scenes]
+    base = Predictor.of(str(next((trained_run / "checkpoints").glob("best-*.ckpt"))), None, "none", None)
+    oracle = ContentOracle(**vars(base))
+    oracle.references = chips_by_tags
+    found = {}
+    for name, series, extra in (("a", scenes, []), ("b", quads, ["sensor=nicfi", f"grid={scenes[0]}"])):
+        cfg = monitor_cfg(tmp_path, series, f"output_dir={tmp_path / ('out_' + name)}", *extra)
+        summary = monitor(cfg, LOADER, oracle)
+        cells = json.loads((tmp_path / f"out_{name}" / "alert_cells.geojson").read_text())["features"]
+        found[name] = (
+            sorted(
+                (c["properties"]["row"], c["properties"]["col"], c["properties"]["type"], c["properties"]["confidence"])
+                for c in cells
+            ),
+            summary["area_ha"],
+        )
+    assert found["b"][0] == found["a"][0] and found["a"][0]  # the same cell alerts, and some
+    assert found["b"][1] == pytest.approx(found["a"][1], rel=0.01)
