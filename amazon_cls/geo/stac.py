@@ -1,8 +1,8 @@
 """Scenes found through STAC: `scenes=[<an ItemCollection JSON>]` or `scenes=[<a folder of Item
 JSON files>]`. Each item's `datetime` gives its date; its image is the sensor's image asset (its
 asset of role `data` where the sensor names none the item has), its cloud mask the sensor's mask
-asset (or the asset of role `cloud`), if any. Relative hrefs resolve against the file that holds
-them; anything GDAL opens works."""
+asset (or the asset of role `cloud`), if any. Several items of one date are its tiles, read as one
+raster (`geo.mosaic`). Relative hrefs resolve against the file that holds them."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from amazon_cls.geo.sensors import Sensor
 
 @dataclass(frozen=True)
 class Found:
-    """A scene of a STAC item: its image, its date and its cloud mask (None: none)."""
+    """A date of the STAC items: its images (the tiles of that date), and their cloud masks (none: none)."""
 
-    image: str
     day: date
-    mask: str | None
+    images: list[str]
+    masks: list[str]
 
 
 def is_stac(scenes: list[str]) -> bool:
@@ -41,16 +41,20 @@ def is_json(path: Path) -> bool:
 
 
 def stac_scenes(entry: str, sensor: Sensor) -> list[Found]:
-    """The scenes of the ItemCollection or the folder of Items at `entry`, one per item, sorted by date."""
-    path = Path(entry)
-    found = sorted((scene_of(item, base, sensor) for item, base in items_at(path)), key=lambda f: f.day)
-    if len(found) < 2:
-        raise SceneError(f"scenes={entry}: {len(found)} STAC item(s); a series needs two or more")
-    days = [f.day for f in found]
-    if twice := sorted({str(d) for d in days if days.count(d) > 1}):
-        raise SceneError(
-            f"scenes={entry}: several items of {twice[0]}: a date's tiles are not joined yet; one item per date"
-        )
+    """The dates of the ItemCollection or the folder of Items at `entry`, each with its items'
+    images and masks (several items of one date: its tiles), sorted by date."""
+    by_day: dict[date, list[tuple[str, str | None]]] = {}
+    for item, base in items_at(Path(entry)):
+        day, image, mask = scene_of(item, base, sensor)
+        by_day.setdefault(day, []).append((image, mask))
+    if len(by_day) < 2:
+        raise SceneError(f"scenes={entry}: STAC items of {len(by_day)} date(s); a series needs two or more")
+    found = []
+    for day, tiles in sorted(by_day.items()):
+        masks = [mask for _, mask in tiles if mask is not None]
+        if masks and len(masks) != len(tiles):
+            raise SceneError(f"scenes={entry}: some items of {day} have a cloud mask and some none")
+        found.append(Found(day, [image for image, _ in tiles], masks))
     return found
 
 
@@ -72,7 +76,8 @@ def read_stac(path: Path, read):
         raise SceneError(f"{path}: not a STAC ItemCollection or Item ({' '.join(str(error).split())})") from None
 
 
-def scene_of(item: pystac.Item, base: Path, sensor: Sensor) -> Found:
+def scene_of(item: pystac.Item, base: Path, sensor: Sensor) -> tuple[date, str, str | None]:
+    """An item's date, image and cloud mask (None: none)."""
     when = item.datetime or item.common_metadata.start_datetime
     if when is None:
         raise SceneError(f"STAC item {item.id}: no datetime")
@@ -84,7 +89,7 @@ def scene_of(item: pystac.Item, base: Path, sensor: Sensor) -> Found:
             f"its assets: {sorted(item.assets)}"
         )
     mask = asset_of(item, sensor.mask_assets, "cloud")
-    return Found(href(image, base), when.date(), href(mask, base) if mask is not None else None)
+    return when.date(), href(image, base), href(mask, base) if mask is not None else None
 
 
 def asset_of(item: pystac.Item, keys: tuple[str, ...], role: str) -> pystac.Asset | None:

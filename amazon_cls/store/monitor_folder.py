@@ -6,6 +6,7 @@
 - `cells.csv`: every cell once: where it is, its ground area, how often observable and forest,
   its latest alert (what `sample` stratifies by)
 - `chips/<date>.tif`: each date's RGB on the grid, for reviewers (`sample`)
+- `tiles/<date>.vrt`, `tiles/<date>_mask.vrt`: a date's tiles (STAC items of one date) as one raster
 - `regions.csv`: with regions, the alert area per region, type and date
 - `timeline.png`, `report.md`, `evidence/<alert_id>.png`: what a person reads
 - `predictions/<date>_<scene>_probs.csv` and `.json`: each date's probabilities and their record
@@ -39,6 +40,10 @@ class MonitorFolder:
     def chips(self, day: date | str) -> Path:
         """A date's RGB on the grid (`day`: a date, or its ISO text as monitor.json keeps it)."""
         return self.path / "chips" / f"{day}.tif"
+
+    def tiles(self, day: date | str, mask: bool = False) -> Path:
+        """A date's tiles (or their masks) as one raster: a VRT over them (`geo.mosaic`)."""
+        return self.path / "tiles" / f"{day}{'_mask' if mask else ''}.vrt"
 
     def evidence(self, alert_id: str) -> Path:
         return self.path / "evidence" / f"{alert_id}.png"

@@ -413,3 +413,47 @@ def test_a_stac_item_without_the_sensors_asset_is_refused_by_name(tmp_path: Path
     (tmp_path / "items.json").write_text(json.dumps(pystac.ItemCollection(items).to_dict()))
     with pytest.raises(SceneError, match=r"STAC item scene-1: no image asset for sensor=nicfi \(analytic, data; nor"):
         stac_scenes(str(tmp_path / "items.json"), SENSORS["nicfi"])
+
+
+def split_in_two(scene: Path, folder: Path) -> list[Path]:
+    """The scene as two tiles, its west and east halves, on its grid."""
+    import rasterio
+    from rasterio.windows import Window
+
+    folder.mkdir(exist_ok=True)
+    tiles = []
+    with rasterio.open(scene) as raster:
+        half = raster.width // 2
+        for name, window in (
+            ("west", Window(0, 0, half, raster.height)),
+            ("east", Window(half, 0, half, raster.height)),
+        ):
+            profile = {**raster.profile, "width": window.width, "height": window.height}
+            profile["transform"] = raster.window_transform(window)
+            tiles.append(folder / f"{scene.stem}_{name}.tif")
+            with rasterio.open(tiles[-1], "w", **profile) as out:
+                out.write(raster.read(window=window))
+    return tiles
+
+
+def test_a_dates_tiles_are_read_as_one_raster(tmp_path: Path, chips_by_tags: dict, oracle: Oracle) -> None:
+    import pystac
+
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
+    monitor(monitor_cfg(tmp_path, scenes), LOADER, oracle)
+    expected = (tmp_path / "out" / "alert_cells.geojson").read_text()
+    items = []
+    for scene in scenes:
+        for k, tile in enumerate(split_in_two(scene, tmp_path / "tiles")):
+            (item,) = stac_items([Path(scene.stem + ".tif")])  # dated by the scene's name
+            item.id, item.assets["data"].href = f"{scene.stem}-{k}", f"tiles/{tile.name}"
+            items.append(item)
+    (tmp_path / "items.json").write_text(json.dumps(pystac.ItemCollection(items).to_dict()))
+    out = tmp_path / "out_tiles"
+    found = monitor(monitor_cfg(tmp_path, [tmp_path / "items.json"], f"output_dir={out}"), LOADER, oracle)
+    assert (out / "alert_cells.geojson").read_text() == expected
+    assert sorted(p.name for p in (out / "tiles").iterdir()) == [f"{day}.vrt" for day in DATES[:3]]
+    assert found["scenes"] == 3
+    calls = oracle.calls
+    monitor(monitor_cfg(tmp_path, [tmp_path / "items.json"], f"output_dir={out}"), LOADER, oracle)
+    assert oracle.calls == calls  # the same tiles: the same VRTs, nothing to do

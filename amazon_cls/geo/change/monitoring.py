@@ -20,6 +20,7 @@ from amazon_cls.geo.change.operating import operating_point
 from amazon_cls.geo.change.polygons import alert_cells, merged, read_regions, region_totals
 from amazon_cls.geo.change.series import Dated, Series, assemble, dated_scenes
 from amazon_cls.geo.grid import Grid
+from amazon_cls.geo.mosaic import mosaic
 from amazon_cls.geo.pipeline import (
     MODEL_KEYS,
     SCENE_KEYS,
@@ -137,8 +138,15 @@ def scene_list(cfg: DictConfig) -> tuple[list[str], list[str] | None, list[str |
         raise ValueError(
             f"scenes={cfg.scenes[0]}: its STAC items give the dates and masks; leave dates= and masks= out"
         )
-    found = stac_scenes(cfg.scenes[0], SENSORS[cfg.sensor])
-    return [f.image for f in found], [f.day.isoformat() for f in found], [f.mask for f in found]
+    found, folder = stac_scenes(cfg.scenes[0], SENSORS[cfg.sensor]), MonitorFolder(Path(cfg.output_dir))
+    paths = [one_raster(f.images, folder.tiles(f.day)) for f in found]
+    masks = [one_raster(f.masks, folder.tiles(f.day, mask=True)) if f.masks else None for f in found]
+    return paths, [f.day.isoformat() for f in found], masks
+
+
+def one_raster(files: list[str], vrt: Path) -> str:
+    """A date's one file, or its tiles as one raster (a VRT in the output folder)."""
+    return files[0] if len(files) == 1 else str(mosaic(files, vrt))
 
 
 def write_alerts(
