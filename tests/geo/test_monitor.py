@@ -457,3 +457,30 @@ def test_a_dates_tiles_are_read_as_one_raster(tmp_path: Path, chips_by_tags: dic
     calls = oracle.calls
     monitor(monitor_cfg(tmp_path, [tmp_path / "items.json"], f"output_dir={out}"), LOADER, oracle)
     assert oracle.calls == calls  # the same tiles: the same VRTs, nothing to do
+
+
+def test_editing_the_regions_redoes_the_totals_not_the_predictions(
+    tmp_path: Path, chips_by_tags: dict, oracle: Oracle
+) -> None:
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
+    cell = CHIP * PIXEL
+    area = shapely.box(ORIGIN[0] - 1000, ORIGIN[1] - 5 * cell, ORIGIN[0] + 5 * cell, ORIGIN[1] + 1000)
+    regions = tmp_path / "regions.geojson"
+    gpd.GeoDataFrame({"name": ["basin"]}, geometry=[area], crs="EPSG:32721").to_file(regions, driver="GeoJSON")
+    given = [f"regions={regions}", "region_key=name"]
+    monitor(monitor_cfg(tmp_path, scenes, *given), LOADER, oracle)
+    calls = oracle.calls
+    gpd.GeoDataFrame({"name": ["renamed"]}, geometry=[area], crs="EPSG:32721").to_file(regions, driver="GeoJSON")
+    again = monitor(monitor_cfg(tmp_path, scenes, *given), LOADER, oracle)
+    assert oracle.calls == calls and again["predicted"] == 0  # every date's probabilities reused
+    assert set(pd.read_csv(tmp_path / "out" / "regions.csv")["name"]) == {"renamed"}
+
+
+def test_the_geopackage_is_one_gdal_3_6_reads_without_a_warning(
+    tmp_path: Path, chips_by_tags: dict, oracle: Oracle
+) -> None:
+    import sqlite3
+
+    monitor(monitor_cfg(tmp_path, write_series(tmp_path, chips_by_tags, DATES[:3])), LOADER, oracle)
+    with sqlite3.connect(tmp_path / "out" / "alerts.gpkg") as database:
+        assert database.execute("PRAGMA user_version").fetchone()[0] == 10200  # GeoPackage 1.2

@@ -65,10 +65,11 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     footprint, grid, dated = read_series(cfg, predictor)
     rules, operating = alert_rules(cfg, predictor)
     settings = settings_of(cfg, PREDICTION_KEYS)
-    inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else []) + ([str(cfg.regions)] if cfg.regions else [])
+    inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else [])  # what a date's probabilities rest on
     record = {"settings": {**settings, **settings_of(cfg, ALERT_KEYS)}}
     masks = [d.scene.mask for d in dated if d.scene.mask]
-    read = [*[d.scene.path for d in dated], *masks, *inputs]  # every file the run reads, by identity in its record
+    regions_file = [str(cfg.regions)] if cfg.regions else []  # the totals rest on it; no probability does
+    read = [*[d.scene.path for d in dated], *masks, *inputs, *regions_file]  # every file the run reads
     done = Done(folder.record)
     if before := done.finished(folder.outputs(), record, read):
         if is_rank_zero():

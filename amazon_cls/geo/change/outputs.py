@@ -28,6 +28,7 @@ from amazon_cls.geo.change.alerts import States
 from amazon_cls.geo.change.series import Series
 from amazon_cls.geo.grid import cells_frame, hectares
 from amazon_cls.geo.outputs.geojson import wgs84
+from amazon_cls.geo.outputs.gpkg import GPKG_VERSION
 from amazon_cls.geo.outputs.preview import COLOURS
 from amazon_cls.geo.scene import Scene, open_raster, reading
 from amazon_cls.store.atomic import atomic_path, write_csv, write_text
@@ -53,7 +54,7 @@ def write_vectors(folder: MonitorFolder, polygons: gpd.GeoDataFrame, cells: gpd.
     write_text(folder.alerts_geojson, json.dumps(geojson_of(dated_polygons), allow_nan=False))
     with atomic_path(folder.alerts_gpkg) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GDAL notes the temporary name's extension
-        dated_polygons.to_file(tmp, driver="GPKG", layer="alerts")
+        dated_polygons.to_file(tmp, driver="GPKG", layer="alerts", VERSION=GPKG_VERSION)
     write_text(folder.alert_cells, json.dumps(geojson_of(with_dates(cells, series)), allow_nan=False))
 
 
