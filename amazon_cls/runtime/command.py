@@ -62,6 +62,12 @@ def describe(error: BaseException) -> str:
     return " ".join(text.split()) + (f" (config key: {key})" if key else "")
 
 
+def one_line(error: BaseException) -> str | None:
+    """The line that ends a command on `error`: a user error's own, or a failed write's; None
+    where it is neither (a bug: its traceback is shown)."""
+    return describe(error) if isinstance(error, USER_ERRORS) else write_failure(error)
+
+
 def write_failure(error: BaseException) -> str | None:
     """The one line for a failed write, if that is what `error` is or what it happened while
     handling: the project's own message (an OutputError) where there is one, else the system's
@@ -110,7 +116,7 @@ def one_line_errors(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig],
         try:
             result = task(cfg)
         except Exception as error:
-            line = describe(error) if isinstance(error, USER_ERRORS) else write_failure(error)
+            line = one_line(error)
             if line is None or SHOW_TRACEBACKS:
                 raise
             log.error("%s", line)
@@ -196,7 +202,7 @@ def failures_in_one_line() -> Iterator[None]:
             raise
         if isinstance(error, CompactHydraException):  # a bad override: Hydra's own words
             sys.stderr.write(f"{error}\n" + (f"{error.__cause__}\n" if error.__cause__ else ""))
-        elif (line := write_failure(error) or (describe(error) if isinstance(error, USER_ERRORS) else None)) is None:
+        elif (line := one_line(error)) is None:
             traceback.print_exception(error)
         elif logging.getLogger().handlers:
             log.error("%s", line)
