@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -27,7 +26,7 @@ from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS
 from amazon_cls.data.sources import Source
 from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on, masked_cells
 from amazon_cls.geo.scene import Footprint, Scene, SceneError
-from amazon_cls.geo.sensors import Sensor
+from amazon_cls.geo.sensors import Sensor, date_in_name
 from amazon_cls.store.atomic import write_csv
 from amazon_cls.store.done import Done
 from amazon_cls.store.monitor_folder import MonitorFolder
@@ -86,12 +85,8 @@ def dated_from(path: Path, given: str | None = None, sensor: Sensor | None = Non
             pass  # an unreadable tag: the name may still tell
     if sensor is not None and (day := sensor.date_in(path.stem)) is not None:
         return day, f"its name, as sensor={sensor.name} names files"
-    for pattern in NAMED_DATES:
-        for found in re.finditer(pattern, path.stem):
-            try:
-                return date(*map(int, found.groups())), "its name"
-            except ValueError:
-                continue
+    if (day := date_in_name(path.stem, NAMED_DATES)) is not None:
+        return day, "its name"
     raise SceneError(
         f"{path}: no date: give dates=[...], or a file with TIFFTAG_DATETIME, or a YYYY-MM-DD or YYYYMMDD in its name"
     )

@@ -54,14 +54,20 @@ class Sensor:
 
     def date_in(self, name: str) -> date | None:
         """The date a file's name carries in this sensor's form (a month's mosaic: its first day)."""
-        for pattern in self.named_dates:
-            for found in re.finditer(pattern, name):
-                parts = [int(part) for part in found.groups() if part is not None]
-                try:
-                    return date(*parts, *([1] * (3 - len(parts))))
-                except ValueError:
-                    continue
-        return None
+        return date_in_name(name, self.named_dates)
+
+
+def date_in_name(name: str, patterns: tuple[str, ...]) -> date | None:
+    """The first real date that one of `patterns` (groups: year, month[, day]; no day: the 1st)
+    finds in `name`, or None."""
+    for pattern in patterns:
+        for found in re.finditer(pattern, name):
+            parts = [int(part) for part in found.groups() if part is not None]
+            try:
+                return date(*parts, *([1] * (3 - len(parts))))
+            except ValueError:
+                continue
+    return None
 
 
 def true_colour(low: float, high: float, gamma: float, offset: float = 0.0) -> Callable[[np.ndarray], np.ndarray]:
