@@ -92,6 +92,7 @@ class Grid:
     kept: np.ndarray  # (rows, cols) bool: enough valid pixels to predict
     width: int = 0  # the scene's size in pixels, which cells are clipped to
     height: int = 0
+    masked: np.ndarray | None = None  # (rows, cols) bool: kept by their pixels, left out by the cloud mask
 
     def window(self, row: int, col: int) -> Window:
         return Window(col * self.step, row * self.step, self.window_size, self.window_size)
@@ -161,42 +162,44 @@ def grid_for(footprint: Footprint, tiling: Tiling, name: str | Path = "the grid"
 
 
 def kept_on(scene: Scene, grid: Grid, min_valid: float) -> Grid:
-    """The grid with the chips `scene` (read onto the grid) has at least `min_valid` valid pixels of."""
-    kept = valid_fractions(scene, grid.rows, grid.cols, grid.window_size, grid.step) >= max(min_valid, 1e-9)
+    """The grid with the chips `scene` (read onto the grid) has at least `min_valid` valid pixels of
+    (its cloud mask's hidden pixels are not valid), and, with a mask, those the mask alone took."""
+    least = max(min_valid, 1e-9)
+    reduction = max(1, grid.window_size // 16)  # about 16 x 16 samples per chip
+    valid = read_reduced(scene, reduction, lambda raster, window: raster.dataset_mask(window=window)) > 0
+    hidden = hidden_pixels(scene, reduction, valid.shape)
+    shares = lambda pixels: chip_shares(pixels, grid, reduction)  # noqa: E731
+    kept = shares(valid if hidden is None else valid & ~hidden) >= least
     if not kept.any():
         raise SceneError(
             f"{scene.path}: no chip has min_valid={min_valid} of valid pixels: the scene is "
             "nodata (or outside its footprint) everywhere"
         )
-    return dataclasses.replace(grid, kept=kept)
+    masked = None if hidden is None else (shares(valid) >= least) & ~kept
+    return dataclasses.replace(grid, kept=kept, masked=masked)
 
 
-def masked_cells(scene: Scene, grid: Grid, min_valid: float) -> np.ndarray:
-    """The chips its cloud mask alone takes below `min_valid` (kept by their pixels, not by the mask)."""
+def hidden_pixels(scene: Scene, reduction: int, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The pixels the scene's cloud mask hides (the sensor says which), at the reduced resolution;
+    None without a mask."""
     if scene.mask is None:
-        return np.zeros_like(grid.kept)
-    plain = valid_fractions(scene, grid.rows, grid.cols, grid.window_size, grid.step, with_mask=False)
-    return (plain >= max(min_valid, 1e-9)) & ~grid.kept
+        return None
+    hidden = read_reduced(
+        scene.mask_view(),
+        reduction,
+        lambda raster, window: scene.sensor.hidden(raster.read(window=window)).astype(np.uint8),
+    )
+    return hidden[: shape[0], : shape[1]] > 0
 
 
-def valid_fractions(scene: Scene, rows: int, cols: int, size: int, step: int, with_mask: bool = True) -> np.ndarray:
-    """Each chip's share of valid pixels, from the dataset mask at reduced resolution (about
-    16 x 16 samples per chip), less those its cloud mask hides (the sensor says which)."""
-    reduction = max(1, size // 16)
-    mask = read_reduced(scene, reduction, lambda raster, window: raster.dataset_mask(window=window)) > 0
-    if with_mask and scene.mask is not None:
-        hidden = read_reduced(
-            scene.mask_view(),
-            reduction,
-            lambda raster, window: scene.sensor.hidden(raster.read(window=window)).astype(np.uint8),
-        )
-        mask &= hidden[: mask.shape[0], : mask.shape[1]] == 0
-    fractions = np.zeros((rows, cols))
-    side = max(1, round(size / reduction))
-    for row in range(rows):
-        for col in range(cols):
-            top, left = row * step // reduction, col * step // reduction
-            fractions[row, col] = mask[top : top + side, left : left + side].sum()
+def chip_shares(pixels: np.ndarray, grid: Grid, reduction: int) -> np.ndarray:
+    """Each chip's share of the true `pixels` (a reduced raster of the scene)."""
+    fractions = np.zeros((grid.rows, grid.cols))
+    side = max(1, round(grid.window_size / reduction))
+    for row in range(grid.rows):
+        for col in range(grid.cols):
+            top, left = row * grid.step // reduction, col * grid.step // reduction
+            fractions[row, col] = pixels[top : top + side, left : left + side].sum()
     return fractions / side**2
 
 

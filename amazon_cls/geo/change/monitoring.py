@@ -213,7 +213,7 @@ def add_probabilities(cells: gpd.GeoDataFrame, series: Series, change: tuple[str
 def hidden_counts(dated: list[Dated], series: Series, states: States) -> dict[str, int]:
     """The cell-dates each source hid: nodata (or outside a scene), the cloud masks, the model's own
     unobservable labels (cloud)."""
-    masked = sum(int(d.masked.sum()) for d in dated if d.masked is not None)
+    masked = sum(int(d.grid.masked.sum()) for d in dated if d.grid.masked is not None)
     unread = sum(int((~d.grid.kept).sum()) for d in dated)
     return {
         "nodata": unread - masked,

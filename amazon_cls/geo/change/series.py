@@ -24,7 +24,7 @@ import rasterio
 
 from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS
 from amazon_cls.data.sources import Source
-from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on, masked_cells
+from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on
 from amazon_cls.geo.scene import Footprint, Scene, SceneError
 from amazon_cls.geo.sensors import Sensor, date_in_name
 from amazon_cls.store.atomic import write_csv
@@ -44,7 +44,6 @@ class Dated:
     date: date
     scene: Scene
     grid: Grid
-    masked: np.ndarray | None = None  # (rows, cols): chips its cloud mask alone left unread
 
 
 @dataclass(frozen=True)
@@ -122,8 +121,7 @@ def dated_scenes(
     dated = []
     for day, scene in sorted(zip(when, scenes, strict=True), key=lambda pair: pair[0]):
         onto = scene.read_onto(footprint)
-        kept = kept_on(onto, grid, tiling.min_valid)
-        dated.append(Dated(day, onto, kept, masked_cells(onto, kept, tiling.min_valid)))
+        dated.append(Dated(day, onto, kept_on(onto, grid, tiling.min_valid)))
     return footprint, grid, dated
 
 
