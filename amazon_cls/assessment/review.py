@@ -16,9 +16,10 @@ import html
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+import rasterio
 from PIL import Image, ImageDraw
+from rasterio.windows import Window
 
 from amazon_cls.store.atomic import write_atomic, write_text
 
@@ -26,13 +27,14 @@ REFERENCES = ("change", "no_change", "unclear")  # keys 1, 2, 3
 SHOWN_PX = 320  # each picture's side on the page: the cell in the middle half of it
 
 
-def crop(chips: np.ndarray, box: tuple[int, int, int, int]) -> Image.Image:
-    """The cell and half a cell's width around it, the cell outlined, scaled for the eye."""
+def crop(raster: rasterio.io.DatasetReader, box: tuple[int, int, int, int]) -> Image.Image:
+    """The cell and half a cell's width around it (read as a window), the cell outlined, scaled for the eye."""
     left, top, right, bottom = box
     margin = max(right - left, bottom - top) // 2
-    height, width = chips.shape[:2]
-    window = (max(0, left - margin), max(0, top - margin), min(width, right + margin), min(height, bottom + margin))
-    picture = Image.fromarray(chips[window[1] : window[3], window[0] : window[2]])
+    window = (max(0, left - margin), max(0, top - margin))
+    window += (min(raster.width, right + margin), min(raster.height, bottom + margin))
+    pixels = raster.read(window=Window.from_slices((window[1], window[3]), (window[0], window[2])))
+    picture = Image.fromarray(pixels.transpose(1, 2, 0))
     scale = SHOWN_PX / max(picture.size)
     picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))))
     outline = [(left - window[0]) * scale, (top - window[1]) * scale, (right - window[0]) * scale - 1]
@@ -41,17 +43,18 @@ def crop(chips: np.ndarray, box: tuple[int, int, int, int]) -> Image.Image:
     return picture
 
 
-def write_pictures(units: pd.DataFrame, chips: dict[str, np.ndarray], folder: Path) -> dict[str, list[dict]]:
-    """`review/<sample_id>_<date>.jpg` for every unit and date; per unit, its pictures and dates."""
-    shown: dict[str, list[dict]] = {}
-    for unit in units.itertuples():
-        box = (int(unit.left), int(unit.top), int(unit.right), int(unit.bottom))
-        shown[unit.sample_id] = []
-        for day, pixels in chips.items():
-            path = folder / f"{unit.sample_id}_{day}.jpg"
-            picture = crop(pixels, box)
-            write_atomic(path, lambda tmp, picture=picture: picture.save(tmp, format="JPEG", quality=90))
-            shown[unit.sample_id].append({"date": day, "src": f"{folder.name}/{path.name}"})
+def write_pictures(units: pd.DataFrame, chips: dict[str, Path], folder: Path) -> dict[str, list[dict]]:
+    """`review/<sample_id>_<date>.jpg` for every unit and date, read from each date's chips raster
+    (monitor's `chips/<date>.tif`) window by window; per unit, its pictures and dates."""
+    shown: dict[str, list[dict]] = {unit: [] for unit in units["sample_id"]}
+    for day, path in chips.items():
+        with rasterio.open(path) as raster:
+            for unit in units.itertuples():
+                box = (int(unit.left), int(unit.top), int(unit.right), int(unit.bottom))
+                picture = crop(raster, box)
+                target = folder / f"{unit.sample_id}_{day}.jpg"
+                write_atomic(target, lambda tmp, picture=picture: picture.save(tmp, format="JPEG", quality=90))
+                shown[unit.sample_id].append({"date": day, "src": f"{folder.name}/{target.name}"})
     return shown
 
 

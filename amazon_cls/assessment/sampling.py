@@ -8,9 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
-import rasterio
 from omegaconf import DictConfig
 
 from amazon_cls.assessment import design
@@ -146,16 +144,10 @@ def write_sample(
     units = drawn[columns].assign(start=dates[0], end=dates[-1], **dict.fromkeys(REVIEW_COLUMNS, ""))
     text = units.to_csv(index=False)  # every value text already: the page exports exactly these columns
     written.append(write_text(folder.sample, text))
-    chips = {day: read_chips(monitor.chips(day)) for day in dates}
-    shown = write_pictures(drawn, chips, folder.pictures)
+    shown = write_pictures(drawn, {day: monitor.chips(day) for day in dates}, folder.pictures)
     page = write_page(folder.review, text, shown, list(ALARMS), str(monitor.path), folder.sample.name)
     written.append(page)
     return written + [folder.path / image["src"] for images in shown.values() for image in images]
-
-
-def read_chips(path: Path) -> np.ndarray:
-    with rasterio.open(path) as raster:
-        return raster.read().transpose(1, 2, 0)
 
 
 CELL_NUMBERS = {"row": int, "col": int, "area_ha": float, "left": int, "top": int, "right": int, "bottom": int}
