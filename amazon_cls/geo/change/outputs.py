@@ -242,15 +242,19 @@ def cells_table(series: Series, states: States, alerts: gpd.GeoDataFrame) -> pd.
     return table
 
 
+CHIPS_BLOCK = 256  # the chips rasters' tiles
+CHIPS_STRIP = 4 * CHIPS_BLOCK  # rows written at a time: whole rows of tiles
+
+
 def write_chips(folder: MonitorFolder, series: Series) -> list[Path]:
     """Each date's RGB, for the eye, on the grid (JPEG in a GeoTIFF): the cells' chips `sample`
     shows reviewers, without reading the scenes again."""
     import rasterio
+    from rasterio.windows import Window
 
     written = []
     grid, footprint = series.grid, series.footprint
     for day, scene in zip(series.dates, series.scenes, strict=True):
-        rgb = rgb_window(scene, (0, 0, grid.width, grid.height))
         path = folder.chips(day)
         profile = {
             "driver": "GTiff",
@@ -261,12 +265,17 @@ def write_chips(folder: MonitorFolder, series: Series) -> list[Path]:
             "crs": footprint.crs,
             "transform": footprint.transform,
             "tiled": True,
+            "blockxsize": CHIPS_BLOCK,
+            "blockysize": CHIPS_BLOCK,
             "compress": "jpeg",
             "photometric": "ycbcr",
             "jpeg_quality": 90,
         }
         with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as raster:
-            raster.write(rgb.transpose(2, 0, 1))
+            for top in range(0, grid.height, CHIPS_STRIP):  # whole rows of blocks: never the whole scene in memory
+                bottom = min(grid.height, top + CHIPS_STRIP)
+                rgb = rgb_window(scene, (0, top, grid.width, bottom))
+                raster.write(rgb.transpose(2, 0, 1), window=Window(0, top, grid.width, bottom - top))
         written.append(path)
     return written
 
