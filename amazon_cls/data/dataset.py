@@ -9,6 +9,7 @@ and channels_last for free; the model normalises the whole batch on its device
 from __future__ import annotations
 
 import copy
+import multiprocessing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,17 @@ def chip_loader(dataset: ChipDataset, batch_size: int, num_workers: int, **optio
     """A DataLoader that fetches whole batches from `dataset` (a copy, with batch buffers of its own)."""
     dataset = copy.copy(dataset)
     dataset.buffers = BatchBuffers(num_workers)
+    if num_workers:
+        options.setdefault("multiprocessing_context", worker_start_method())
     return DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=whole_batch, **options)
+
+
+def worker_start_method() -> str | None:
+    """How the loader's workers start: Python's own default (None), except inside a joblib worker
+    (`hydra/launcher=joblib`), whose default ('loky') cannot start them: there, the platform's first."""
+    if multiprocessing.get_start_method(allow_none=True) in (None, *multiprocessing.get_all_start_methods()):
+        return None
+    return multiprocessing.get_all_start_methods()[0]
 
 
 def epoch_loader(

@@ -66,7 +66,7 @@ class MapConfig(SceneConfig):
 class MonitorConfig(SceneConfig):
     """`python -m amazon_cls.monitor`: a series of scenes to dated alerts."""
 
-    scenes: list[str] = checked(listing(path("any")))  # rasters, or one STAC ItemCollection or folder of Items
+    scenes: list[str] | None = checked(listing(path("any"), nullable=True))  # rasters, or STAC Items (a file, a folder)
     dates: list[str] | None = checked(listing(text(), nullable=True))
     allow_future_dates: bool = checked(flag())
     grid: str | None = checked(path("file", nullable=True))
@@ -79,3 +79,26 @@ class MonitorConfig(SceneConfig):
     regions: str | None = checked(path("file", nullable=True))
     region_key: str | None = checked(text(nullable=True))
     evidence: int = checked(whole(0))
+    shard: int | None = checked(whole(0, nullable=True))
+    num_shards: int = checked(whole(1))
+    merge: list[str] | None = checked(listing(path("dir"), nullable=True))
+
+    relations: ClassVar[list[Relation]] = [
+        *SceneConfig.relations,
+        Relation(
+            ("shard", "num_shards"),
+            lambda shard, count: shard is None or shard < count,
+            "{}={} must be below {}={}: the blocks are numbered from 0",
+        ),
+        Relation(
+            ("scenes", "merge"),
+            lambda scenes, merge: scenes is not None or merge is not None,
+            "{}: give the series' rasters or STAC items (or merge=[<the shards' folders>] to join shards)",
+        ),
+        Relation(
+            ("merge", "scenes", "ckpt", "ensemble", "shard"),
+            lambda merge, *given: merge is None or all(value is None for value in given),
+            "{}: the shards' records give the scenes, the model and the chips; leave scenes, ckpt, ensemble and "
+            "shard out",
+        ),
+    ]

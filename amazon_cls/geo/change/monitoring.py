@@ -1,9 +1,11 @@
 """The whole of `monitor`: the series read onto one grid and predicted (reusing dates predicted
-before), the operating point, the alerts, their polygons and region totals, and the outputs, with
-`monitor.json` last (the same command again does no work)."""
+before; a shard: its block of the grid; a merge: gathered from the shards), the operating point,
+the alerts, their polygons and region totals, and the outputs, with `monitor.json` last (the same
+command again does no work)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,12 +15,13 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from amazon_cls.core.labels import LABEL_INDEX
+from amazon_cls.core.labels import LABEL_INDEX, NUM_LABELS
 from amazon_cls.geo.change import outputs
 from amazon_cls.geo.change.alerts import Rules, States, find_alerts, states_of
 from amazon_cls.geo.change.operating import operating_point
 from amazon_cls.geo.change.polygons import alert_cells, merged, read_regions, region_totals
 from amazon_cls.geo.change.series import Dated, Series, assemble, dated_scenes
+from amazon_cls.geo.change.shards import SHARD_KEYS, Block, block_of, gathered, merged_config
 from amazon_cls.geo.grid import Grid
 from amazon_cls.geo.mosaic import mosaic
 from amazon_cls.geo.pipeline import (
@@ -39,10 +42,13 @@ from amazon_cls.runtime.command import is_rank_zero
 from amazon_cls.store.atomic import remove_stale_temporaries, write_csv
 from amazon_cls.store.done import Done
 from amazon_cls.store.monitor_folder import MonitorFolder
+from amazon_cls.store.tables import probability_frame
 
 log = logging.getLogger(__name__)
 # What changes the predictions of a date (reused when they are the same) and what changes the alerts.
-PREDICTION_KEYS = (*MODEL_KEYS, *SCENE_KEYS, "grid")
+PREDICTION_KEYS = (*MODEL_KEYS, *SCENE_KEYS, "grid", *SHARD_KEYS)
+# What the shards of one area share: what their probabilities rest on but the block (`merge` checks).
+SHARED_KEYS = (*MODEL_KEYS, *SCENE_KEYS, "grid", "scenes", "dates")
 ALERT_KEYS = (
     "thresholds",
     "operating_point",
@@ -63,10 +69,12 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     remove_stale_temporaries(folder.path)
     regions = read_regions(cfg.regions, cfg.region_key) if cfg.regions else None  # a bad file is named now
     footprint, grid, dated = read_series(cfg, predictor)
+    block = block_of(grid.rows, grid.cols, cfg.shard, cfg.num_shards)
+    dated = [dataclasses.replace(item, grid=within(item.grid, block)) for item in dated]
     rules, operating = alert_rules(cfg, predictor)
     settings = settings_of(cfg, PREDICTION_KEYS)
     inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else [])  # what a date's probabilities rest on
-    record = {"settings": {**settings, **settings_of(cfg, ALERT_KEYS)}}
+    record = {"settings": {**settings, **settings_of(cfg, (*ALERT_KEYS, "scenes", "merge"))}}
     masks = [d.scene.mask for d in dated if d.scene.mask]
     regions_file = [str(cfg.regions)] if cfg.regions else []  # the totals rest on it; no probability does
     read = [*[d.scene.path for d in dated], *masks, *inputs, *regions_file]  # every file the run reads
@@ -77,12 +85,16 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         return before
 
     def predict(item: Dated) -> pd.DataFrame | None:  # None on other ranks
+        if cfg.merge:
+            return gathered(list(cfg.merge), item.date, item.scene.path)
+        if not item.grid.kept.any():  # a shard's block this date does not reach
+            return probability_frame([], np.zeros((0, NUM_LABELS)))
         if is_rank_zero():
             kept, total = int(item.grid.kept.sum()), item.grid.kept.size
             log.info("Predicting %s (%s) on the grid: %d of %d chips", item.scene.path, item.date, kept, total)
         return predict_scene(predictor, prediction, item.scene, item.grid, cfg.compile)
 
-    series, predicted = assemble(footprint, grid, dated, predict, folder, settings, inputs)
+    series, predicted = assemble(footprint, grid, dated, predict, folder, settings, inputs, block)
     if series is None:
         return {}  # another rank writes
     states = states_of(series.probs, series.read, rules)
@@ -97,7 +109,8 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "dates": [day.isoformat() for day in series.dates],
         "predictor": predictor.describe(),
         "grid": {"rows": grid.rows, "cols": grid.cols, "crs": footprint.crs.to_string(), "cell_px": grid.step},
-        "hidden": hidden_counts(dated, series, states),
+        "block": block.as_data(),
+        "hidden": hidden_counts(dated, series, states, block),
         "cell_alerts": len(cells),
         "alerts": polygons["confidence"].value_counts().to_dict(),
         "area_ha": float(polygons.loc[polygons["confidence"] != "retracted", "area_ha"].sum()),
@@ -108,6 +121,12 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         evidence = write_evidence(folder, polygons, cells, series, cfg.evidence)
         outputs.write_report(folder.report, summary, operating, outputs.with_dates(polygons, series), evidence)
     return done.write([*written, folder.report, *(folder.evidence(alert_id) for alert_id in evidence)], summary, read)
+
+
+def merging(cfg: DictConfig) -> DictConfig:
+    """The config a run works with: with `merge=[...]`, the shards' model, scenes and chips (each
+    shard checked first), the merge's own alert settings; else the config as given."""
+    return merged_config(cfg, SHARED_KEYS) if cfg.merge else cfg
 
 
 def read_series(cfg: DictConfig, predictor: Predictor) -> tuple[Footprint, Grid, list[Dated]]:
@@ -210,11 +229,19 @@ def add_probabilities(cells: gpd.GeoDataFrame, series: Series, change: tuple[str
     return cells
 
 
-def hidden_counts(dated: list[Dated], series: Series, states: States) -> dict[str, int]:
-    """The cell-dates each source hid: nodata (or outside a scene), the cloud masks, the model's own
-    unobservable labels (cloud)."""
+def within(grid: Grid, block: Block) -> Grid:
+    """The grid with only the block's chips kept (a shard predicts those alone)."""
+    inside = block.mask(grid.kept.shape)
+    masked = None if grid.masked is None else grid.masked & inside
+    return dataclasses.replace(grid, kept=grid.kept & inside, masked=masked)
+
+
+def hidden_counts(dated: list[Dated], series: Series, states: States, block: Block) -> dict[str, int]:
+    """The cell-dates of the block each source hid: nodata (or outside a scene), the cloud masks,
+    the model's own unobservable labels (cloud)."""
+    inside = block.mask((series.grid.rows, series.grid.cols))
     masked = sum(int(d.grid.masked.sum()) for d in dated if d.grid.masked is not None)
-    unread = sum(int((~d.grid.kept).sum()) for d in dated)
+    unread = sum(int((~d.grid.kept & inside).sum()) for d in dated)
     return {
         "nodata": unread - masked,
         "mask": masked,

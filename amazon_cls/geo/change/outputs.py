@@ -26,6 +26,7 @@ from matplotlib.patches import Rectangle
 from amazon_cls.core.labels import ALARMS, LABEL_INDEX, PROB_COLUMNS, vector_to_tags
 from amazon_cls.geo.change.alerts import States
 from amazon_cls.geo.change.series import Series
+from amazon_cls.geo.change.shards import scope
 from amazon_cls.geo.grid import cells_frame, hectares
 from amazon_cls.geo.outputs.geojson import wgs84
 from amazon_cls.geo.outputs.gpkg import GPKG_VERSION
@@ -160,6 +161,7 @@ def write_report(
         f"{summary['grid']['rows']} x {summary['grid']['cols']} cells ({summary['grid']['crs']}); "
         f"predicted with {summary['predictor']} (tta={summary['settings']['tta']}).",
         "",
+        *([part, ""] if (part := scope(summary["settings"], summary["block"])) else []),
         "## Operating point",
         "",
         f"`operating_point={summary['settings']['operating_point']}`"
@@ -209,9 +211,10 @@ def write_report(
 
 
 def cells_table(series: Series, states: States, alerts: gpd.GeoDataFrame) -> pd.DataFrame:
-    """Every cell of the grid, once: where it is (centre in the grid's CRS and in degrees, its box in
-    the grid's pixels, its ground area), how often it was observable and forest, and its latest
-    alert that was not retracted (else a retracted one): what `sample` stratifies the map by."""
+    """Every cell the run covers (the grid, or a shard's block), once: where it is (centre in the
+    grid's CRS and in degrees, its box in the grid's pixels, its ground area), how often it was
+    observable and forest, and its latest alert that was not retracted (else a retracted one): what
+    `sample` stratifies the map by."""
     grid = series.grid
     frame = cells_frame(series.footprint, grid, series.cells)
     centres = frame.geometry.centroid
@@ -227,13 +230,13 @@ def cells_table(series: Series, states: States, alerts: gpd.GeoDataFrame) -> pd.
             "lat": degrees.y.map("{:.7f}".format),
             "area_ha": hectares(frame).round(6),
             **{side: boxes[:, k].astype(int) for k, side in enumerate(("left", "top", "right", "bottom"))},
-            "observable_dates": states.observable.sum(0),
-            "forest_dates": states.forest.sum(0),
         }
     )
+    cell = table["row"].to_numpy() * grid.cols + table["col"].to_numpy()
+    table["observable_dates"] = states.observable.sum(0)[cell]
+    table["forest_dates"] = states.forest.sum(0)[cell]
     latest = alerts.assign(kept=alerts["confidence"] != "retracted").sort_values(["kept", "first_seen"])
     latest = latest.drop_duplicates("cell", keep="last").set_index("cell")
-    cell = np.arange(len(table))
     table["alert_id"] = latest["alert_id"].reindex(cell).fillna("").to_numpy()
     table["alert_type"] = latest["type"].reindex(cell).fillna("").to_numpy()
     table["confidence"] = latest["confidence"].reindex(cell).fillna("").to_numpy()
@@ -254,6 +257,7 @@ def write_chips(folder: MonitorFolder, series: Series) -> list[Path]:
 
     written = []
     grid, footprint = series.grid, series.footprint
+    left, top, right, bottom = covered_pixels(series)
     for day, scene in zip(series.dates, series.scenes, strict=True):
         path = folder.chips(day)
         profile = {
@@ -272,12 +276,26 @@ def write_chips(folder: MonitorFolder, series: Series) -> list[Path]:
             "jpeg_quality": 90,
         }
         with atomic_path(path) as tmp, rasterio.open(tmp, "w", **profile) as raster:
-            for top in range(0, grid.height, CHIPS_STRIP):  # whole rows of blocks: never the whole scene in memory
-                bottom = min(grid.height, top + CHIPS_STRIP)
-                rgb = rgb_window(scene, (0, top, grid.width, bottom))
-                raster.write(rgb.transpose(2, 0, 1), window=Window(0, top, grid.width, bottom - top))
+            for start in range(top, bottom, CHIPS_STRIP):  # whole rows of blocks: never the whole scene in memory
+                end = min(bottom, start + CHIPS_STRIP)
+                rgb = rgb_window(scene, (left, start, right, end))
+                raster.write(rgb.transpose(2, 0, 1), window=Window(left, start, right - left, end - start))
         written.append(path)
     return written
+
+
+def covered_pixels(series: Series) -> tuple[int, int, int, int]:
+    """The grid's pixels (left, top, right, bottom) that hold the run's cells, out to whole blocks of
+    the chips rasters (a shard's block; else the whole grid)."""
+    grid = series.grid
+    boxes = grid.cell_boxes(series.cells)
+    out = lambda low, high, size: (  # noqa: E731
+        int(low) // CHIPS_BLOCK * CHIPS_BLOCK,
+        min(size, -(-int(np.ceil(high)) // CHIPS_BLOCK) * CHIPS_BLOCK),
+    )
+    left, right = out(boxes[:, 0].min(), boxes[:, 2].max(), grid.width)
+    top, bottom = out(boxes[:, 1].min(), boxes[:, 3].max(), grid.height)
+    return left, top, right, bottom
 
 
 def write_history(path: Path, series: Series, states: States) -> Path:

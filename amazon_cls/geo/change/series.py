@@ -24,6 +24,7 @@ import rasterio
 
 from amazon_cls.core.labels import NUM_LABELS, PROB_COLUMNS
 from amazon_cls.data.sources import Source
+from amazon_cls.geo.change.shards import Block
 from amazon_cls.geo.grid import Grid, Tiling, chip_name, grid_for, kept_on
 from amazon_cls.geo.scene import Footprint, Scene, SceneError
 from amazon_cls.geo.sensors import Sensor, date_in_name
@@ -56,10 +57,12 @@ class Series:
     footprint: Footprint
     probs: np.ndarray
     read: np.ndarray  # dates x cells: the cell was read (enough valid pixels)
+    block: Block | None = None  # the cells this run covers (a shard's block); None: the whole grid
 
     @property
     def cells(self) -> list[tuple[int, int]]:
-        return [(row, col) for row in range(self.grid.rows) for col in range(self.grid.cols)]
+        """The cells the run covers, row by row (each cell's index is `row * grid.cols + col`)."""
+        return (self.block or Block(range(self.grid.rows), range(self.grid.cols))).cells()
 
 
 def date_of(path: Path, given: str | None = None) -> date:
@@ -176,6 +179,7 @@ def assemble(
     folder: MonitorFolder,
     settings: dict[str, Any],
     inputs: list[str],
+    block: Block | None = None,
 ) -> tuple[Series | None, int]:
     """The series, predicting each date not predicted before (`predict(dated)` -> its chips'
     probability table, None on other ranks); returns it and how many scenes were predicted."""
@@ -202,4 +206,4 @@ def assemble(
         read[t, index] = True
     if frame is None:
         return None, predicted
-    return Series([d.date for d in dated], [d.scene for d in dated], grid, footprint, probs, read), predicted
+    return Series([d.date for d in dated], [d.scene for d in dated], grid, footprint, probs, read, block), predicted
