@@ -34,14 +34,16 @@ from amazon_cls.geo.sensors import Sensor
 from amazon_cls.geo.sensors.planet_visual import PLANET_VISUAL
 
 # GDAL's block cache defaults to 5% of RAM and would keep every window read (a whole scene, when
-# it fits); each window is read once, so a small cache bounds memory and costs nothing.
-CACHE_MB = 64
+# it fits); each window is read once, so a cache of 64 MB bounds memory and costs nothing. Given as
+# bytes: rasterio hands an integer to GDALSetCacheMax64, and "64" was a cache of 64 bytes, under
+# which a window warped from another grid took 10x as long (every source block decoded again).
+CACHE_BYTES = 64 * 2**20
 STRIP_ROWS = 512  # scene rows read at once when the whole scene is read at reduced resolution
 
 
 def reading() -> rasterio.Env:
-    """The GDAL settings every read of a scene runs under (see CACHE_MB)."""
-    return rasterio.Env(GDAL_CACHEMAX=CACHE_MB)
+    """The GDAL settings every read of a scene runs under (see CACHE_BYTES)."""
+    return rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES)
 
 
 class SceneError(ValueError):

@@ -222,6 +222,15 @@ def test_windowed_reading_never_loads_the_whole_scene(tmp_path: Path, monkeypatc
     assert peak < scene_bytes / 8, f"peak {peak / 1e6:.1f} MB for a {scene_bytes / 1e6:.1f} MB scene"
 
 
+def test_scenes_are_read_under_a_block_cache_of_megabytes() -> None:
+    """rasterio hands an integer GDAL_CACHEMAX to GDAL in bytes: "64" meant 64 bytes, under which
+    each window warped from another grid decoded its source blocks again (10x slower)."""
+    from rasterio.env import get_gdal_config
+
+    with scene_module.reading():
+        assert get_gdal_config("GDAL_CACHEMAX") >= 16 * 2**20
+
+
 @pytest.mark.parametrize(
     ("case", "message"),
     [

@@ -21,6 +21,7 @@ from amazon_cls.data.synthetic import write_mosaic
 from amazon_cls.geo.change.monitoring import monitor
 from amazon_cls.geo.change.series import dated_from
 from amazon_cls.geo.grid import chip_name
+from amazon_cls.geo.imitate import as_nicfi_quad, quads_as_stac, split_in_quads
 from amazon_cls.geo.scene import Scene, SceneError
 from amazon_cls.geo.sensors import SENSORS
 from amazon_cls.inference.predictor import Predictor
@@ -153,97 +154,6 @@ TAGS_OF = {
     "cloudy": ("cloudy",),
     "slash_burn": ("clear", "primary", "slash_burn"),
 }
-
-
-def as_nicfi_quad(scene: Path, target: Path) -> Path:
-    """The 8-bit UTM scene as a NICFI quad: reprojected to EPSG:3857 at 4.77 m, B, G, R, N
-    reflectance x 10000 by the inverse of the profile's rendering, and an alpha band."""
-    from rasterio.enums import ColorInterp, Resampling
-    from rasterio.warp import calculate_default_transform, reproject
-
-    with rasterio.open(scene) as source:
-        transform, width, height = calculate_default_transform(
-            source.crs, "EPSG:3857", source.width, source.height, *source.bounds, resolution=4.77
-        )
-        rgb = np.zeros((3, height, width), np.float64)
-        inside = np.zeros((height, width), np.uint8)
-        for band in range(3):
-            reproject(
-                source.read(band + 1).astype(np.float64),
-                rgb[band],
-                src_transform=source.transform,
-                src_crs=source.crs,
-                dst_transform=transform,
-                dst_crs="EPSG:3857",
-                resampling=Resampling.bilinear,
-            )
-        reproject(
-            np.full((source.height, source.width), 255, np.uint8),
-            inside,
-            src_transform=source.transform,
-            src_crs=source.crs,
-            dst_transform=transform,
-            dst_crs="EPSG:3857",
-            resampling=Resampling.nearest,
-        )
-    raw = LOW + (np.clip(rgb, 0, 255) / 255.0) ** GAMMA * (HIGH - LOW)
-    bands = np.stack([raw[2], raw[1], raw[0], raw[1]]).round().astype(np.uint16) * (inside > 0)
-    profile = {
-        "driver": "GTiff",
-        "width": width,
-        "height": height,
-        "count": 5,
-        "dtype": "uint16",
-        "crs": "EPSG:3857",
-        "transform": transform,
-        "photometric": "minisblack",
-    }
-    with rasterio.open(target, "w", **profile) as out:
-        out.write(np.concatenate([bands, inside[None].astype(np.uint16)]))
-        out.colorinterp = [
-            ColorInterp.blue,
-            ColorInterp.green,
-            ColorInterp.red,
-            ColorInterp.undefined,
-            ColorInterp.alpha,
-        ]
-    return target
-
-
-def split_in_quads(raster_path: Path, folder: Path) -> list[Path]:
-    """The raster as 2 x 2 quads on its grid, as a NICFI month comes in quads."""
-    from rasterio.windows import Window
-
-    folder.mkdir(exist_ok=True)
-    quads = []
-    with rasterio.open(raster_path) as raster:
-        across, down = raster.width // 2, raster.height // 2
-        for row, top, height in ((0, 0, down), (1, down, raster.height - down)):
-            for col, left, width in ((0, 0, across), (1, across, raster.width - across)):
-                window = Window(left, top, width, height)
-                profile = {**raster.profile, "width": width, "height": height}
-                profile["transform"] = raster.window_transform(window)
-                quads.append(folder / f"{raster_path.stem}_{row}-{col}.tif")
-                with rasterio.open(quads[-1], "w", **profile) as out:
-                    out.write(raster.read(window=window))
-                    out.colorinterp = raster.colorinterp
-    return quads
-
-
-def quads_as_stac(quads_by_date: dict[str, list[Path]], target: Path) -> Path:
-    """One STAC ItemCollection of every date's quads, with hrefs relative to it."""
-    from datetime import datetime
-
-    import pystac
-
-    items = []
-    for day, quads in quads_by_date.items():
-        for quad in quads:
-            item = pystac.Item(quad.stem, None, None, datetime.fromisoformat(day + "T00:00:00+00:00"), {})
-            item.add_asset("analytic", pystac.Asset(href=quad.relative_to(target.parent).as_posix(), roles=["data"]))
-            items.append(item)
-    target.write_text(json.dumps(pystac.ItemCollection(items).to_dict()))
-    return target
 
 
 def test_the_same_area_two_ways_gives_the_same_alerts(tmp_path: Path, chips_by_tags: dict, trained_run: Path) -> None:

@@ -5,7 +5,8 @@ them in true colour: min 64, max 5454, gamma 1.855."""
 
 from amazon_cls.geo.sensors import Sensor, register_sensor, true_colour
 
-NICFI_RENDER = true_colour(64.0, 5454.0, 1.855)
+NICFI_TRUE_COLOUR = (64.0, 5454.0, 1.855)  # min, max, gamma
+NICFI_RENDER = true_colour(*NICFI_TRUE_COLOUR)
 
 NICFI = register_sensor(
     Sensor(
