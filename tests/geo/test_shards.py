@@ -93,6 +93,8 @@ def test_shards_merged_are_one_run_over_the_whole_area(
         assert f"Shard {k} of 4" in (folder / "report.md").read_text()
     assert sorted(p["cells"] for p in pieces) == [1, 1, 2]  # the L cut by the blocks' borders
     calls = oracle.calls
+    monitor(monitor_cfg(tmp_path, scenes, f"output_dir={shards[2]}", "shard=2", "num_shards=4"), LOADER, oracle)
+    assert oracle.calls == calls  # a finished shard run again (an array resubmitted): nothing done
     cfg = merging(merge_cfg(tmp_path, shards, tmp_path / "merged", *regions))
     merged = monitor(cfg, LOADER, oracle)
     assert oracle.calls == calls  # gathered from the shards, nothing predicted again
