@@ -44,6 +44,8 @@ def run(cfg: DictConfig) -> dict[str, Path]:
         list(cfg.input), model.hparams.image_size, source, model.hparams.dehaze, **prediction.loader
     )
     if is_rank_zero():
+        if warning := predictor.demo_warning("these chips", list(cfg.input)):
+            log.warning("%s", warning)
         log.info("Predicting %s with %s (tta=%s)", list(cfg.input), predictor.describe(), cfg.tta)
     frame = predictor.predict(prediction, folders, cfg.compile)
     if frame is None:

@@ -23,6 +23,7 @@ from amazon_cls.data.folds import fold_file, load_or_create_folds
 from amazon_cls.data.layout import LABELS_CSV, DataError, Layout, list_chips, read_labels, read_name_table
 from amazon_cls.data.sources import Source
 from amazon_cls.data.transforms import train_transform
+from amazon_cls.store import records
 
 log = logging.getLogger(__name__)
 KAGGLE_CHIP_EXTENT_M = 768.0  # a Kaggle chip: 256 px of about 3 m
@@ -127,6 +128,19 @@ class PlanetDataModule(L.LightningDataModule):
             return float(self.hparams.chip_extent_m)
         declared = self.layout.declared("chip_extent_m")
         return float(declared) if declared is not None else KAGGLE_CHIP_EXTENT_M
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        """What a model trained on this data learned from, as its checkpoint keeps it: the embedded
+        synthetic set (its generator's settings) or a data set's root and its labels file by content."""
+        hp = self.hparams
+        labels = self.layout.labels_path
+        found = {"synthetic": hp.root is None, "fold": self.fold, "num_folds": int(hp.num_folds)}
+        if hp.root is None:
+            generated = {"generator": dict(self.synthetic), "root": str(Path(self.layout.root).resolve())}
+            return {**found, "data": "the embedded synthetic data set", **generated}
+        identity = f"{labels.name} blake2b {records.identity(labels)[records.HASH]}" if labels.is_file() else None
+        return {**found, "data": str(hp.root), "labels": identity, "exclude": hp.exclude}
 
     def labelled_chips(self) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Names, targets and folds of the chips to use (all, or those that passed the data check)."""

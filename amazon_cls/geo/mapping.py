@@ -39,6 +39,8 @@ def map_scenes(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor)
     tiling = tiling_of(cfg, predictor)
     grids = [make_grid(scene, tiling) for scene in scenes]
     settings = settings_of(cfg, (*MODEL_KEYS, *SCENE_KEYS, *RESULT_KEYS))
+    if is_rank_zero() and (warning := predictor.demo_warning("these scenes")):
+        log.warning("%s", warning)
     summaries = {}
     for scene, grid in zip(scenes, grids, strict=True):
         files = outputs.output_paths(Path(cfg.output_dir), scene.path, names)

@@ -10,7 +10,7 @@ are those fitted under the TTA asked for; another view's are refused (`core.thre
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from amazon_cls.inference.writer import ProbabilityWriter
 from amazon_cls.model.module import ChipClassifier
 from amazon_cls.runtime.signals import StopOnSigterm, interrupted
 from amazon_cls.runtime.trainer import make_trainer
-from amazon_cls.store.checkpoint import checkpoint_hparams, checkpoint_thresholds, read_checkpoint
+from amazon_cls.store.checkpoint import checkpoint_hparams, checkpoint_thresholds, provenance, read_checkpoint
 from amazon_cls.store.ensemble_folder import EnsembleFolder
 from amazon_cls.store.records import changed
 from amazon_cls.store.run_folder import RunFolder
@@ -194,6 +194,27 @@ class Predictor:
                 f"{sorted(map(str, extents))} m; give chip_size=<pixels>"
             )
         return extents.pop()
+
+    def provenance(self) -> list[dict[str, Any]]:
+        """Each model it runs: its checkpoint, what it learned from, its epochs and out-of-fold F2."""
+        return [{"checkpoint": ckpt, **provenance(self.checkpoint(ckpt))} for ckpt in self.needed()]
+
+    def demo_warning(self, what: str, inputs: Sequence[str | Path] = ()) -> str | None:
+        """The warning for a model trained on the embedded synthetic data set meeting `what` (real
+        scenes, chips), unless every one of `inputs` lies in that data set; None otherwise."""
+        for model in self.provenance():
+            trained_on = model["trained_on"] or {}
+            if not trained_on.get("synthetic"):
+                continue
+            root = Path(trained_on.get("root", "")).resolve()
+            if inputs and all(Path(given).resolve().is_relative_to(root) for given in inputs):
+                continue  # its own data set's chips: what it is for
+            return (
+                f"{model['checkpoint']} was trained on the embedded synthetic data set (generated chips, not "
+                f"imagery): what it says of {what} means nothing; train on real chips (data.root=<a Kaggle-layout "
+                "folder>) before mapping real ground"
+            )
+        return None
 
     def describe(self) -> str:
         if self.combination is None:

@@ -28,6 +28,7 @@ from amazon_cls.store.checkpoint import (
     HPARAMS_VERSION,
     HPARAMS_VERSION_KEY,
     LEGACY_THRESHOLD_BUFFER,
+    SCORES_KEY,
     checkpoint_hparams,
     checkpoint_thresholds,
     model_state,
@@ -72,6 +73,7 @@ class ChipClassifier(L.LightningModule):
         tta: str = "none",
         dehaze: bool = False,
         chip_extent_m: float | None = None,
+        trained_on: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         TTA[tta]  # an unknown name is refused here, naming the key
@@ -104,6 +106,7 @@ class ChipClassifier(L.LightningModule):
         fixed = pos_weight is not None and not isinstance(pos_weight, str)
         self.loss_fn = self.make_loss(torch.as_tensor(pos_weight, dtype=torch.float32) if fixed else None)
         self.thresholds = Thresholds.start(source="an unfitted model")  # fitted on validation
+        self.scores: dict[str, float] = {}  # the best checkpoint's epochs and out-of-fold F2, once validated
         self.validation: ValidationResult | None = None  # the last validation's chips, scores and thresholds
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -265,6 +268,8 @@ class ChipClassifier(L.LightningModule):
         checkpoint["labels"] = list(LABELS)
         checkpoint["thresholds"] = self.thresholds.to_json()
         checkpoint[HPARAMS_VERSION_KEY] = HPARAMS_VERSION
+        if self.scores:  # the best checkpoint, validated: how long it trained and how well it does out of fold
+            checkpoint[SCORES_KEY] = dict(self.scores)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Check the vocabulary and take the thresholds (called before Lightning loads the weights)."""

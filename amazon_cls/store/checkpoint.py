@@ -96,6 +96,19 @@ def model_state(checkpoint: dict[str, Any]) -> dict[str, torch.Tensor]:
 # Raster Vision's register_config(upgrader=...) does: an old checkpoint is read in today's form.
 HPARAMS_VERSION = 2  # 1: flat optimizer, schedule and loss keys; 2: each in its group (model/loss, ...)
 HPARAMS_VERSION_KEY = "hparams_version"
+SCORES_KEY = "scores"  # the best checkpoint's epochs and out-of-fold scores, written once it is validated
+
+
+def provenance(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """What a model learned from and how well it does, as its checkpoint says: the data (`trained_on`:
+    the embedded synthetic set, or a root and its labels by content), the epochs of the best
+    checkpoint and its out-of-fold F2; None for what a checkpoint made before they were kept lacks."""
+    scores = checkpoint.get(SCORES_KEY) or {}
+    return {
+        "trained_on": checkpoint["hyper_parameters"].get("trained_on"),
+        "epochs": scores.get("epochs"),
+        "val_f2": scores.get("val/f2"),
+    }
 
 
 def nested_groups(hparams: dict[str, Any]) -> dict[str, Any]:

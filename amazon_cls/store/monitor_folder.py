@@ -2,6 +2,7 @@
 
 - `alerts.geojson`, `alerts.gpkg`: the merged alert polygons (EPSG:4326; the grid's CRS)
 - `alert_cells.geojson`: one feature per cell alert, with its probabilities before and after
+- `alerts.qml`, `alert_cells.qml`: their QGIS styles (the GeoPackage holds its own, in `layer_styles`)
 - `history.csv`: cell x date: observable, tags and the 17 probabilities of every cell read
 - `cells.csv`: every cell once: where it is, its ground area, how often observable and forest,
   its latest alert (what `sample` stratifies by)
@@ -29,6 +30,8 @@ class MonitorFolder:
     alerts_geojson = File("alerts.geojson")
     alerts_gpkg = File("alerts.gpkg")
     alert_cells = File("alert_cells.geojson")
+    alerts_style = File("alerts.qml")  # QGIS loads a style of the layer's name beside it
+    alert_cells_style = File("alert_cells.qml")
     history = File("history.csv")
     cells = File("cells.csv")
     regions = File("regions.csv")
@@ -59,6 +62,8 @@ class MonitorFolder:
             self.alerts_geojson,
             self.alerts_gpkg,
             self.alert_cells,
+            self.alerts_style,
+            self.alert_cells_style,
             self.history,
             self.cells,
             self.timeline,

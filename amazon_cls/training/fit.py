@@ -46,6 +46,7 @@ def build(cfg: DictConfig, **model_overrides: Any) -> tuple[PlanetDataModule, Ch
         dehaze=cfg.data.dehaze,
         source=cfg.data.format,
         chip_extent_m=datamodule.ground_extent_m,  # what map and monitor cut from a scene (chip_size=auto)
+        trained_on=datamodule.provenance,  # what the model learned from, shown where it maps real scenes
         **model_overrides,
     )
     model.example_input_array = model.blank_input()  # the model summary's sizes and FLOPs
@@ -147,11 +148,18 @@ def validate_best(
     Lightning, carrying them. (Without a checkpoint callback, the final weights are saved.)"""
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     trainer.loggers = final_loggers(trainer.loggers)  # a run of its own, not one more point of the fit's series
+    epochs = epochs_of(best) if best else trainer.current_epoch
     (results,) = trainer.validate(model, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+    model.scores = {"epochs": epochs, "val/f2": float(results["val/f2"])} if "val/f2" in results else {}
     path = Path(best) if best else folder.final_checkpoint
     trainer.save_checkpoint(path, weights_only=True)  # the model's on_save_checkpoint adds its thresholds
     scores = {key: float(results[key]) for key in SCORES if key in results}
     return {**scores, "best_checkpoint": str(path), "tta": model.active_tta}
+
+
+def epochs_of(checkpoint: str) -> int:
+    """How many epochs the model of a checkpoint saved during the fit had trained."""
+    return int(read_checkpoint(checkpoint)["epoch"]) + 1
 
 
 def interrupted_training(stop: SystemExit, folder: RunFolder) -> SystemExit:

@@ -397,6 +397,15 @@ def test_the_qgis_ready_outputs(tmp_path: Path, scenes: dict, checkpoint: Path) 
         assert set(np.unique(classes)) <= {*range(8), 255} and (classes[-1] == 255).all()  # the nodata row
         assert raster.colormap(1)[1][:3] == (0xE4, 0x1A, 0x1C) and raster.tags(1)["1"] == "mines"
         assert raster.bounds == scene.bounds
+    import xml.etree.ElementTree as ET
+
+    palette = ET.parse(tmp_path / "out" / "visual_classes.qml").getroot().find("pipe/rasterrenderer")
+    assert palette.get("type") == "paletted"
+    entries = {int(e.get("value")): (e.get("label"), int(e.get("alpha"))) for e in palette.iter("paletteEntry")}
+    assert entries[0] == ("none", 0) and entries[1] == ("mines", 255) and len(entries) == 8  # "none" transparent
+
+    aux = ET.parse(tmp_path / "out" / "visual_classes.tif.aux.xml").getroot()
+    assert [c.text or "" for c in aux.iter("Category")][:2] == ["none", "mines"]  # GDAL's category names
     with rasterio.open(tmp_path / "out" / "visual_preview.tif") as overlay, rasterio.open(scenes["visual"]) as scene:
         assert overlay.count == 3 and overlay.crs == scene.crs
         np.testing.assert_allclose(overlay.bounds, scene.bounds)

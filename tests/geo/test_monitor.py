@@ -25,6 +25,7 @@ from amazon_cls.data.synthetic import write_mosaic
 from amazon_cls.geo.change.monitoring import monitor
 from amazon_cls.geo.change.series import dated_scenes
 from amazon_cls.geo.grid import Tiling, chip_name
+from amazon_cls.geo.mapping import map_scenes
 from amazon_cls.geo.scene import Scene, SceneError
 from amazon_cls.geo.sensors import SENSORS
 from amazon_cls.inference.predictor import Predictor
@@ -484,3 +485,103 @@ def test_the_geopackage_is_one_gdal_3_6_reads_without_a_warning(
     monitor(monitor_cfg(tmp_path, write_series(tmp_path, chips_by_tags, DATES[:3])), LOADER, oracle)
     with sqlite3.connect(tmp_path / "out" / "alerts.gpkg") as database:
         assert database.execute("PRAGMA user_version").fetchone()[0] == 10200  # GeoPackage 1.2
+        kinds = dict(database.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall())
+        assert kinds == {"alerts": "features", "layer_styles": "attributes"}
+        (table, geometry, qml, default), *others = database.execute(
+            "SELECT f_table_name, f_geometry_column, styleQML, useAsDefault FROM layer_styles"
+        ).fetchall()
+        columns = {name: kind for _, name, kind, *_ in database.execute("PRAGMA table_info(alerts)")}
+    assert (table, geometry, default, others) == ("alerts", "geom", 1, [])
+    assert columns["first_seen"] == columns["last_forest"] == "DATETIME"  # QGIS's temporal controller reads them
+    assert qml == (tmp_path / "out" / "alerts.qml").read_text() == (tmp_path / "out" / "alert_cells.qml").read_text()
+
+
+def test_the_alert_style_colours_types_and_outlines_confidence() -> None:
+    import xml.etree.ElementTree as ET
+
+    from amazon_cls.core.labels import ALARMS
+    from amazon_cls.geo.outputs.preview import COLOURS
+    from amazon_cls.geo.styles import alerts_qml
+
+    root = ET.fromstring(alerts_qml({kind: COLOURS[kind] for kind in ALARMS}).split("\n", 1)[1])
+    renderer = root.find("renderer-v2")
+    assert (renderer.get("type"), renderer.get("attr")) == ("categorizedSymbol", "type")
+    categories = {c.get("value"): c.get("symbol") for c in renderer.iter("category")}
+    assert set(categories) == set(ALARMS)
+    for kind, index in categories.items():
+        layer = renderer.find(f"symbols/symbol[@name='{index}']/layer")
+        options = {o.get("name"): o.get("value") for o in layer.find("Option")}
+        red, green, blue = (int(COLOURS[kind][k : k + 2], 16) for k in (1, 3, 5))
+        assert options["outline_color"] == f"{red},{green},{blue},255"  # the preview's palette
+        defined = {
+            p.get("name"): {o.get("name"): o.get("value") for o in p}
+            for p in layer.find("data_defined_properties/Option/Option[@name='properties']")
+        }
+        assert "'probable' THEN 'dash'" in defined["outlineStyle"]["expression"]
+        assert "'retracted' THEN '128,128,128,255'" in defined["outlineColor"]["expression"]
+        assert all(p["active"] == "true" and p["type"] == "3" for p in defined.values())
+    temporal = root.find("temporal")
+    assert (temporal.get("enabled"), temporal.get("startField"), temporal.get("accumulate")) == ("1", "first_seen", "1")
+
+
+def test_the_report_says_where_from_what_and_what_each_operating_point_alerts(
+    tmp_path: Path, chips_by_tags: dict, oracle: Oracle
+) -> None:
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
+    cell = CHIP * PIXEL
+    area = shapely.box(ORIGIN[0] - 1000, ORIGIN[1] - 5 * cell, ORIGIN[0] + 5 * cell, ORIGIN[1] + 1000)
+    regions = tmp_path / "regions.geojson"
+    gpd.GeoDataFrame({"name": ["basin"]}, geometry=[area], crs="EPSG:32721").to_file(regions, driver="GeoJSON")
+    summary = monitor(monitor_cfg(tmp_path, scenes, f"regions={regions}", "region_key=name"), LOADER, oracle)
+    report = (tmp_path / "out" / "report.md").read_text()
+    alerts = gpd.read_file(tmp_path / "out" / "alerts.geojson")
+    centres = alerts.to_crs("EPSG:32721").geometry.centroid.to_crs("EPSG:4326")
+    assert np.allclose(alerts["lat"], centres.y, atol=1e-6) and np.allclose(alerts["lon"], centres.x, atol=1e-6)
+    assert set(alerts["region"]) == {"basin"}
+    assert summary["warning"] is None and "Warning" not in report  # trained on a data set's real files
+    assert re.search(
+        r"trained on .*tiny.*, train_v2.csv blake2b [0-9a-f]{32}, fold 0 of 5, 2 epochs, out-of-fold F2 0", report
+    )
+    assert "**alerted cell area 3 ha**" in report and "A cell counts whole" in report  # 3 cells of 0.9 ha
+    assert "## Regions" in report and "| basin |" in report
+    road = alerts[alerts["confidence"] == "retracted"].iloc[0]
+    retracted = report.split("## Retracted alerts")[1].split("## Caveats")[0]
+    assert f"| {road['alert_id']} | road |" in retracted and f"evidence/{road['alert_id']}.png" in retracted
+    with Image.open(tmp_path / "out" / "evidence" / f"{road['alert_id']}.png") as image:
+        panels = image.size[0] / image.size[1]
+    assert panels > 2  # every date of the retracted cell, not just before and after
+    compared = report.split("What each operating point would alert")[1].split("## Totals")[0]
+    assert "| f2 | all | 2 | 3 |" in compared and "| precision | all |" in compared  # fields and a mine: 3 cells
+
+
+def as_demo_model(checkpoint: Path, target: Path) -> Path:
+    """The checkpoint as if trained on the embedded synthetic data set (its provenance says so)."""
+    import torch
+
+    content = torch.load(checkpoint, weights_only=True, map_location="cpu")
+    root = str(target.parent / "data" / "synthetic-planet")
+    trained_on = {"synthetic": True, "data": "the embedded synthetic data set", "root": root, "fold": 0, "num_folds": 5}
+    content["hyper_parameters"]["trained_on"] = trained_on
+    torch.save(content, target)
+    return target
+
+
+def test_a_demo_model_on_real_scenes_is_warned_about_and_the_report_says_so_first(
+    tmp_path: Path, chips_by_tags: dict, trained_run: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    demo = as_demo_model(next((trained_run / "checkpoints").glob("best-*.ckpt")), tmp_path / "demo.ckpt")
+    base = Predictor.of(str(demo), None, "d4", None)
+    inside = tmp_path / "data" / "synthetic-planet" / "test-jpg"
+    assert base.demo_warning("these chips", [inside]) is None  # its own data set's chips: what it is for
+    assert "demo.ckpt was trained on the embedded synthetic data set" in base.demo_warning("these chips", [tmp_path])
+    oracle = Oracle(**vars(base))
+    caplog.set_level("WARNING")
+    scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
+    summary = monitor(monitor_cfg(tmp_path, scenes), LOADER, oracle)
+    report = (tmp_path / "out" / "report.md").read_text().splitlines()
+    assert report[2] == f"> **Warning.** {summary['warning']}." and "means nothing" in report[2]
+    assert summary["warning"] in caplog.text
+    caplog.clear()
+    map_cfg = [f"scene=[{scenes[0]}]", f"output_dir={tmp_path / 'map'}", f"chip_size={CHIP}"]
+    map_scenes(compose_config("map", map_cfg, tmp_path / "hydra"), LOADER, oracle)
+    assert "what it says of these scenes means nothing" in caplog.text

@@ -19,9 +19,10 @@ from amazon_cls.core.labels import LABEL_INDEX, NUM_LABELS
 from amazon_cls.geo.change import outputs
 from amazon_cls.geo.change.alerts import Rules, States, find_alerts, states_of
 from amazon_cls.geo.change.operating import operating_point
-from amazon_cls.geo.change.polygons import alert_cells, merged, read_regions, region_totals
+from amazon_cls.geo.change.polygons import alert_cells, located, merged, read_regions, region_totals
 from amazon_cls.geo.change.series import Dated, Series, assemble, dated_scenes
 from amazon_cls.geo.change.shards import SHARD_KEYS, Block, block_of, gathered, merged_config
+from amazon_cls.geo.config import OPERATING_POINTS
 from amazon_cls.geo.grid import Grid
 from amazon_cls.geo.mosaic import mosaic
 from amazon_cls.geo.pipeline import (
@@ -72,6 +73,9 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     block = block_of(grid.rows, grid.cols, cfg.shard, cfg.num_shards)
     dated = [dataclasses.replace(item, grid=within(item.grid, block)) for item in dated]
     rules, operating = alert_rules(cfg, predictor)
+    warning = predictor.demo_warning("these scenes")
+    if warning and is_rank_zero():
+        log.warning("%s", warning)
     settings = settings_of(cfg, PREDICTION_KEYS)
     inputs = predictor.inputs() + ([str(cfg.grid)] if cfg.grid else [])  # what a date's probabilities rest on
     record = {"settings": {**settings, **settings_of(cfg, (*ALERT_KEYS, "scenes", "merge"))}}
@@ -99,7 +103,7 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         return {}  # another rank writes
     states = states_of(series.probs, series.read, rules)
     cells = alert_cells(find_alerts(states, rules), grid, footprint)
-    polygons = merged(cells, grid, cfg.min_area_ha)  # gives each cell its alert_id
+    polygons = located(merged(cells, grid, cfg.min_area_ha), regions, cfg.region_key)  # gives cells their alert_id
     cells = add_probabilities(cells, series, rules.change)
     summary = {
         **record,
@@ -108,6 +112,8 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "reused": len(dated) - predicted,
         "dates": [day.isoformat() for day in series.dates],
         "predictor": predictor.describe(),
+        "provenance": predictor.provenance(),
+        "warning": warning,
         "grid": {"rows": grid.rows, "cols": grid.cols, "crs": footprint.crs.to_string(), "cell_px": grid.step},
         "block": block.as_data(),
         "hidden": hidden_counts(dated, series, states, block),
@@ -116,10 +122,12 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "area_ha": float(polygons.loc[polygons["confidence"] != "retracted", "area_ha"].sum()),
         "operating_point": operating.to_dict(orient="records"),
     }
+    compared = operating_points_compared(cfg, predictor, series)
     with done.rewriting():  # a failed write keeps the previous run's outputs, and its record
-        written = write_alerts(folder, series, states, polygons, cells, regions, cfg.region_key)
+        written, totals = write_alerts(folder, series, states, polygons, cells, regions, cfg.region_key)
         evidence = write_evidence(folder, polygons, cells, series, cfg.evidence)
-        outputs.write_report(folder.report, summary, operating, outputs.with_dates(polygons, series), evidence)
+        report = outputs.Report(summary, operating, outputs.with_dates(polygons, series), evidence, totals, compared)
+        outputs.write_report(folder.report, report)
     return done.write([*written, folder.report, *(folder.evidence(alert_id) for alert_id in evidence)], summary, read)
 
 
@@ -177,33 +185,64 @@ def write_alerts(
     cells: gpd.GeoDataFrame,
     regions: gpd.GeoDataFrame | None,
     region_key: str | None,
-) -> list[Path]:
-    """The alert layers, the history of every cell, the timeline and, with regions, their totals."""
+) -> tuple[list[Path], pd.DataFrame | None]:
+    """The alert layers, the history of every cell, the timeline and, with regions, their totals
+    (the files written, and the totals)."""
     outputs.write_vectors(folder, polygons, cells, series)
     outputs.write_history(folder.history, series, states)
     write_csv(folder.cells, outputs.cells_table(series, states, cells))
     outputs.write_timeline(folder.timeline, polygons, series)
-    written = [folder.alerts_geojson, folder.alerts_gpkg, folder.alert_cells, folder.history, folder.cells]
+    written = [
+        folder.alerts_geojson,
+        folder.alerts_gpkg,
+        folder.alert_cells,
+        folder.alerts_style,
+        folder.alert_cells_style,
+    ]
+    written += [folder.history, folder.cells]
     written += [folder.timeline, *outputs.write_chips(folder, series)]
+    totals = None
     if regions is not None:
         totals = region_totals(polygons, regions, region_key)
         totals["first_seen"] = [series.dates[int(t)].isoformat() for t in totals["first_seen"]]
         written.append(write_csv(folder.regions, totals))
-    return written
+    return written, totals
 
 
-def alert_rules(cfg: DictConfig, predictor: Predictor) -> tuple[Rules, pd.DataFrame]:
-    """What raises an alert: each change label's threshold at the operating point, the labels that
-    hide the ground; and the operating point's table (each label's threshold, its out-of-fold
-    precision and recall)."""
-    change = tuple(cfg.change_labels)
+def alert_rules(cfg: DictConfig, predictor: Predictor, mode: str | None = None) -> tuple[Rules, pd.DataFrame]:
+    """What raises an alert: each change label's threshold at the operating point (`mode`, else the
+    config's), the labels that hide the ground; and the operating point's table (each label's
+    threshold, its out-of-fold precision and recall)."""
+    change, mode = tuple(cfg.change_labels), mode or cfg.operating_point
     oof = (None, None)
-    if cfg.operating_point == "precision":
+    if mode == "precision":
         oof = predictor.out_of_fold(", which an operating point by precision is fitted on; give operating_point=f2")
-    thresholds, operating = operating_point(
-        predictor.thresholds, *oof, change, cfg.operating_point, cfg.alert_precision
-    )
+    thresholds, operating = operating_point(predictor.thresholds, *oof, change, mode, cfg.alert_precision)
     return Rules(thresholds, change, tuple(cfg.unobservable)), operating
+
+
+def operating_points_compared(cfg: DictConfig, predictor: Predictor, series: Series) -> pd.DataFrame:
+    """What each operating point would alert on this very run, from its kept predictions: alerts
+    and alerted cell area per type (retracted ones not counted). A point the model cannot take
+    (precision without out-of-fold predictions) is left out."""
+    rows = []
+    for mode in OPERATING_POINTS:
+        try:
+            rules, _ = alert_rules(cfg, predictor, mode)
+        except ValueError:
+            continue
+        states = states_of(series.probs, series.read, rules)
+        cells = alert_cells(find_alerts(states, rules), series.grid, series.footprint)
+        polygons = merged(cells, series.grid, cfg.min_area_ha)
+        counted = polygons[polygons["confidence"] != "retracted"]
+        for kind, group in counted.groupby("type"):
+            rows.append(
+                {"operating_point": mode, "type": kind, "alerts": len(group), "area_ha": group["area_ha"].sum()}
+            )
+        rows.append(
+            {"operating_point": mode, "type": "all", "alerts": len(counted), "area_ha": counted["area_ha"].sum()}
+        )
+    return pd.DataFrame(rows, columns=["operating_point", "type", "alerts", "area_ha"])
 
 
 def write_evidence(

@@ -1,20 +1,26 @@
 """What `monitor` writes, each file atomically, `monitor.json` last:
 
 - `alerts.geojson, alerts.gpkg`: merged alert polygons: alert_id, type, labels, first_seen, last_forest,
-  confidence, area_ha, cells (EPSG:4326 in the GeoJSON; the grid's CRS in the GeoPackage)
+  confidence, area_ha, cells, lat, lon (the centroid), region (with regions) (EPSG:4326 in the
+  GeoJSON, ISO dates; the grid's CRS in the GeoPackage, date-time fields, its QGIS style in
+  `layer_styles`); `alerts.qml`, `alert_cells.qml`: the QGIS styles beside the GeoJSONs
 - `alert_cells.geojson`: one feature per cell alert: row, col, its alert_id, and the change labels'
   probabilities before (at last_forest) and after (at first_seen)
 - `history.csv`: cell x date: observable, tags and the 17 probabilities of every cell read
 - `regions.csv`: with regions=: alert area per region, type and date
 - `timeline.png`: new alert area per type per date, stacked (retracted alerts not counted)
-- `evidence/<alert_id>.png`: the before and after crops side by side, the cells outlined, dates and probabilities
-- `report.md`: the settings, the operating point, the totals, the timeline, the top alerts, the caveats
+- `evidence/<alert_id>.png`: the before and after crops side by side (a retracted alert's at every
+  date), the cells outlined, dates and probabilities
+- `report.md`: the model and what it learned from, the operating point (and what each would alert
+  here), the alerted cell area, the regions, the largest and the retracted alerts with where they
+  are, the timeline, the caveats
 """
 
 from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,7 @@ from amazon_cls.geo.outputs.geojson import wgs84
 from amazon_cls.geo.outputs.gpkg import GPKG_VERSION
 from amazon_cls.geo.outputs.preview import COLOURS
 from amazon_cls.geo.scene import Scene, open_raster, reading
+from amazon_cls.geo.styles import add_default_style, alerts_qml
 from amazon_cls.store.atomic import atomic_path, write_csv, write_text
 from amazon_cls.store.figures import new_figure, save_figure
 from amazon_cls.store.monitor_folder import MonitorFolder
@@ -51,12 +58,19 @@ def with_dates(frame: gpd.GeoDataFrame, series: Series) -> gpd.GeoDataFrame:
 
 
 def write_vectors(folder: MonitorFolder, polygons: gpd.GeoDataFrame, cells: gpd.GeoDataFrame, series: Series) -> None:
+    """The alerts and their cells as GeoJSON (ISO dates, which GDAL reads as dates) with a QGIS
+    style beside each, and the alerts as a GeoPackage (date-time fields) holding its own style."""
     dated_polygons = with_dates(polygons, series)
+    style = alerts_qml({kind: COLOURS[kind] for kind in ALARMS})
     write_text(folder.alerts_geojson, json.dumps(geojson_of(dated_polygons), allow_nan=False))
     with atomic_path(folder.alerts_gpkg) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # GDAL notes the temporary name's extension
-        dated_polygons.to_file(tmp, driver="GPKG", layer="alerts", VERSION=GPKG_VERSION)
+        as_dates = {column: pd.to_datetime(dated_polygons[column]) for column in ("first_seen", "last_forest")}
+        dated_polygons.assign(**as_dates).to_file(tmp, driver="GPKG", layer="alerts", VERSION=GPKG_VERSION)
+        add_default_style(tmp, "alerts", style, "alerts by type and confidence")
     write_text(folder.alert_cells, json.dumps(geojson_of(with_dates(cells, series)), allow_nan=False))
+    write_text(folder.alerts_style, style)
+    write_text(folder.alert_cells_style, style)
 
 
 def geojson_of(frame: gpd.GeoDataFrame) -> dict[str, Any]:
@@ -112,17 +126,21 @@ def rgb_window(scene: Scene, window: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def write_evidence(path: Path, alert: pd.Series, cells: gpd.GeoDataFrame, series: Series) -> Path:
-    """The cells' ground before and after, side by side, outlined, with dates and probabilities."""
+    """The cells' ground before and after, side by side, outlined, with dates and probabilities; a
+    retracted alert's at every date, so that the date that retracted it is seen too."""
     grid = series.grid
     boxes = grid.cell_boxes(list(zip(cells["row"], cells["col"], strict=True)))
     margin = grid.step
     low, high = boxes[:, :2].min(axis=0) - margin, boxes[:, 2:].max(axis=0) + margin
     window = (max(0, int(low[0])), max(0, int(low[1])), min(grid.width, int(high[0])), min(grid.height, int(high[1])))
     before, after = int(alert["last_forest"]), int(alert["first_seen"])
-    figure, axes = new_figure(1, 2, figsize=(9, 5))
+    shown = list(range(len(series.dates))) if alert["confidence"] == "retracted" else [before, after]
+    titles = {before: "before", after: "after"}
+    figure, axes = new_figure(1, len(shown), figsize=(4.5 * len(shown), 5), squeeze=False)
     figure.set_layout_engine("constrained")  # the title clear of the captions, whatever the crops' shape
     change = alert["labels"].split()
-    for ax, t, title in ((axes[0], before, "before"), (axes[1], after, "after")):
+    for ax, t in zip(axes[0], shown, strict=True):
+        title = titles.get(t, "later" if t > after else "earlier")
         ax.imshow(rgb_window(series.scenes[t], window), extent=(window[0], window[2], window[3], window[1]))
         for left, top, right, bottom in boxes:
             ax.add_patch(
@@ -146,56 +164,139 @@ def write_evidence(path: Path, alert: pd.Series, cells: gpd.GeoDataFrame, series
     return save_figure(figure, path, dpi=100)
 
 
-def write_report(
-    path: Path, summary: dict[str, Any], operating: pd.DataFrame, polygons: gpd.GeoDataFrame, evidence: list[str]
-) -> Path:
+@dataclass(frozen=True)
+class Report:
+    """What `report.md` is made of: the run's summary, the operating point's table, the alerts (ISO
+    dates, located), the evidence written, the region totals (with regions) and what each operating
+    point would alert on this run."""
+
+    summary: dict[str, Any]
+    operating: pd.DataFrame
+    polygons: gpd.GeoDataFrame
+    evidence: list[str]
+    totals: pd.DataFrame | None
+    compared: pd.DataFrame
+
+
+def whole_ha(frame: pd.DataFrame) -> pd.DataFrame:
+    """Areas in whole hectares, as a report says them (a cell counts whole: more digits say nothing)."""
+    return frame.assign(**{c: frame[c].round().astype(int) for c in frame.columns if c.endswith("area_ha")})
+
+
+def model_lines(provenance: list[dict[str, Any]]) -> list[str]:
+    """Each model's provenance: the data it learned from, its epochs, its out-of-fold F2."""
+    lines = []
+    for model in provenance:
+        trained_on = model.get("trained_on") or {}
+        data = trained_on.get("data", "not recorded (a checkpoint made before models kept it)")
+        identity = trained_on.get("labels") or (
+            f"generated with {trained_on['generator']}" if trained_on.get("generator") is not None else None
+        )
+        fold = f"fold {trained_on['fold']} of {trained_on['num_folds']}" if "fold" in trained_on else None
+        f2 = (
+            f"out-of-fold F2 {model['val_f2']:.3f}"
+            if model.get("val_f2") is not None
+            else "out-of-fold F2 not recorded"
+        )
+        epochs = f"{model['epochs']} epochs" if model.get("epochs") is not None else None
+        said = ", ".join(filter(None, [data, identity, fold, epochs, f2]))
+        lines.append(f"- `{model['checkpoint']}`: trained on {said}.")
+    return lines
+
+
+def regions_lines(totals: pd.DataFrame) -> list[str]:
+    """The alerted cell area per region, type and date (`regions.csv`), for the report."""
+    return ["## Regions", "", markdown_table(whole_ha(totals)) if len(totals) else "No alert in any region.", ""]
+
+
+def write_report(path: Path, report: Report) -> Path:
+    summary, polygons = report.summary, report.polygons
     counted = polygons[polygons["confidence"] != "retracted"]
-    by_type = counted.groupby("type")["area_ha"].agg(["count", "sum"]).rename(columns={"count": "alerts", "sum": "ha"})
+    retracted = polygons[polygons["confidence"] == "retracted"]
+    by_type = (
+        counted.groupby("type")["area_ha"].agg(["count", "sum"]).rename(columns={"count": "alerts", "sum": "area_ha"})
+    )
     confidence = polygons["confidence"].value_counts().reindex(["probable", "confirmed", "retracted"], fill_value=0)
     top = counted.sort_values("area_ha", ascending=False).head(10)
-    largest = ["alert_id", "type", "labels", "first_seen", "last_forest", "confidence", "area_ha", "cells"]
+    where = ["lat", "lon", *(["region"] if "region" in polygons.columns else [])]
+    largest = ["alert_id", "type", "labels", "first_seen", "last_forest", "confidence", "area_ha", "cells", *where]
+    settings = summary["settings"]
     lines = [
         "# Monitoring report",
         "",
+        *([f"> **Warning.** {summary['warning']}.", ""] if summary.get("warning") else []),
         f"{summary['scenes']} scenes from {summary['dates'][0]} to {summary['dates'][-1]} on one grid of "
         f"{summary['grid']['rows']} x {summary['grid']['cols']} cells ({summary['grid']['crs']}); "
-        f"predicted with {summary['predictor']} (tta={summary['settings']['tta']}).",
+        f"predicted with {summary['predictor']} (tta={settings['tta']}).",
         "",
-        *([part, ""] if (part := scope(summary["settings"], summary["block"])) else []),
+        *([part, ""] if (part := scope(settings, summary["block"])) else []),
+        "## The model",
+        "",
+        *model_lines(summary.get("provenance", [])),
+        "",
         "## Operating point",
         "",
-        f"`operating_point={summary['settings']['operating_point']}`"
-        + (
-            f", `alert_precision={summary['settings']['alert_precision']}`"
-            if summary["settings"]["operating_point"] == "precision"
-            else ""
-        )
+        f"`operating_point={settings['operating_point']}`"
+        + (f", `alert_precision={settings['alert_precision']}`" if settings["operating_point"] == "precision" else "")
         + ": a change label is on above its threshold. The precision and recall below are "
         "**model-based (out-of-fold Kaggle chips, single-date)**: the model's scores on chips that are "
-        "not a sample of this area, for single-date tags, not two-date change. For a design-based "
-        "figure, an error-adjusted area with its 95% interval, review a sample of this run's cells: "
-        f"`python -m amazon_cls.sample monitor={path.parent}`, label `review.html`, then "
-        "`python -m amazon_cls.area sample=<sample folder>/sample.csv`.",
+        "not a sample of this area, for single-date tags, not two-date change.",
         "",
-        markdown_table(operating),
+        markdown_table(report.operating),
+        "",
+        "What each operating point would alert on this run (from its kept predictions; give "
+        "`operating_point=` to choose, the same command reuses every prediction):",
+        "",
+        markdown_table(whole_ha(report.compared)) if len(report.compared) else "No alert at either.",
         "",
         "## Totals",
         "",
         f"{len(polygons)} alerts ({', '.join(f'{n} {kind}' for kind, n in confidence.items())}); "
-        f"{counted['area_ha'].sum():.1f} ha counted (retracted alerts are kept and marked, never counted).",
+        f"**alerted cell area {counted['area_ha'].sum():.0f} ha** (retracted alerts are kept and marked, "
+        "never counted). A cell counts whole when its chip shows the change, however little of it "
+        "changed: this is the area of the alerted cells, not the area cleared. For a figure to report, "
+        "an error-adjusted area with its 95% interval, review a sample of this run's cells: "
+        f"`python -m amazon_cls.sample monitor={path.parent}`, label `review.html`, then "
+        "`python -m amazon_cls.area sample=<sample folder>/sample.csv`.",
         "",
         "Cell-dates hidden: {nodata} by nodata or outside a scene, {mask} by the cloud masks, {model} by the "
         "model's own unobservable labels.".format(**summary.get("hidden", {"nodata": 0, "mask": 0, "model": 0})),
         "",
-        markdown_table(by_type.reset_index()) if len(by_type) else "No alert.",
+        markdown_table(whole_ha(by_type.reset_index())) if len(by_type) else "No alert.",
         "",
         "![New alerts per date](timeline.png)",
         "",
+        *(
+            [
+                "## Regions",
+                "",
+                markdown_table(whole_ha(report.totals)) if len(report.totals) else "No alert in any.",
+                "",
+            ]
+            if report.totals is not None
+            else []
+        ),
         "## The largest alerts",
         "",
-        markdown_table(top[largest]) if len(top) else "None.",
+        "Where: each alert's centroid (latitude, longitude in degrees)"
+        + (" and the region holding it." if "region" in polygons.columns else "."),
         "",
-        *[f"![{alert_id}](evidence/{alert_id}.png)" for alert_id in evidence],
+        markdown_table(whole_ha(top[largest])) if len(top) else "None.",
+        "",
+        *[
+            f"![{alert_id}](evidence/{alert_id}.png)"
+            for alert_id in report.evidence
+            if alert_id in set(top["alert_id"])
+        ],
+        "",
+        "## Retracted alerts",
+        "",
+        "A change seen at one date and forest again at a later one: kept and marked, never counted; "
+        "their evidence shows the cells at every date.",
+        "",
+        markdown_table(whole_ha(retracted[largest])) if len(retracted) else "None.",
+        "",
+        *[f"![{a}](evidence/{a}.png)" for a in report.evidence if a in set(retracted["alert_id"])],
         "",
         "## Caveats",
         "",

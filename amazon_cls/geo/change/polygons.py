@@ -103,3 +103,17 @@ def region_totals(polygons: gpd.GeoDataFrame, regions: gpd.GeoDataFrame, key: st
         area_ha=("area_ha", "sum"), alerts=("alert_id", "nunique")
     )
     return totals.sort_values([key, "first_seen", "type"]).reset_index(drop=True)
+
+
+def located(polygons: gpd.GeoDataFrame, regions: gpd.GeoDataFrame | None, key: str | None) -> gpd.GeoDataFrame:
+    """The alerts with where they are: their centroid's latitude and longitude (degrees, WGS 84)
+    and, with regions, the region holding that centroid (empty where none does)."""
+    polygons = polygons.copy()
+    centres = polygons.geometry.centroid
+    degrees = centres.to_crs("EPSG:4326")
+    polygons["lat"], polygons["lon"] = degrees.y.round(6).to_numpy(), degrees.x.round(6).to_numpy()
+    if regions is not None and key is not None:
+        points = gpd.GeoDataFrame({"alert": range(len(polygons))}, geometry=centres.to_numpy(), crs=polygons.crs)
+        inside = gpd.sjoin(points, regions.to_crs(polygons.crs), how="left", predicate="within")
+        polygons["region"] = inside.drop_duplicates("alert").sort_values("alert")[key].fillna("").to_numpy()
+    return polygons

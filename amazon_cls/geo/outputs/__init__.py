@@ -55,14 +55,19 @@ class Output:
 
     suffix: str
     write: Callable[[Path, SceneResult], Any]
+    sidecars: tuple[str, ...] = ()  # the suffixes of files its writer puts beside it (a QGIS style, ...)
 
 
 OUTPUTS: Registry[Output] = Registry("outputs")
 
 
 def output_paths(output_dir: Path, scene: Path, names: Sequence[str]) -> dict[str, Path]:
-    """The files of the chosen outputs of a scene, and its record (`done`), last."""
-    paths = {name: output_dir / f"{scene.stem}{OUTPUTS[name].suffix}" for name in names}
+    """The files of the chosen outputs of a scene (each output's, then its sidecars'), and its
+    record (`done`), last."""
+    paths = {}
+    for name in names:
+        paths[name] = output_dir / f"{scene.stem}{OUTPUTS[name].suffix}"
+        paths.update({name + suffix: output_dir / f"{scene.stem}{suffix}" for suffix in OUTPUTS[name].sidecars})
     return {**paths, "done": output_dir / f"{scene.stem}{DONE}"}
 
 
@@ -75,7 +80,8 @@ def write_outputs(
     files = {name: path for name, path in paths.items() if name != "done"}
     with done.rewriting():
         for name, path in files.items():
-            OUTPUTS[name].write(path, result)
+            if name in OUTPUTS:  # a sidecar is written by its output's writer
+                OUTPUTS[name].write(path, result)
     done.write(files.values(), record, inputs)
 
 

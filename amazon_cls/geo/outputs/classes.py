@@ -1,7 +1,8 @@
 """`<scene>_classes.tif`: one byte per cell, the most alarming of the labels people look for that
-the cell shows (`core.labels.ALARMS`: 1 mines, 2 slash_burn, ... 7 agriculture; 0 none of them;
-255 skipped), with a colour table and the class names in its metadata, so QGIS draws it as the
-preview does without a style to set."""
+the cell shows (`core.labels.ALARMS`: 1 mines, 2 slash_burn, ... 7 agriculture; 0 none of them,
+transparent; 255 skipped), with a colour table, its QGIS style beside it (`_classes.qml`: the
+palette with each class's name) and GDAL's category names (`_classes.tif.aux.xml`), so QGIS draws
+it as the preview does, with a legend that reads."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import rasterio
 from amazon_cls.core.labels import ALARMS, alarm_of
 from amazon_cls.geo.outputs import OUTPUTS, Output, SceneResult
 from amazon_cls.geo.outputs.preview import COLOURS
-from amazon_cls.store.atomic import atomic_path
+from amazon_cls.geo.styles import PaletteEntry, category_names_aux, palette_qml
+from amazon_cls.store.atomic import atomic_path, write_text
 
 NONE, SKIPPED = 0, 255
 CLASSES = {name: k for k, name in enumerate(ALARMS, start=1)}
@@ -46,7 +48,10 @@ def write_classes(path: Path, result: SceneResult) -> Path:
         raster.write(classes, 1)  # after the colour table: GDAL fixes a palette's interpretation at the first write
         raster.set_band_description(1, "most alarming label class")
         raster.update_tags(1, **{str(k): name for name, k in CLASSES.items()}, **{str(NONE): "none"})
+    write_text(path.with_suffix(".qml"), palette_qml(PALETTE))  # QGIS: the style beside the raster
+    write_text(path.with_name(path.name + ".aux.xml"), category_names_aux(PALETTE))  # GDAL: the names
     return path
 
 
-OUTPUTS.register("classes")(Output("_classes.tif", write_classes))
+PALETTE = [PaletteEntry(NONE, "none", None), *(PaletteEntry(k, name, COLOURS[name]) for name, k in CLASSES.items())]
+OUTPUTS.register("classes")(Output("_classes.tif", write_classes, sidecars=("_classes.qml", "_classes.tif.aux.xml")))
