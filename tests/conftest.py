@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny synthetic data set and a finished run of the tiny model on it."""
+"""Shared fixtures: a tiny synthetic data set, a finished run of the tiny model on it, a browser."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from amazon_cls.data.synthetic import write_dataset
+from tests.browser import browser  # noqa: F401  (a fixture: pages in headless chromium)
 from tests.helpers import TINY_DATA, compose_train, tiny_overrides
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # `make test` runs a worker per core: one thread each, or they contend

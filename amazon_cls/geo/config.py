@@ -25,6 +25,12 @@ from amazon_cls.runtime.config import TrainerConfig
 
 EDGES = ("pad", "skip")  # the last row and column of chips: padded past the edge as nodata, or left out
 OPERATING_POINTS = ("precision", "f2")  # a change label's threshold: by out-of-fold precision, or the F2's
+BASEMAPS = {  # web tiles a user may ask for under an HTML map's layers: URL template, attribution
+    "osm": (
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
+    ),
+}
 
 
 @dataclass
@@ -79,6 +85,7 @@ class MonitorConfig(SceneConfig):
     regions: str | None = checked(path("file", nullable=True))
     region_key: str | None = checked(text(nullable=True))
     evidence: int = checked(whole(0))
+    basemap: str | None = checked(choice(*BASEMAPS, nullable=True))
     shard: int | None = checked(whole(0, nullable=True))
     num_shards: int = checked(whole(1))
     merge: list[str] | None = checked(listing(path("dir"), nullable=True))

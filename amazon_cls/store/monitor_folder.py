@@ -3,6 +3,7 @@
 - `alerts.geojson`, `alerts.gpkg`: the merged alert polygons (EPSG:4326; the grid's CRS)
 - `alert_cells.geojson`: one feature per cell alert, with its probabilities before and after
 - `alerts.qml`, `alert_cells.qml`: their QGIS styles (the GeoPackage holds its own, in `layer_styles`)
+- `alerts.html`: an interactive map of the alerts over the first and last scenes, offline
 - `history.csv`: cell x date: observable, tags and the 17 probabilities of every cell read
 - `cells.csv`: every cell once: where it is, its ground area, how often observable and forest,
   its latest alert (what `sample` stratifies by)
@@ -32,6 +33,7 @@ class MonitorFolder:
     alert_cells = File("alert_cells.geojson")
     alerts_style = File("alerts.qml")  # QGIS loads a style of the layer's name beside it
     alert_cells_style = File("alert_cells.qml")
+    web_map = File("alerts.html")
     history = File("history.csv")
     cells = File("cells.csv")
     regions = File("regions.csv")
@@ -64,6 +66,7 @@ class MonitorFolder:
             self.alert_cells,
             self.alerts_style,
             self.alert_cells_style,
+            self.web_map,
             self.history,
             self.cells,
             self.timeline,

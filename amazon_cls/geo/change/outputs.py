@@ -125,6 +125,33 @@ def rgb_window(scene: Scene, window: tuple[int, int, int, int]) -> np.ndarray:
     return np.asarray(scene.to_input(pixels)).transpose(1, 2, 0).astype(np.uint8)  # as the model sees it
 
 
+def write_web_map(
+    path: Path, polygons: gpd.GeoDataFrame, series: Series, evidence: list[str], basemap: str | None
+) -> Path:
+    """alerts.html: the alerts over the first and last scenes, a layer per date they were first
+    seen, each alert's popup with where, when, what and its evidence."""
+    from amazon_cls.geo.web import VectorLayer, overlay_of, page, picture
+
+    overlays = [
+        overlay_of(f"scene of {series.dates[t].isoformat()}", picture(series.scenes[t]), series.footprint, shown)
+        for t, shown in ((0, False), (len(series.dates) - 1, True))
+    ]
+    dated = with_dates(polygons, series)
+    dated["area"] = [f"{area:.0f} ha" for area in dated["area_ha"]]
+    dated["evidence"] = [f"evidence/{a}.png" if a in evidence else "" for a in dated["alert_id"]]
+    fields = [
+        ("alert_id", "alert"), ("type", "type"), ("labels", "labels"), ("first_seen", "first seen"),
+        ("last_forest", "last seen as forest"), ("confidence", "confidence"), ("area", "alerted cell area"),
+        ("lat", "latitude"), ("lon", "longitude"), ("region", "region"),
+    ]  # fmt: skip
+    layers = [
+        VectorLayer(f"alerts first seen {day}", geojson_of(dated[dated["first_seen"] == day]), fields)
+        for day in sorted(set(dated["first_seen"]))
+    ]
+    notes = f"{len(series.dates)} dates, {series.dates[0]} to {series.dates[-1]}; {len(polygons)} alerts"
+    return write_text(path, page("Alerts", layers, overlays, {k: COLOURS[k] for k in ALARMS}, basemap, notes))
+
+
 def write_evidence(path: Path, alert: pd.Series, cells: gpd.GeoDataFrame, series: Series) -> Path:
     """The cells' ground before and after, side by side, outlined, with dates and probabilities; a
     retracted alert's at every date, so that the date that retracted it is seen too."""
