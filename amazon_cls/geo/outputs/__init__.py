@@ -5,7 +5,7 @@ chosen with `outputs=[...]`, in formats GIS tools open (QGIS, GDAL, geopandas)::
     labels   <scene>_labels.tif     17 bands of probabilities at chip resolution, the scene's CRS; nodata -1
     preview  <scene>_preview.png    the scene's RGB with chips coloured by the labels people look for
     summary  <scene>_summary.csv    chips per label and the area they cover, in hectares
-    classes  <scene>_classes.tif    the most alarming label per cell, a palette; its QGIS style and class names beside it
+    classes  <scene>_classes.tif    the most alarming label per cell, a palette; QGIS style, class names beside it
     html     <scene>_map.html       the scene and its chips in the browser, offline (Leaflet inlined)
 
 and, written last, `<scene>_map.json`: the settings and counts that made them (the scene is done).
