@@ -21,7 +21,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from amazon_cls.runtime.progress import EpochLog, interactive
+from amazon_cls.runtime.progress import EpochLog, StageLog, interactive
 
 # Notices that ask nothing of a user: (category, message pattern).
 QUIET = (
@@ -44,7 +44,7 @@ def make_trainer(trainer: DictConfig, **arguments: Any) -> L.Trainer:
         )
     if trainer.get("enable_progress_bar", True) and not interactive():
         arguments = {**arguments, "enable_progress_bar": False}
-        arguments["callbacks"] = [*arguments.get("callbacks", []), EpochLog()]
+        arguments["callbacks"] = [*arguments.get("callbacks", []), EpochLog(), StageLog()]
     return instantiate(trainer, use_distributed_sampler=False, **arguments)
 
 
