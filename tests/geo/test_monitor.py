@@ -156,7 +156,8 @@ def test_adding_a_date_predicts_that_scene_only(tmp_path: Path, chips_by_tags: d
     first = monitor(monitor_cfg(tmp_path, scenes[:3]), LOADER, oracle)
     assert (first["predicted"], oracle.calls) == (3, 3)
     again = monitor(monitor_cfg(tmp_path, scenes[:3]), LOADER, oracle)
-    assert oracle.calls == 3 and again["predicted"] == 3  # the same command: nothing done, the record read back
+    assert oracle.calls == 3 and (again["predicted"], again["reused"]) == (0, 3)  # the same command: nothing done
+    assert again["alerts"] == first["alerts"]  # the record read back
     fourth = monitor(monitor_cfg(tmp_path, scenes), LOADER, oracle)
     assert (fourth["predicted"], fourth["reused"], oracle.calls) == (1, 3, 4)  # counted, not timed
     cells = [f["properties"] for f in json.loads((tmp_path / "out" / "alert_cells.geojson").read_text())["features"]]

@@ -87,7 +87,7 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     if before := done.finished(folder.outputs(), record, read):
         if is_rank_zero():
             log.info("%s: monitored before from these scenes with these settings; nothing to do", folder.path)
-        return before
+        return {**before, "predicted": 0, "reused": before["scenes"]}  # this run's counts: nothing predicted
 
     def predict(item: Dated) -> pd.DataFrame | None:  # None on other ranks
         if cfg.merge:

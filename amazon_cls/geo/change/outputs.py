@@ -215,7 +215,10 @@ def model_lines(provenance: list[dict[str, Any]]) -> list[str]:
     lines = []
     for model in provenance:
         trained_on = model.get("trained_on") or {}
-        data = trained_on.get("data", "not recorded (a checkpoint made before models kept it)")
+        if not trained_on:
+            lines.append(f"- `{model['checkpoint']}`: what it learned from is not recorded (an older checkpoint).")
+            continue
+        data = trained_on["data"]
         identity = trained_on.get("labels") or (
             f"generated with {trained_on['generator']}" if trained_on.get("generator") is not None else None
         )
