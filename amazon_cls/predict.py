@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 @task("predict", PredictConfig, hardware="predict")
 def run(cfg: DictConfig) -> dict[str, Path]:
     """Everything `python -m amazon_cls.predict` does; returns the paths written (on rank 0)."""
-    from amazon_cls.data.datamodule import ChipFolders  # heavy libraries load once the config composed
     from amazon_cls.data.layout import read_name_table
     from amazon_cls.data.submission import write_submission
+    from amazon_cls.data.to_predict import ChipFolders  # heavy libraries load once the config composed
     from amazon_cls.inference.predictor import PredictionRun, Predictor
     from amazon_cls.store.atomic import remove_stale_temporaries
 

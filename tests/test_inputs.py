@@ -16,11 +16,11 @@ from PIL import Image
 from amazon_cls.core.labels import LABELS
 from amazon_cls.core.thresholds import UNKNOWN_VIEW, Thresholds
 from amazon_cls.data.check import bad_rows_of
-from amazon_cls.data.datamodule import ChipFolders
 from amazon_cls.data.decode import ChipDecodeError, read_chip
 from amazon_cls.data.layout import DataError, Layout, read_labels_csv, read_name_table
 from amazon_cls.data.sources import SOURCES
 from amazon_cls.data.submission import write_submission
+from amazon_cls.data.to_predict import ChipFolders
 from amazon_cls.model.module import ChipClassifier
 from amazon_cls.runtime import hardware
 from amazon_cls.store.checkpoint import CheckpointError

@@ -184,3 +184,13 @@ print("unchanged")
 """
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "unchanged" in result.stdout, result.stderr[-2000:]
+
+
+def test_predicting_imports_nothing_of_training() -> None:
+    """map, monitor and predict load no training-only package: scikit-learn (folds, fitting an
+    ensemble), albumentations (augmentation), Optuna, cleanlab; each costs start-up time."""
+    modules = ["amazon_cls.geo.mapping", "amazon_cls.geo.change.monitoring", "amazon_cls.predict", "amazon_cls.map"]
+    training = {"sklearn", "albumentations", "iterstrat", "optuna", "cleanlab"}
+    code = f"import sys, {', '.join(modules)}; print(sorted({{m.split('.')[0] for m in sys.modules}} & {training!r}))"
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert found.stdout.strip() == "[]"

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
-from sklearn.linear_model import Ridge
 
 from amazon_cls.core.labels import NUM_LABELS, RARE_INDEX
 from amazon_cls.core.metric import binarize, chip_f2
@@ -200,6 +198,8 @@ def _log_loss_weights(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
         p = np.clip(np.einsum("mcl,m->cl", probs, weights), EPSILON, 1 - EPSILON)
         return float(-(truth * np.log(p) + (1 - truth) * np.log(1 - p)).mean())
 
+    from scipy.optimize import minimize  # fitting only: predicting with a combination never imports it
+
     theta = minimize(loss, np.zeros(len(probs)), method="L-BFGS-B").x
     weights = np.exp(theta - theta.max())
     return weights / weights.sum()
@@ -224,6 +224,8 @@ def select_counts(probs: np.ndarray, targets: np.ndarray, max_rounds: int = 25) 
 
 def ridge_weights(probs: np.ndarray, targets: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Per label, a ridge regression of the label on the models' probabilities."""
+    from sklearn.linear_model import Ridge  # fitting only: predicting never imports scikit-learn
+
     models, _, labels = probs.shape
     weights, intercept = np.zeros((models, labels)), np.zeros(labels)
     for label in range(labels):
@@ -235,6 +237,8 @@ def ridge_weights(probs: np.ndarray, targets: np.ndarray, alpha: float = 1.0) ->
 def ridge_over_every_label(probs: np.ndarray, targets: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Per label, a ridge regression of the label on every label's probability of every model:
     weights models x input labels x labels."""
+    from sklearn.linear_model import Ridge  # fitting only: predicting never imports scikit-learn
+
     models, chips, labels = probs.shape
     inputs = probs.transpose(1, 0, 2).reshape(chips, models * labels)  # chips x (model, label)
     ridge = Ridge(alpha=alpha).fit(inputs, targets)  # one fit, every label an output

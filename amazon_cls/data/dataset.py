@@ -12,9 +12,8 @@ import copy
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import albumentations as A
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -23,6 +22,9 @@ from amazon_cls.core.labels import NUM_LABELS
 from amazon_cls.data.batches import BatchBuffers
 from amazon_cls.data.decode import load_chip
 from amazon_cls.data.sources import SOURCES, Source
+
+if TYPE_CHECKING:  # a training transform: predicting never imports albumentations
+    import albumentations as A
 
 
 class EpochSampler(Sampler):

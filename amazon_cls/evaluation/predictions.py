@@ -89,7 +89,7 @@ def prepare(path: Path, context: Context) -> Pending:
 
 def _to_predict(path: Path, predictor: Predictor, context: Context, kind: str) -> Pending:
     """The truth's chips, to be predicted by `predictor` through `Trainer.predict`."""
-    from amazon_cls.data.datamodule import ChipFiles
+    from amazon_cls.data.to_predict import ChipFiles
 
     truth = context.truth
     if truth.paths is None:

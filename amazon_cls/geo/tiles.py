@@ -15,10 +15,10 @@ from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
 from amazon_cls.core.labels import NUM_LABELS
-from amazon_cls.data.datamodule import ChipsToPredict
 from amazon_cls.data.dataset import ChipDataset
 from amazon_cls.data.decode import resize
 from amazon_cls.data.dehaze import dehaze as remove_haze
+from amazon_cls.data.to_predict import ChipsToPredict
 from amazon_cls.geo.grid import Grid, chip_name
 from amazon_cls.geo.scene import Scene, SceneError, open_raster, reading
 

@@ -15,9 +15,10 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zer
 from omegaconf import DictConfig
 
 from amazon_cls.core.validation import SCORES, format_scores
-from amazon_cls.data.datamodule import ChipFolders, PlanetDataModule
+from amazon_cls.data.datamodule import PlanetDataModule
 from amazon_cls.data.layout import Layout, list_chips, read_labels_csv
 from amazon_cls.data.sources import SOURCES
+from amazon_cls.data.to_predict import ChipFolders
 from amazon_cls.inference.writer import ProbabilityWriter
 from amazon_cls.model.callbacks import ThresholdOptimizer, TrainingFoldStatistics
 from amazon_cls.model.module import ChipClassifier

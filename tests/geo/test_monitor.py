@@ -320,7 +320,8 @@ def test_a_full_disk_keeps_the_previous_run_its_evidence_and_its_record(
         assert first["cell_alerts"] and (tmp_path / "out" / "evidence").is_dir()
         fails_on_a_full_disk(tmp_path / "out", lambda: monitor(monitor_cfg(tmp_path, scenes), LOADER, oracle), 20_000)
         (tmp_path / "out" / "filler").unlink()
-        assert monitor(monitor_cfg(tmp_path, scenes[:3]), LOADER, oracle) == first  # still finished
+        again = monitor(monitor_cfg(tmp_path, scenes[:3]), LOADER, oracle)
+        assert again == {**first, "predicted": 0, "reused": 3}  # still finished: the same record, nothing done
 
 
 def write_mask(path: Path, hidden: list[tuple[int, int]], origin=ORIGIN, side: int = SIDE, bands: int = 1) -> Path:

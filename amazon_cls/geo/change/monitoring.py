@@ -127,7 +127,7 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
     with done.rewriting():  # a failed write keeps the previous run's outputs, and its record
         written, totals = write_alerts(folder, series, states, polygons, cells, regions, cfg.region_key)
         evidence = write_evidence(folder, polygons, cells, series, cfg.evidence)
-        outputs.write_web_map(folder.web_map, polygons, series, evidence, cfg.basemap)
+        outputs.write_web_map(folder, polygons, series, evidence, cfg.basemap)
         report = outputs.Report(summary, operating, outputs.with_dates(polygons, series), evidence, totals, compared)
         outputs.write_report(folder.report, report)
     written += [folder.report, folder.web_map, *(folder.evidence(alert_id) for alert_id in evidence)]

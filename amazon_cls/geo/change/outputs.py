@@ -126,7 +126,7 @@ def rgb_window(scene: Scene, window: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def write_web_map(
-    path: Path, polygons: gpd.GeoDataFrame, series: Series, evidence: list[str], basemap: str | None
+    folder: MonitorFolder, polygons: gpd.GeoDataFrame, series: Series, evidence: list[str], basemap: str | None
 ) -> Path:
     """alerts.html: the alerts over the first and last scenes, a layer per date they were first
     seen, each alert's popup with where, when, what and its evidence."""
@@ -138,7 +138,8 @@ def write_web_map(
     ]
     dated = with_dates(polygons, series)
     dated["area"] = [f"{area:.0f} ha" for area in dated["area_ha"]]
-    dated["evidence"] = [f"evidence/{a}.png" if a in evidence else "" for a in dated["alert_id"]]
+    linked = lambda a: folder.evidence(a).relative_to(folder.path).as_posix() if a in evidence else ""  # noqa: E731
+    dated["evidence"] = [linked(a) for a in dated["alert_id"]]
     fields = [
         ("alert_id", "alert"), ("type", "type"), ("labels", "labels"), ("first_seen", "first seen"),
         ("last_forest", "last seen as forest"), ("confidence", "confidence"), ("area", "alerted cell area"),
@@ -149,7 +150,7 @@ def write_web_map(
         for day in sorted(set(dated["first_seen"]))
     ]
     notes = f"{len(series.dates)} dates, {series.dates[0]} to {series.dates[-1]}; {len(polygons)} alerts"
-    return write_text(path, page("Alerts", layers, overlays, {k: COLOURS[k] for k in ALARMS}, basemap, notes))
+    return write_text(folder.web_map, page("Alerts", layers, overlays, {k: COLOURS[k] for k in ALARMS}, basemap, notes))
 
 
 def write_evidence(path: Path, alert: pd.Series, cells: gpd.GeoDataFrame, series: Series) -> Path:

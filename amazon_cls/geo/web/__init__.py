@@ -100,9 +100,9 @@ class VectorLayer:
 def inline_css() -> str:
     """Leaflet's stylesheet, its layer-control pictures inlined."""
     css = (LEAFLET / "leaflet.css").read_text()
-    for name in ("layers.png", "layers-2x.png"):
-        data = base64.b64encode((LEAFLET / "images" / name).read_bytes()).decode()
-        css = css.replace(f"url(images/{name})", f"url(data:image/png;base64,{data})")
+    for picture_file in sorted((LEAFLET / "images").iterdir()):  # the vendored ones: the layer control's
+        data = base64.b64encode(picture_file.read_bytes()).decode()
+        css = css.replace(f"url(images/{picture_file.name})", f"url(data:image/png;base64,{data})")
     return css
 
 
