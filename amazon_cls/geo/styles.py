@@ -73,9 +73,10 @@ def alert_symbol(index: int, colour: str) -> str:
     )
 
 
-def alerts_qml(colours: Mapping[str, str], date_field: str | None = "first_seen") -> str:
-    """The alerts' style: categorised by `type` (one colour per type), outline by confidence, and,
-    with `date_field`, each alert shown from that date on in the temporal controller."""
+def alerts_qml(colours: Mapping[str, str], date_field: str | None = "first_seen", attr: str = "type") -> str:
+    """The alerts' style: categorised by `attr` (one colour per type), outline by confidence (where
+    there is one), and, with `date_field`, each alert shown from that date on in the temporal
+    controller. A value without a colour (a chip of no alarming label) is not drawn."""
     kinds = list(colours)
     categories = "".join(
         f'<category render="true" symbol="{k}" value={quoteattr(kind)} label={quoteattr(kind)} type="string"/>'
@@ -92,7 +93,8 @@ def alerts_qml(colours: Mapping[str, str], date_field: str | None = "first_seen"
     return (
         f"<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
         f'<qgis version="{QGIS_VERSION}" styleCategories="Symbology|Temporal">{temporal}'
-        '<renderer-v2 type="categorizedSymbol" attr="type" forceraster="0" symbollevels="0" enableorderby="0">'
+        f'<renderer-v2 type="categorizedSymbol" attr={quoteattr(attr)} forceraster="0" symbollevels="0" '
+        'enableorderby="0">'
         f"<categories>{categories}</categories><symbols>{symbols}</symbols></renderer-v2></qgis>\n"
     )
 

@@ -341,7 +341,7 @@ def test_a_new_output_format_is_one_registered_writer(tmp_path: Path, scenes: di
             *map_overrides(tmp_path / "out"),
         )
         written = sorted(path.name for path in (tmp_path / "out").iterdir())
-        assert written == ["visual_centres.csv", "visual_chips.geojson", "visual_map.json"]
+        assert written == ["visual_centres.csv", "visual_chips.geojson", "visual_chips.qml", "visual_map.json"]
         centres = pd.read_csv(tmp_path / "out" / "visual_centres.csv")
         assert len(centres) == (ROWS - 1) * COLS and centres["x"].min() == ORIGIN[0] + CHIP * PIXEL / 2
     finally:
@@ -380,7 +380,11 @@ def test_options_round_trip_through_an_ensemble_and_a_map(tmp_path: Path, tiny_r
 
 def test_the_qgis_ready_outputs(tmp_path: Path, scenes: dict, checkpoint: Path) -> None:
     """A GeoPackage of the cells, a one-band class raster with its colour table, a georeferenced preview."""
+    import xml.etree.ElementTree as ET
+
     import geopandas as gpd
+
+    from amazon_cls.core.labels import ALARMS
 
     run_map(
         tmp_path,
@@ -391,14 +395,15 @@ def test_the_qgis_ready_outputs(tmp_path: Path, scenes: dict, checkpoint: Path) 
     )
     cells = gpd.read_file(tmp_path / "out" / "visual_chips.gpkg", layer="chips")
     assert len(cells) == (ROWS - 1) * COLS and cells.crs.to_string() == CRS
-    assert cells["is_primary"].dtype == bool and {"tags", "p_primary"} <= set(cells.columns)
+    assert cells["is_primary"].dtype == bool and {"tags", "p_primary", "alarm"} <= set(cells.columns)
+    assert set(cells["alarm"]) <= {"none", *ALARMS}
+    style = ET.parse(tmp_path / "out" / "visual_chips.qml").getroot().find("renderer-v2")
+    assert style.get("attr") == "alarm" and {c.get("value") for c in style.iter("category")} == set(ALARMS)
     with rasterio.open(tmp_path / "out" / "visual_classes.tif") as raster, rasterio.open(scenes["visual"]) as scene:
         classes = raster.read(1)
         assert set(np.unique(classes)) <= {*range(8), 255} and (classes[-1] == 255).all()  # the nodata row
         assert raster.colormap(1)[1][:3] == (0xE4, 0x1A, 0x1C) and raster.tags(1)["1"] == "mines"
         assert raster.bounds == scene.bounds
-    import xml.etree.ElementTree as ET
-
     palette = ET.parse(tmp_path / "out" / "visual_classes.qml").getroot().find("pipe/rasterrenderer")
     assert palette.get("type") == "paletted"
     entries = {int(e.get("value")): (e.get("label"), int(e.get("alpha"))) for e in palette.iter("paletteEntry")}

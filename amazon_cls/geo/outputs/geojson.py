@@ -1,7 +1,9 @@
 """`<scene>_chips.geojson`: one polygon per predicted chip's cell (`geo.grid`: the stride square
 around its centre, clipped to the scene) in EPSG:4326, counter-clockwise as RFC 7946 asks, with
-row, col, tags, one `is_<label>` per label and the 17 probabilities; the scene and its own CRS
-and transform are recorded beside the features."""
+row, col, tags, `alarm` (the most alarming label people look for, or none), one `is_<label>` per
+label and the 17 probabilities; the scene and its own CRS and transform are recorded beside the
+features. Its QGIS style beside it (`_chips.qml`) fills each cell by its alarm in the preview's
+palette and leaves the others clear."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from pathlib import Path
 import geopandas as gpd
 import shapely
 
-from amazon_cls.core.labels import LABELS, PROB_COLUMNS
+from amazon_cls.core.labels import ALARMS, LABELS, PROB_COLUMNS, alarm_of
 from amazon_cls.geo.grid import cells_frame
 from amazon_cls.geo.outputs import OUTPUTS, Output, SceneResult
+from amazon_cls.geo.outputs.preview import COLOURS
+from amazon_cls.geo.styles import alerts_qml
 from amazon_cls.store.atomic import write_text
 
 WGS84 = "EPSG:4326"
@@ -23,7 +27,8 @@ def result_frame(result: SceneResult) -> gpd.GeoDataFrame:
     """The scene's cells with what was predicted of them: tags, a flag per label, the probabilities."""
     flags = {f"is_{label}": result.labels[:, k].astype(bool) for k, label in enumerate(LABELS)}
     probs = dict(zip(PROB_COLUMNS, result.probs.T, strict=True))
-    return cells_frame(result.scene, result.grid, result.cells, tags=result.tags(), **flags, **probs)
+    alarms = [alarm_of(labels) or "none" for labels in result.labels]
+    return cells_frame(result.scene, result.grid, result.cells, tags=result.tags(), alarm=alarms, **flags, **probs)
 
 
 def wgs84(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -40,7 +45,8 @@ def write_geojson(path: Path, result: SceneResult) -> Path:
         scene_crs=result.scene.crs.to_string(),
         scene_transform=list(result.scene.transform)[:6],
     )
+    write_text(path.with_suffix(".qml"), alerts_qml({k: COLOURS[k] for k in ALARMS}, None, attr="alarm"))
     return write_text(path, json.dumps(collection, allow_nan=False))
 
 
-OUTPUTS.register("chips")(Output("_chips.geojson", write_geojson))
+OUTPUTS.register("chips")(Output("_chips.geojson", write_geojson, sidecars=("_chips.qml",)))

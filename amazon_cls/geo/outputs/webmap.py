@@ -29,7 +29,7 @@ def write_map_page(path: Path, result: SceneResult) -> Path:
     kinds = [alarm_of(labels) or "none" for labels in result.labels]
     cells = cells_frame(
         result.scene, result.grid, result.cells, tags=result.tags(), type=kinds, likely=list(map(likely, result.probs))
-    )
+    )  # `type`: what the page colours by, as it colours alerts
     collection = wgs84(cells).to_geo_dict(drop_id=True)
     scene = result.scene
     overlay = overlay_of(scene.path.name, picture(scene), scene.footprint)
