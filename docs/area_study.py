@@ -116,12 +116,18 @@ def estimate(work: Path, seed: int, overrides: list[str], truth: dict[int, str])
     return {**change.to_dict(), "units": len(units)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def study_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments every study on planet-dev chips takes: the model, the chips, a folder, a seed."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", type=Path, required=True)
     parser.add_argument("--chips", type=Path, default=ROOT.parent / "shared" / "data" / "planet-dev")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def main() -> None:
+    parser = study_parser(__doc__)
     parser.add_argument("--screenshot", type=Path, default=None)
     parser.add_argument("--sample", nargs="*", default=[], help="sample's overrides (size=120 target_se=null ...)")
     parser.add_argument("--seeds", type=int, default=1, help="draw this many samples (seed 0, 1, ...) of the one map")

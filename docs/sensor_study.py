@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -32,7 +31,7 @@ import pandas as pd
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from area_study import DATES, SIDE, layouts, run, scenes  # the same series
+from area_study import DATES, SIDE, layouts, run, scenes, study_parser  # the same series
 
 ROOT = Path(__file__).resolve().parents[1]
 QUAD_PX = 4096
@@ -175,11 +174,7 @@ def quad_cost(ckpt: Path, chips: Path, work: Path, seed: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ckpt", type=Path, required=True)
-    parser.add_argument("--chips", type=Path, default=ROOT.parent / "shared" / "data" / "planet-dev")
-    parser.add_argument("--work", type=Path, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = study_parser(__doc__)
     parser.add_argument("--skip", choices=("two_ways", "quad"), default=None)
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="amazon-cls-sensors-"))

@@ -462,18 +462,23 @@ def test_a_dates_tiles_are_read_as_one_raster(tmp_path: Path, chips_by_tags: dic
     assert oracle.calls == calls  # the same tiles: the same VRTs, nothing to do
 
 
+def basin(path: Path, name: str = "basin") -> Path:
+    """One region around the whole series, as a GeoJSON at `path`."""
+    cell = CHIP * PIXEL
+    area = shapely.box(ORIGIN[0] - 1000, ORIGIN[1] - 5 * cell, ORIGIN[0] + 5 * cell, ORIGIN[1] + 1000)
+    gpd.GeoDataFrame({"name": [name]}, geometry=[area], crs="EPSG:32721").to_file(path, driver="GeoJSON")
+    return path
+
+
 def test_editing_the_regions_redoes_the_totals_not_the_predictions(
     tmp_path: Path, chips_by_tags: dict, oracle: Oracle
 ) -> None:
     scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
-    cell = CHIP * PIXEL
-    area = shapely.box(ORIGIN[0] - 1000, ORIGIN[1] - 5 * cell, ORIGIN[0] + 5 * cell, ORIGIN[1] + 1000)
-    regions = tmp_path / "regions.geojson"
-    gpd.GeoDataFrame({"name": ["basin"]}, geometry=[area], crs="EPSG:32721").to_file(regions, driver="GeoJSON")
+    regions = basin(tmp_path / "regions.geojson")
     given = [f"regions={regions}", "region_key=name"]
     monitor(monitor_cfg(tmp_path, scenes, *given), LOADER, oracle)
     calls = oracle.calls
-    gpd.GeoDataFrame({"name": ["renamed"]}, geometry=[area], crs="EPSG:32721").to_file(regions, driver="GeoJSON")
+    basin(regions, "renamed")
     again = monitor(monitor_cfg(tmp_path, scenes, *given), LOADER, oracle)
     assert oracle.calls == calls and again["predicted"] == 0  # every date's probabilities reused
     assert set(pd.read_csv(tmp_path / "out" / "regions.csv")["name"]) == {"renamed"}
@@ -530,10 +535,7 @@ def test_the_report_says_where_from_what_and_what_each_operating_point_alerts(
     tmp_path: Path, chips_by_tags: dict, oracle: Oracle
 ) -> None:
     scenes = write_series(tmp_path, chips_by_tags, DATES[:3])
-    cell = CHIP * PIXEL
-    area = shapely.box(ORIGIN[0] - 1000, ORIGIN[1] - 5 * cell, ORIGIN[0] + 5 * cell, ORIGIN[1] + 1000)
-    regions = tmp_path / "regions.geojson"
-    gpd.GeoDataFrame({"name": ["basin"]}, geometry=[area], crs="EPSG:32721").to_file(regions, driver="GeoJSON")
+    regions = basin(tmp_path / "regions.geojson")
     summary = monitor(monitor_cfg(tmp_path, scenes, f"regions={regions}", "region_key=name"), LOADER, oracle)
     report = (tmp_path / "out" / "report.md").read_text()
     alerts = gpd.read_file(tmp_path / "out" / "alerts.geojson")
