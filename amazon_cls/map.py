@@ -31,7 +31,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return map_scenes(cfg, prediction, predictor)
 
 
-main = command(run)
+main = command(run, exit_at_once=True)  # a finished prediction waits for no teardown
 
 if __name__ == "__main__":
     main()

@@ -48,7 +48,7 @@ def run(cfg: DictConfig) -> dict:
     return summary
 
 
-main = command(run)
+main = command(run, exit_at_once=True)  # a finished prediction waits for no teardown
 
 if __name__ == "__main__":
     main()

@@ -57,7 +57,7 @@ def run(cfg: DictConfig) -> dict[str, Path]:
     return {"submission": submission, "probs": probs}
 
 
-main = command(run)
+main = command(run, exit_at_once=True)  # a finished prediction waits for no teardown
 
 if __name__ == "__main__":
     main()

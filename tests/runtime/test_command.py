@@ -21,3 +21,19 @@ def test_an_error_inside_a_target_is_told_as_itself() -> None:
 def test_config_key_context_is_folded_into_one_line() -> None:
     error = ValueError("Value 'abc' could not be converted to Integer\n    full_key: data.batch_size\n    type=dict")
     assert describe(error) == "Value 'abc' could not be converted to Integer (config key: data.batch_size)"
+
+
+def test_a_finished_prediction_ends_at_once_with_its_log_written(monkeypatch) -> None:
+    """`end_now` flushes the logs, then leaves without the interpreter's teardown; under DDP (a
+    process group) it leaves the ending to the ranks."""
+    from amazon_cls.runtime import command as command_module
+
+    calls = []
+    monkeypatch.setattr(command_module.logging, "shutdown", lambda: calls.append("logs flushed"))
+    monkeypatch.setattr(command_module.os, "_exit", calls.append)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    command_module.end_now()
+    assert calls == []
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    command_module.end_now()
+    assert calls == ["logs flushed", 0]
