@@ -15,7 +15,7 @@ import os
 import tempfile
 from pathlib import Path
 
-PARTS = ("loader", "framework", "thresholds", "precision", "tcmalloc", "map", "errors", "alerts")
+PARTS = ("loader", "framework", "thresholds", "precision", "tcmalloc", "map", "errors", "alerts", "warped")
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
