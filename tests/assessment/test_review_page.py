@@ -51,8 +51,8 @@ def test_the_page_labels_with_keys_keeps_them_on_reload_and_exports_them(
     until(browser, lambda d: text_of("unit")(d).startswith("S0003"))
     browser.find_element(By.ID, "note").send_keys("cloud over half", Keys.TAB)
     until(browser, lambda d: "cloud over half" in d.execute_script("return JSON.stringify(localStorage)"))
-    browser.refresh()
-    until(browser, lambda d: text_of("progress")(d) == "3 of 9 reviewed")  # kept in localStorage
+    browser.refresh()  # the page loaded anew: a machine busy with the other tests may take a while
+    until(browser, lambda d: text_of("progress")(d) == "3 of 9 reviewed", seconds=60)  # kept in localStorage
 
     browser.find_element(By.ID, "export").click()
     exported = tmp_path / "downloads" / "sample.csv"
