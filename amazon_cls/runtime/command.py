@@ -19,6 +19,7 @@ import errno
 import functools
 import io
 import logging
+import multiprocessing
 import os
 import shutil
 import sys
@@ -192,8 +193,10 @@ def end_now() -> None:
     """End a finished run at once, its logs and streams flushed: the interpreter's teardown unloads
     PyTorch's libraries for 2-3 s that the user waits for and that change nothing (every output is
     written and closed; loader workers are gone). Not in a process group (DDP), whose ranks end
-    together, nor where the user asked for tracebacks."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or SHOW_TRACEBACKS:
+    together, nor while child processes live (a joblib multirun's workers, which the teardown
+    stops: left behind, they would hold the caller's pipes for minutes), nor where the user asked
+    for tracebacks."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 or SHOW_TRACEBACKS or multiprocessing.active_children():
         return
     logging.shutdown()
     sys.stdout.flush()

@@ -25,7 +25,7 @@ def test_config_key_context_is_folded_into_one_line() -> None:
 
 def test_a_finished_prediction_ends_at_once_with_its_log_written(monkeypatch) -> None:
     """`end_now` flushes the logs, then leaves without the interpreter's teardown; under DDP (a
-    process group) it leaves the ending to the ranks."""
+    process group), or with child processes alive, it leaves the ending to the usual teardown."""
     from amazon_cls.runtime import command as command_module
 
     calls = []
@@ -35,5 +35,9 @@ def test_a_finished_prediction_ends_at_once_with_its_log_written(monkeypatch) ->
     command_module.end_now()
     assert calls == []
     monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setattr(command_module.multiprocessing, "active_children", lambda: ["a joblib worker"])
+    command_module.end_now()
+    assert calls == []  # its children are stopped by the teardown, not orphaned
+    monkeypatch.setattr(command_module.multiprocessing, "active_children", list)
     command_module.end_now()
     assert calls == ["logs flushed", 0]
