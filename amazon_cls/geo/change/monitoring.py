@@ -123,7 +123,7 @@ def monitor(cfg: DictConfig, prediction: PredictionRun, predictor: Predictor) ->
         "area_ha": float(polygons.loc[polygons["confidence"] != "retracted", "area_ha"].sum()),
         "operating_point": operating.to_dict(orient="records"),
     }
-    compared = operating_points_compared(cfg, predictor, series)
+    compared = operating_points_compared(cfg, predictor, series, polygons)
     with done.rewriting():  # a failed write keeps the previous run's outputs, and its record
         written, totals = write_alerts(folder, series, states, polygons, cells, regions, cfg.region_key)
         evidence = write_evidence(folder, polygons, cells, series, cfg.evidence)
@@ -224,27 +224,30 @@ def alert_rules(cfg: DictConfig, predictor: Predictor, mode: str | None = None) 
     return Rules(thresholds, change, tuple(cfg.unobservable)), operating
 
 
-def operating_points_compared(cfg: DictConfig, predictor: Predictor, series: Series) -> pd.DataFrame:
+def operating_points_compared(
+    cfg: DictConfig, predictor: Predictor, series: Series, polygons: gpd.GeoDataFrame
+) -> pd.DataFrame:
     """What each operating point would alert on this very run, from its kept predictions: alerts
-    and alerted cell area per type (retracted ones not counted). A point the model cannot take
-    (precision without out-of-fold predictions) is left out."""
+    and alerted cell area per type (retracted ones not counted). The run's own point is its
+    `polygons`; a point the model cannot take (precision without out-of-fold predictions) is
+    left out."""
     rows = []
     for mode in OPERATING_POINTS:
-        try:
-            rules, _ = alert_rules(cfg, predictor, mode)
-        except ValueError:
-            continue
-        states = states_of(series.probs, series.read, rules)
-        cells = alert_cells(find_alerts(states, rules), series.grid, series.footprint)
-        polygons = merged(cells, series.grid, cfg.min_area_ha)
-        counted = polygons[polygons["confidence"] != "retracted"]
-        for kind, group in counted.groupby("type"):
+        if mode != cfg.operating_point:
+            try:
+                rules, _ = alert_rules(cfg, predictor, mode)
+            except ValueError:
+                continue
+            states = states_of(series.probs, series.read, rules)
+            cells = alert_cells(find_alerts(states, rules), series.grid, series.footprint)
+            polygons_at = merged(cells, series.grid, cfg.min_area_ha)
+        else:
+            polygons_at = polygons
+        counted = polygons_at[polygons_at["confidence"] != "retracted"]
+        for kind, group in [*counted.groupby("type"), ("all", counted)]:
             rows.append(
                 {"operating_point": mode, "type": kind, "alerts": len(group), "area_ha": group["area_ha"].sum()}
             )
-        rows.append(
-            {"operating_point": mode, "type": "all", "alerts": len(counted), "area_ha": counted["area_ha"].sum()}
-        )
     return pd.DataFrame(rows, columns=["operating_point", "type", "alerts", "area_ha"])
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
 from PIL import Image
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
@@ -55,7 +56,7 @@ def overlay_of(name: str, rgb: np.ndarray, footprint: Footprint, shown: bool = T
     """An RGB picture (H, W, 3) of the grid `footprint` reprojected to Web Mercator, as a PNG with
     the ground outside the grid transparent, placed by its corners in degrees."""
     height, width = rgb.shape[:2]
-    transform = footprint.transform * footprint.transform.scale(footprint.width / width, footprint.height / height)
+    transform = footprint.transform * Affine.scale(footprint.width / width, footprint.height / height)
     target, out_width, out_height = calculate_default_transform(
         footprint.crs, WEB_MERCATOR, width, height, *footprint.bounds
     )
